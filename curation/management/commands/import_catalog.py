@@ -1,0 +1,79 @@
+"""manage.py import_catalog SOURCE --dataset NAME [--create] [--overwrite-manual] [--json]"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from curation.services.imports import ImportReport, import_catalog
+from curation.services.sources import SourceError
+
+
+class Command(BaseCommand):
+    help = "Import a labelled catalog (folder with labels.csv, a CSV file or s3://bucket/prefix/)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("source", help="folder with labels.csv, a CSV file, or s3://bucket/prefix/")
+        parser.add_argument("--dataset", required=True, help="dataset name (slug)")
+        parser.add_argument("--create", action="store_true", help="create the dataset, attributes and labels if missing")
+        parser.add_argument(
+            "--overwrite-manual",
+            action="store_true",
+            help="let changed source labels replace labels people changed in the app",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    def handle(self, *args, **options):
+        bar = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=total, unit="row", desc="importing", disable=None, file=self.stderr._out)
+            bar.update(done - bar.n)
+
+        try:
+            report = import_catalog(
+                options["source"],
+                dataset_name=options["dataset"],
+                create=options["create"],
+                overwrite_manual=options["overwrite_manual"],
+                progress=progress,
+            )
+        except SourceError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            if bar is not None:
+                bar.close()
+        if options["json"]:
+            self.stdout.write(json.dumps(report.to_dict(), indent=None))
+        else:
+            self.stdout.write(format_report(report))
+
+
+def format_report(report: ImportReport) -> str:
+    lines = [
+        f"Imported {report.source} into dataset '{report.dataset}'",
+        "",
+        f"  {'created':<12}{report.created:>8}",
+        f"  {'updated':<12}{report.updated:>8}",
+        f"  {'unchanged':<12}{report.unchanged:>8}",
+        f"  {'conflicts':<12}{len(report.conflicts):>8}",
+        f"  {'quarantined':<12}{len(report.quarantined):>8}",
+        f"  {'errors':<12}{len(report.errors):>8}",
+    ]
+    if report.quarantined:
+        lines += ["", "Quarantined files:"]
+        lines += [f"  line {q['line']}: {q['path']}: {q['reason']}" for q in report.quarantined]
+    if report.errors:
+        lines += ["", "Rows not imported:"]
+        lines += [f"  line {e['line']}: {e['path'] or '-'}: {e['reason']}" for e in report.errors]
+    if report.conflicts:
+        lines += ["", "Conflicts (kept the app's label; --overwrite-manual to take the source's):"]
+        lines += [
+            f"  line {c['line']}: {c['path']} {c['attribute']}: app has {c['current']}, source says {c['incoming']}"
+            for c in report.conflicts
+        ]
+    return "\n".join(lines)

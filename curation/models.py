@@ -1,0 +1,265 @@
+"""The catalog: datasets, attributes with ordered labels, products, images, current labels and
+their append-only history.
+
+Two promises are enforced in the database, not only here: a product's (and so its images')
+train/test split never changes except through an audited SplitMove, and label history is
+never edited (see migrations/0002_integrity_triggers.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "train"
+    TEST = "test", "test"
+
+
+class ImageStatus(models.TextChoices):
+    OK = "ok", "ok"
+    QUARANTINED = "quarantined", "quarantined"
+
+
+class LabelSource(models.TextChoices):
+    IMPORT = "import", "import"
+    SYNC = "sync", "sync"
+    MANUAL = "manual", "manual"
+    REVIEW = "review", "review"
+    REVERT = "revert", "revert"
+
+
+# Sources that mean "a person decided this label": an import must not silently undo them.
+HUMAN_SOURCES = frozenset({LabelSource.MANUAL, LabelSource.REVIEW, LabelSource.REVERT})
+
+
+def new_salt() -> str:
+    return secrets.token_hex(8)
+
+
+class Dataset(models.Model):
+    name = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    # Share of products that land in the test split when the manifest does not say.
+    test_fraction = models.FloatField(default=0.2)
+    # Mixed with the product key to assign splits deterministically; never changes.
+    split_salt = models.CharField(max_length=32, default=new_salt, editable=False)
+    is_synthetic = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("relabel_image", "Can change image labels"),
+            ("review_label", "Can vote in label reviews"),
+            ("start_training", "Can start training runs"),
+            ("manage_dataset", "Can create datasets and import catalogs"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("curation:dataset_detail", args=[self.name])
+
+
+class Attribute(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="attributes")
+    name = models.SlugField(max_length=80)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["dataset_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="attribute_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.Model):
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=120)
+    # Display order: galleries, tables and the confusion matrix follow it.
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["attribute_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["attribute", "name"], name="label_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="products")
+    key = models.CharField(max_length=255)  # e.g. a SKU; all photos of one dress share it
+    split = models.CharField(max_length=5, choices=Split.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "key"], name="product_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Image(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    # Copied from the product when the row is created; the database keeps them equal.
+    split = models.CharField(max_length=5, choices=Split.choices)
+    source_path = models.CharField(max_length=1024)  # the manifest's `path`, the row's identity
+    sha256 = models.CharField(max_length=64)
+    file = models.CharField(max_length=300, blank=True)  # storage key of the original
+    thumbnail = models.CharField(max_length=300, blank=True)  # storage key of the thumbnail
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    format = models.CharField(max_length=16, blank=True)
+    phash = models.CharField(max_length=16, blank=True)  # 64-bit difference hash, hex
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=ImageStatus.choices, default=ImageStatus.OK)
+    quarantine_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "sha256"], name="image_unique_content"),
+            models.UniqueConstraint(fields=["dataset", "source_path"], name="image_unique_path"),
+        ]
+        indexes = [
+            models.Index(fields=["dataset", "status", "split", "id"], name="image_browse"),
+            models.Index(fields=["product"], name="image_product"),
+        ]
+
+    def __str__(self) -> str:
+        return self.source_path
+
+    def get_absolute_url(self) -> str:
+        return reverse("curation:image_detail", args=[self.pk])
+
+
+class Annotation(models.Model):
+    """The current label of one image for one attribute (possibly empty)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Bumped on every change; clients send it back (If-Match) so stale edits are refused.
+    version = models.PositiveIntegerField(default=1)
+    # The value the catalog source had at the last import/sync, to tell a source change from
+    # a person's change on the next import.
+    synced_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    last_source = models.CharField(max_length=10, choices=LabelSource.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "attribute"], name="annotation_unique"),
+        ]
+        indexes = [models.Index(fields=["attribute", "label"], name="annotation_by_label")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} attribute {self.attribute_id}: label {self.label_id}"
+
+
+class LabelEvent(models.Model):
+    """Append-only label history. Rows are never updated (a database trigger refuses it)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="label_events")
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    old_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    new_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=LabelSource.choices)
+    note = models.CharField(max_length=500, blank=True)
+    # Events written together (one import, one bulk relabel) share a batch, so they can be
+    # reverted together.
+    batch = models.UUIDField(null=True, blank=True, db_index=True)
+    reverts = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by"
+    )
+    # The model run whose prediction flagged this image (filled once training runs exist).
+    flagged_by_run_id = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["image", "attribute", "id"], name="event_by_image")]
+
+    def __str__(self) -> str:
+        return f"{self.source}: image {self.image_id} {self.old_label_id} -> {self.new_label_id}"
+
+
+class SplitMove(models.Model):
+    """Audit record of the one legal split change (a taxonomy change, by an explicit command).
+
+    The split triggers let a product's split change only while a pending SplitMove for that
+    product and target split exists.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="split_moves")
+    old_split = models.CharField(max_length=5, choices=Split.choices)
+    new_split = models.CharField(max_length=5, choices=Split.choices)
+    reason = models.CharField(max_length=500)
+    actor = models.CharField(max_length=150)  # who ran the command
+    pending = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.old_split} -> {self.new_split}"
+
+
+class ImportJob(models.Model):
+    """One run of import_catalog started from the web page, with its progress and report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    dataset_name = models.SlugField(max_length=80)
+    source = models.CharField(max_length=1024)
+    create_dataset = models.BooleanField(default=False)
+    overwrite_manual = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.source} into {self.dataset_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0

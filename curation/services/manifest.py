@@ -1,0 +1,129 @@
+"""Parsing a labels.csv manifest: `path`, optional `product`, optional `split`, then one
+column per attribute. Problems with single lines become row errors with their line number;
+problems with the header make the whole source unusable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from curation.services.sources import SourceError, UnsafePath, clean_relpath
+
+RESERVED = ("path", "product", "split")
+ATTRIBUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+SPLITS = ("train", "test")
+
+
+@dataclass
+class ManifestRow:
+    line: int
+    path: str
+    product: str | None
+    split: str | None
+    labels: dict[str, str | None]  # attribute -> label name, None for an empty cell
+
+
+@dataclass
+class RowError:
+    line: int
+    reason: str
+    path: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"line": self.line, "path": self.path, "reason": self.reason}
+
+
+@dataclass
+class Manifest:
+    attributes: list[str]
+    rows: list[ManifestRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"the manifest is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8 CSV"
+        ) from exc
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise SourceError(
+            "the manifest is empty; it needs a header line starting with 'path'"
+        ) from None
+    except csv.Error as exc:
+        raise SourceError(f"the manifest header cannot be read: {exc}") from exc
+    names = [h.strip() for h in header]
+    if "path" not in names:
+        raise SourceError(
+            f"the manifest header has no 'path' column (found: {', '.join(names) or 'nothing'})"
+        )
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise SourceError(f"the manifest header repeats the column '{name}'")
+        seen.add(name)
+        if name not in RESERVED and not ATTRIBUTE_NAME.match(name):
+            raise SourceError(
+                f"column '{name}' is not a valid attribute name "
+                "(lowercase letters, digits, '-' and '_', starting with a letter or digit)"
+            )
+    attributes = [n for n in names if n not in RESERVED]
+    manifest = Manifest(attributes=attributes)
+    first_line_of: dict[str, int] = {}
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            manifest.errors.append(RowError(reader.line_num, f"malformed line: {exc}"))
+            continue
+        line = reader.line_num
+        if not values or all(not v.strip() for v in values):
+            continue  # blank lines are not rows
+        if len(values) != len(names):
+            manifest.errors.append(
+                RowError(line, f"malformed line: {len(values)} fields, the header has {len(names)}")
+            )
+            continue
+        cells = dict(zip(names, (v.strip() for v in values), strict=True))
+        raw_path = cells["path"]
+        try:
+            path = clean_relpath(raw_path)
+        except UnsafePath as exc:
+            manifest.errors.append(RowError(line, str(exc), raw_path))
+            continue
+        if path in first_line_of:
+            manifest.errors.append(
+                RowError(
+                    line, f"duplicate row: the same path is on line {first_line_of[path]}", path
+                )
+            )
+            continue
+        first_line_of[path] = line
+        split = cells.get("split") or None
+        if split is not None and split not in SPLITS:
+            manifest.errors.append(
+                RowError(line, f"split '{split}' must be 'train' or 'test'", path)
+            )
+            continue
+        manifest.rows.append(
+            ManifestRow(
+                line=line,
+                path=path,
+                product=cells.get("product") or None,
+                split=split,
+                labels={a: (cells[a] or None) for a in attributes},
+            )
+        )
+    return manifest
