@@ -18,3 +18,6 @@ if settings.DEBUG and not settings.AWS_STORAGE_BUCKET_NAME:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler403 = "curation.views.images.permission_denied"
+handler404 = "curation.views.images.not_found"

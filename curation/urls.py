@@ -1,2 +1,17 @@
+from django.urls import path
+
+from curation.views import datasets, images, imports
+
 app_name = "curation"
-urlpatterns = []
+
+urlpatterns = [
+    path("", datasets.dataset_list, name="dataset_list"),
+    path("datasets/<slug:name>/", datasets.dataset_detail, name="dataset_detail"),
+    path("images/<int:image_id>/", images.image_detail, name="image_detail"),
+    path("images/<int:image_id>/relabel/", images.image_relabel, name="image_relabel"),
+    path("images/<int:image_id>/thumb/", images.image_thumbnail, name="image_thumbnail"),
+    path("images/<int:image_id>/file/", images.image_file, name="image_file"),
+    path("history/<int:event_id>/revert/", images.event_revert, name="event_revert"),
+    path("import/", imports.import_start, name="import_start"),
+    path("import/<int:job_id>/", imports.import_job, name="import_job"),
+]

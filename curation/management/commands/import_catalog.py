@@ -15,15 +15,23 @@ class Command(BaseCommand):
     help = "Import a labelled catalog (folder with labels.csv, a CSV file or s3://bucket/prefix/)."
 
     def add_arguments(self, parser):
-        parser.add_argument("source", help="folder with labels.csv, a CSV file, or s3://bucket/prefix/")
+        parser.add_argument(
+            "source", help="folder with labels.csv, a CSV file, or s3://bucket/prefix/"
+        )
         parser.add_argument("--dataset", required=True, help="dataset name (slug)")
-        parser.add_argument("--create", action="store_true", help="create the dataset, attributes and labels if missing")
+        parser.add_argument(
+            "--create",
+            action="store_true",
+            help="create the dataset, attributes and labels if missing",
+        )
         parser.add_argument(
             "--overwrite-manual",
             action="store_true",
             help="let changed source labels replace labels people changed in the app",
         )
-        parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object instead of a table"
+        )
 
     def handle(self, *args, **options):
         bar = None
@@ -31,7 +39,9 @@ class Command(BaseCommand):
         def progress(done: int, total: int) -> None:
             nonlocal bar
             if bar is None:
-                bar = tqdm(total=total, unit="row", desc="importing", disable=None, file=self.stderr._out)
+                bar = tqdm(
+                    total=total, unit="row", desc="importing", disable=None, file=self.stderr._out
+                )
             bar.update(done - bar.n)
 
         try:

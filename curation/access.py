@@ -1,0 +1,63 @@
+"""One access helper per object: 404 when it doesn't exist, 403 when the user may not see it."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from curation.models import Dataset, Image, ImportJob, LabelEvent
+
+ROLE_GROUPS = ("viewer", "merchandiser", "data_scientist", "admin")
+
+
+def can_view(user) -> bool:
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    return any(g.name in ROLE_GROUPS for g in user.groups.all())
+
+
+def require_viewer(request) -> None:
+    if not can_view(request.user):
+        raise PermissionDenied("your account has no role yet; ask an admin to add you to a group")
+
+
+def require_perm(request, codename: str, what: str) -> None:
+    require_viewer(request)
+    if not request.user.has_perm(f"curation.{codename}"):
+        raise PermissionDenied(f"your role cannot {what}")
+
+
+def get_dataset_for_user(request, name: str) -> Dataset:
+    require_viewer(request)
+    try:
+        return Dataset.objects.get(name=name)
+    except Dataset.DoesNotExist:
+        raise Http404(f"There is no dataset called '{name}'.") from None
+
+
+def get_image_for_user(request, image_id: int) -> Image:
+    require_viewer(request)
+    try:
+        return Image.objects.select_related("dataset", "product").get(pk=image_id)
+    except Image.DoesNotExist:
+        raise Http404(f"There is no image #{image_id}.") from None
+
+
+def get_event_for_user(request, event_id: int) -> LabelEvent:
+    require_viewer(request)
+    try:
+        return LabelEvent.objects.select_related(
+            "image", "attribute", "old_label", "new_label"
+        ).get(pk=event_id)
+    except LabelEvent.DoesNotExist:
+        raise Http404(f"There is no label change #{event_id}.") from None
+
+
+def get_import_job_for_user(request, job_id: int) -> ImportJob:
+    require_viewer(request)
+    try:
+        return ImportJob.objects.get(pk=job_id)
+    except ImportJob.DoesNotExist:
+        raise Http404(f"There is no import #{job_id}.") from None

@@ -1,0 +1,133 @@
+"""Read-only queries behind the pages and the API (writes live in services/)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from curation.models import (
+    Annotation,
+    Attribute,
+    Dataset,
+    Image,
+    ImageStatus,
+    Label,
+    LabelEvent,
+    Split,
+)
+
+
+def attributes_with_labels(dataset: Dataset) -> list[Attribute]:
+    return list(
+        Attribute.objects.filter(dataset=dataset)
+        .order_by("position", "id")
+        .prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("position", "id")))
+    )
+
+
+@dataclass
+class LabelCountRow:
+    label: Label | None  # None: images without a label
+    train: int
+    test: int
+
+    @property
+    def total(self) -> int:
+        return self.train + self.test
+
+
+def label_counts(dataset: Dataset, attributes: list[Attribute]) -> dict[int, list[LabelCountRow]]:
+    """attribute id -> one row per label (in label order) with train/test image counts."""
+    raw = (
+        Annotation.objects.filter(image__dataset=dataset, image__status=ImageStatus.OK)
+        .values_list("attribute_id", "label_id", "image__split")
+        .annotate(n=Count("id"))
+    )
+    counts: dict[tuple[int, int | None], dict[str, int]] = defaultdict(
+        lambda: {"train": 0, "test": 0}
+    )
+    for attr_id, label_id, split, n in raw:
+        counts[(attr_id, label_id)][split] += n
+    result: dict[int, list[LabelCountRow]] = {}
+    for attr in attributes:
+        rows = [LabelCountRow(lab, **counts[(attr.pk, lab.pk)]) for lab in attr.labels.all()]
+        if (attr.pk, None) in counts:
+            rows.append(LabelCountRow(None, **counts[(attr.pk, None)]))
+        result[attr.pk] = rows
+    return result
+
+
+def split_counts(dataset: Dataset) -> dict[str, int]:
+    found = dict(
+        Image.objects.filter(dataset=dataset, status=ImageStatus.OK)
+        .values_list("split")
+        .annotate(n=Count("id"))
+        .values_list("split", "n")
+    )
+    return {s: found.get(s, 0) for s in Split.values}
+
+
+def browse_images(
+    dataset: Dataset,
+    *,
+    attribute: Attribute | None = None,
+    label_id: int | None = None,
+    unlabelled: bool = False,
+    split: str | None = None,
+    status: str = ImageStatus.OK,
+    after: int | None = None,
+    limit: int = 60,
+) -> tuple[list[Image], int | None]:
+    """One page of images in id order (keyset pagination). Returns (images, next cursor)."""
+    qs: QuerySet[Image] = Image.objects.filter(dataset=dataset, status=status)
+    if split:
+        qs = qs.filter(split=split)
+    if attribute is not None and label_id is not None:
+        qs = qs.filter(annotations__attribute=attribute, annotations__label_id=label_id)
+    elif attribute is not None and unlabelled:
+        qs = qs.filter(annotations__attribute=attribute, annotations__label__isnull=True)
+    if after is not None:
+        qs = qs.filter(id__gt=after)
+    page = list(
+        qs.order_by("id").prefetch_related(
+            Prefetch(
+                "annotations", queryset=Annotation.objects.select_related("label", "attribute")
+            )
+        )[: limit + 1]
+    )
+    next_cursor = page[limit - 1].pk if len(page) > limit else None
+    return page[:limit], next_cursor
+
+
+def image_labels(image: Image) -> list[tuple[Attribute, Annotation | None]]:
+    """Each attribute of the image's dataset with the image's current annotation (or None)."""
+    attributes = attributes_with_labels(image.dataset)
+    by_attr = {
+        a.attribute_id: a
+        for a in Annotation.objects.filter(image=image).select_related("label", "updated_by")
+    }
+    return [(attr, by_attr.get(attr.pk)) for attr in attributes]
+
+
+def image_history(image: Image) -> list[LabelEvent]:
+    return list(
+        LabelEvent.objects.filter(image=image)
+        .select_related("attribute", "old_label", "new_label", "actor")
+        .prefetch_related("reverted_by")
+        .order_by("-id")
+    )
+
+
+def dataset_history(
+    dataset: Dataset, *, after: int | None = None, limit: int = 100
+) -> list[LabelEvent]:
+    qs = LabelEvent.objects.filter(image__dataset=dataset)
+    if after is not None:
+        qs = qs.filter(id__lt=after)
+    return list(
+        qs.select_related("image", "attribute", "old_label", "new_label", "actor").order_by("-id")[
+            :limit
+        ]
+    )

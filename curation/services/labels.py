@@ -1,0 +1,165 @@
+"""Changing labels: one image, many images, and reverting history. Every change writes a
+LabelEvent in the same transaction as the label itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from curation.models import Annotation, Attribute, Image, Label, LabelEvent, LabelSource
+
+PERSON_SOURCES = {LabelSource.MANUAL, LabelSource.REVIEW, LabelSource.REVERT}
+
+
+class StaleLabel(Exception):
+    """The label changed since the caller read it (optimistic concurrency)."""
+
+    def __init__(self, annotation: Annotation):
+        self.annotation = annotation
+        super().__init__(
+            f"the label was changed (now version {annotation.version}) since you loaded it; "
+            "reload to see the current value"
+        )
+
+
+def check_can_relabel(user) -> None:
+    if user is None or not user.has_perm("curation.relabel_image"):
+        raise PermissionDenied("your role cannot change labels (merchandiser or above needed)")
+
+
+def relabel_image(
+    *,
+    image: Image,
+    attribute: Attribute,
+    label: Label | None,
+    actor,
+    expected_version: int | None = None,
+    source: str = LabelSource.MANUAL,
+    note: str = "",
+    batch: uuid.UUID | None = None,
+    flagged_by_run_id: int | None = None,
+    reverts: LabelEvent | None = None,
+) -> tuple[Annotation, LabelEvent | None]:
+    """Set image's label for attribute. Returns the annotation and the event (None: no change).
+
+    expected_version: the annotation version the caller saw; a different current version
+    raises StaleLabel, so two people can't silently overwrite each other.
+    """
+    if source in PERSON_SOURCES:
+        check_can_relabel(actor)
+    if attribute.dataset_id != image.dataset_id:
+        raise ValueError(f"attribute '{attribute.name}' belongs to another dataset")
+    if label is not None and label.attribute_id != attribute.pk:
+        raise ValueError(f"label '{label.name}' is not a label of '{attribute.name}'")
+    with transaction.atomic():
+        annotation, _ = Annotation.objects.get_or_create(
+            image=image, attribute=attribute, defaults={"last_source": source, "version": 1}
+        )
+        if expected_version is not None and annotation.version != expected_version:
+            raise StaleLabel(annotation)
+        new_label_id = label.pk if label else None
+        if annotation.label_id == new_label_id:
+            return annotation, None
+        changed = Annotation.objects.filter(pk=annotation.pk, version=annotation.version).update(
+            label_id=new_label_id,
+            version=F("version") + 1,
+            last_source=source,
+            updated_by_id=getattr(actor, "pk", None),
+            updated_at=timezone.now(),
+        )
+        if not changed:  # someone committed between our read and our write
+            annotation.refresh_from_db()
+            raise StaleLabel(annotation)
+        event = LabelEvent.objects.create(
+            image=image,
+            attribute=attribute,
+            old_label_id=annotation.label_id,
+            new_label_id=new_label_id,
+            actor_id=getattr(actor, "pk", None),
+            source=source,
+            note=note[:500],
+            batch=batch,
+            flagged_by_run_id=flagged_by_run_id,
+            reverts=reverts,
+        )
+    annotation.refresh_from_db()
+    return annotation, event
+
+
+def relabel_images(
+    *, images: Iterable[Image], attribute: Attribute, label: Label | None, actor, note: str = ""
+) -> tuple[uuid.UUID, int]:
+    """Give many images the same label in one batch (revertable together). Returns (batch, changed)."""
+    check_can_relabel(actor)
+    batch = uuid.uuid4()
+    changed = 0
+    with transaction.atomic():
+        for image in images:
+            _, event = relabel_image(
+                image=image, attribute=attribute, label=label, actor=actor, note=note, batch=batch
+            )
+            changed += event is not None
+    return batch, changed
+
+
+def revert_label_event(
+    *, event: LabelEvent, actor, batch: uuid.UUID | None = None
+) -> LabelEvent | None:
+    """Put the label back to what it was before `event`, as a new `revert` event.
+
+    Refuses when the label has changed again since: reverting would silently drop that
+    later change. Returns None when the label is already back at the old value.
+    """
+    check_can_relabel(actor)
+    with transaction.atomic():
+        annotation = Annotation.objects.select_for_update().get(
+            image_id=event.image_id, attribute_id=event.attribute_id
+        )
+        if annotation.label_id == event.old_label_id:
+            return None
+        if annotation.label_id != event.new_label_id:
+            current = annotation.label.name if annotation.label else "no label"
+            raise StaleLabel(annotation) from ValueError(
+                f"the label has changed since this event (it is now {current}); revert the later change first"
+            )
+        _, new_event = relabel_image(
+            image=event.image,
+            attribute=event.attribute,
+            label=event.old_label,
+            actor=actor,
+            expected_version=annotation.version,
+            source=LabelSource.REVERT,
+            note=f"revert of event {event.pk}",
+            batch=batch,
+            reverts=event,
+        )
+    return new_event
+
+
+def revert_batch(*, batch: uuid.UUID, actor) -> tuple[int, list[str]]:
+    """Revert every event of a batch, newest first. Returns (reverted, problems)."""
+    check_can_relabel(actor)
+    events = list(
+        LabelEvent.objects.filter(batch=batch)
+        .select_related("image", "attribute", "old_label", "new_label")
+        .order_by("-id")
+    )
+    if not events:
+        raise LabelEvent.DoesNotExist(f"no label changes in batch {batch}")
+    revert_id = uuid.uuid4()
+    reverted, problems = 0, []
+    for event in events:
+        try:
+            with transaction.atomic():
+                done = revert_label_event(event=event, actor=actor, batch=revert_id)
+            reverted += done is not None
+        except StaleLabel as exc:
+            problems.append(
+                f"{event.image.source_path} ({event.attribute.name}): {exc.__cause__ or exc}"
+            )
+    return reverted, problems

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from curation import selectors
+from curation.access import get_dataset_for_user, require_viewer
+from curation.models import Dataset, Image, ImageStatus, Split
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@require_GET
+@login_required
+def dataset_list(request):
+    require_viewer(request)
+    datasets = Dataset.objects.annotate(
+        n_ok=Count("images", filter=Q(images__status=ImageStatus.OK)),
+        n_quarantined=Count("images", filter=Q(images__status=ImageStatus.QUARANTINED)),
+    ).order_by("name")
+    return render(request, "curation/dataset_list.html", {"datasets": datasets})
+
+
+@require_GET
+@login_required
+def dataset_detail(request, name: str):
+    dataset = get_dataset_for_user(request, name)
+    attributes = selectors.attributes_with_labels(dataset)
+    if request.htmx and request.htmx.target == "more":  # the next page of the gallery only
+        context = {"dataset": dataset, **_gallery_context(request, dataset, attributes)}
+        return render(request, "curation/dataset_detail.html#tiles", context)
+    quarantine = Paginator(
+        Image.objects.filter(dataset=dataset, status=ImageStatus.QUARANTINED).order_by("id"), 25
+    ).get_page(request.GET.get("qpage"))
+    context = {
+        "dataset": dataset,
+        "attributes": attributes,
+        "counts": selectors.label_counts(dataset, attributes),
+        "splits": selectors.split_counts(dataset),
+        "quarantine": quarantine,
+        **_gallery_context(request, dataset, attributes),
+    }
+    return render(request, "curation/dataset_detail.html", context)
+
+
+def _gallery_context(request, dataset, attributes) -> dict:
+    attr_by_name = {a.name: a for a in attributes}
+    attribute = attr_by_name.get(request.GET.get("attribute", ""))
+    label_param = request.GET.get("label", "")
+    label_id = _int_or_none(label_param)
+    split = request.GET.get("split") if request.GET.get("split") in Split.values else None
+    images, next_cursor = selectors.browse_images(
+        dataset,
+        attribute=attribute,
+        label_id=label_id,
+        unlabelled=label_param == "none",
+        split=split,
+        after=_int_or_none(request.GET.get("after")),
+    )
+    query = request.GET.copy()
+    query.pop("after", None)
+    query.pop("qpage", None)
+    return {
+        "images": images,
+        "next_cursor": next_cursor,
+        "filter_attribute": attribute,
+        "filter_label": label_param,
+        "filter_split": split or "",
+        "filter_query": query.urlencode(),
+        "is_first_page": not request.GET.get("after"),
+    }

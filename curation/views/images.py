@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import mimetypes
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from curation import selectors
+from curation.access import get_event_for_user, get_image_for_user
+from curation.models import Attribute, Label
+from curation.services.labels import StaleLabel, relabel_image, revert_label_event
+
+
+@require_GET
+@login_required
+def image_detail(request, image_id: int):
+    image = get_image_for_user(request, image_id)
+    return render(request, "curation/image_detail.html", _image_context(request, image))
+
+
+def _image_context(request, image, **extra) -> dict:
+    return {
+        "image": image,
+        "labels": selectors.image_labels(image),
+        "history": selectors.image_history(image),
+        "can_relabel": request.user.has_perm("curation.relabel_image"),
+        **extra,
+    }
+
+
+@require_POST
+@login_required
+def image_relabel(request, image_id: int):
+    image = get_image_for_user(request, image_id)
+    try:
+        attribute = Attribute.objects.get(
+            dataset_id=image.dataset_id, name=request.POST.get("attribute", "")
+        )
+    except Attribute.DoesNotExist:
+        raise Http404("That attribute does not exist in this image's dataset.") from None
+    raw_label = request.POST.get("label", "")
+    label = None
+    if raw_label:
+        label = Label.objects.filter(
+            attribute=attribute, pk=raw_label if raw_label.isdigit() else -1
+        ).first()
+        if label is None:
+            raise Http404(f"'{raw_label}' is not a label of {attribute.name}.")
+    version = request.POST.get("version")
+    error = ""
+    try:
+        relabel_image(
+            image=image,
+            attribute=attribute,
+            label=label,
+            actor=request.user,
+            expected_version=int(version) if version and version.isdigit() else None,
+            note=request.POST.get("note", ""),
+        )
+    except StaleLabel as exc:
+        current = exc.annotation.label.name if exc.annotation.label else "no label"
+        who = (
+            exc.annotation.updated_by.username
+            if exc.annotation.updated_by
+            else exc.annotation.last_source
+        )
+        error = f"Not saved: {who} changed {attribute.name} to {current} since you loaded the page."
+    if request.htmx:
+        status = 409 if error else 200
+        response = render(
+            request,
+            "curation/image_detail.html#labels-and-history",
+            _image_context(request, image, error=error),
+        )
+        response.status_code = status
+        return response
+    if error:
+        messages.error(request, error)
+    return redirect(image.get_absolute_url())
+
+
+@require_POST
+@login_required
+def event_revert(request, event_id: int):
+    event = get_event_for_user(request, event_id)
+    error = ""
+    try:
+        revert_label_event(event=event, actor=request.user)
+    except StaleLabel as exc:
+        error = f"Not reverted: {exc.__cause__ or exc}"
+    image = get_image_for_user(request, event.image_id)
+    if request.htmx:
+        response = render(
+            request,
+            "curation/image_detail.html#labels-and-history",
+            _image_context(request, image, error=error),
+        )
+        response.status_code = 409 if error else 200
+        return response
+    if error:
+        messages.error(request, error)
+    return redirect(image.get_absolute_url())
+
+
+def _serve(key: str):
+    if not key:
+        raise Http404("This image has no stored file (it may be quarantined).")
+    try:
+        handle = default_storage.open(key, "rb")
+    except FileNotFoundError:
+        raise Http404("The stored file is missing from storage.") from None
+    response = FileResponse(
+        handle, content_type=mimetypes.guess_type(key)[0] or "application/octet-stream"
+    )
+    # Keys are content-addressed: the bytes behind a URL never change.
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+@require_GET
+@login_required
+def image_thumbnail(request, image_id: int):
+    return _serve(get_image_for_user(request, image_id).thumbnail)
+
+
+@require_GET
+@login_required
+def image_file(request, image_id: int):
+    return _serve(get_image_for_user(request, image_id).file)
+
+
+def permission_denied(request, exception=None):
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def not_found(request, exception=None):
+    reason = (
+        exception.args[0]
+        if exception and exception.args and isinstance(exception.args[0], str)
+        else ""
+    )
+    return render(request, "404.html", {"reason": reason}, status=404)
