@@ -1,0 +1,1 @@
+"""Pure PyTorch + numpy machine-learning core. Never imports Django."""
