@@ -28,6 +28,7 @@ class ImageAdmin(admin.ModelAdmin):
     list_select_related = ("dataset",)
     search_fields = ("source_path", "sha256")
     raw_id_fields = ("product",)
+    readonly_fields = ("split",)  # fixed forever; see manage.py move_split
 
 
 @admin.register(models.Product)
@@ -35,6 +36,7 @@ class ProductAdmin(admin.ModelAdmin):
     list_display = ("key", "dataset", "split")
     list_filter = ("dataset", "split")
     search_fields = ("key",)
+    readonly_fields = ("split",)  # fixed forever; see manage.py move_split
 
 
 @admin.register(models.LabelEvent)

@@ -270,7 +270,7 @@ def _plan_chunk(dataset, src, rows, attributes, labels, pool, report) -> list[_P
         if not problem and probe.result is not None:
             other = shas_seen.get(probe.result.sha256)
             if other:
-                problem = f"same file content as '{other}' in this manifest"
+                problem = f"same file content as '{other}'"
             shas_seen.setdefault(probe.result.sha256, row.path)
         if problem:
             _reject(plan, problem, report)
@@ -284,7 +284,7 @@ def _plan_chunk(dataset, src, rows, attributes, labels, pool, report) -> list[_P
         )
         for sha, other_path in taken:
             plan = new_by_sha[sha]
-            _reject(plan, f"same file content as the already imported '{other_path}'", report)
+            _reject(plan, f"same file content as '{other_path}'", report)
             plans.remove(plan)
     return plans
 

@@ -1,0 +1,59 @@
+# Two commands do all set-up: `make run` (the app at http://127.0.0.1:8000) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+PORT ?= 8000
+
+.PHONY: venv run worker test test-sqlite test-postgres lint format bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+# Embedded default: SQLite and files under var/, a worker on the filesystem broker, demo data.
+run: $(STAMP)
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap_demo
+	@echo "Starting a worker (log: var/worker.log) and the web server on http://127.0.0.1:$(PORT)"
+	$(PY) -m celery -A config worker -Q cpu,train --concurrency 1 --loglevel INFO > var/worker.log 2>&1 & \
+	worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+worker: $(STAMP)
+	$(PY) -m celery -A config worker -Q cpu,train --concurrency 1 --loglevel INFO
+
+# The whole suite on SQLite (the embedded default), then the Django side again on PostgreSQL.
+test: $(STAMP)
+	$(MAKE) test-sqlite
+	$(MAKE) test-postgres
+
+test-sqlite: $(STAMP)
+	$(PY) -m pytest -q
+
+test-postgres: $(STAMP)
+	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || [ "$${CI:-}" = "true" ]; then \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/curation -m "not browser"; \
+	else echo "SKIPPED the PostgreSQL run: nothing answers on 127.0.0.1:5432"; fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(PY) bench/import.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,82 @@
+from rest_framework import serializers
+
+from curation.models import Annotation, Attribute, Dataset, Image, LabelEvent
+
+
+class AttributeSerializer(serializers.ModelSerializer):
+    labels = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attribute
+        fields = ["name", "position", "labels"]
+
+    def get_labels(self, obj) -> list[str]:
+        return [label.name for label in obj.labels.all()]
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    attributes = AttributeSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "name",
+            "title",
+            "description",
+            "test_fraction",
+            "is_synthetic",
+            "created_at",
+            "attributes",
+        ]
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    attribute = serializers.CharField(source="attribute.name")
+    label = serializers.CharField(source="label.name", allow_null=True, default=None)
+    updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Annotation
+        fields = ["attribute", "label", "version", "last_source", "updated_by", "updated_at"]
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.name")
+    product = serializers.CharField(source="product.key")
+    labels = AnnotationSerializer(source="annotations", many=True, read_only=True)
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "dataset", "product", "split", "source_path", "sha256", "width", "height",
+            "format", "phash", "size_bytes", "status", "quarantine_reason", "thumbnail_url",
+            "labels", "created_at",
+        ]  # fmt: skip
+
+    def get_thumbnail_url(self, obj) -> str | None:
+        if not obj.thumbnail:
+            return None
+        request = self.context.get("request")
+        path = f"/images/{obj.pk}/thumb/"
+        return request.build_absolute_uri(path) if request else path
+
+
+class LabelPatchSerializer(serializers.Serializer):
+    attribute = serializers.CharField(help_text="attribute name, e.g. neckline")
+    label = serializers.CharField(allow_null=True, help_text="label name, or null to clear")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class LabelEventSerializer(serializers.ModelSerializer):
+    attribute = serializers.CharField(source="attribute.name")
+    old_label = serializers.CharField(source="old_label.name", allow_null=True, default=None)
+    new_label = serializers.CharField(source="new_label.name", allow_null=True, default=None)
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+
+    class Meta:
+        model = LabelEvent
+        fields = [
+            "id", "attribute", "old_label", "new_label", "actor", "source", "note", "batch",
+            "reverts", "flagged_by_run_id", "created_at",
+        ]  # fmt: skip

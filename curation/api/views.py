@@ -1,0 +1,220 @@
+"""REST API: datasets, images (filtered, cursor-paginated), labels with If-Match, history."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from curation.access import get_dataset_for_user, get_image_for_user, require_viewer
+from curation.api.serializers import (
+    AnnotationSerializer,
+    DatasetSerializer,
+    ImageSerializer,
+    LabelEventSerializer,
+    LabelPatchSerializer,
+)
+from curation.models import (
+    Annotation,
+    Attribute,
+    Dataset,
+    Image,
+    ImageStatus,
+    Label,
+    LabelEvent,
+    Split,
+)
+from curation.services.labels import StaleLabel, relabel_image
+
+
+class IdCursor(CursorPagination):
+    ordering = "id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class NewestFirstCursor(IdCursor):
+    ordering = "-id"
+
+
+def _datasets():
+    return Dataset.objects.prefetch_related(
+        Prefetch("attributes", queryset=Attribute.objects.prefetch_related("labels"))
+    )
+
+
+@extend_schema(responses=DatasetSerializer(many=True))
+@api_view(["GET"])
+def dataset_list(request):
+    require_viewer(request)
+    return Response(DatasetSerializer(_datasets().order_by("name"), many=True).data)
+
+
+@extend_schema(responses=DatasetSerializer)
+@api_view(["GET"])
+def dataset_detail(request, name: str):
+    get_dataset_for_user(request, name)
+    return Response(DatasetSerializer(_datasets().get(name=name)).data)
+
+
+def _images():
+    return Image.objects.select_related("dataset", "product").prefetch_related(
+        Prefetch(
+            "annotations",
+            queryset=Annotation.objects.select_related("attribute", "label", "updated_by"),
+        )
+    )
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("dataset", str, required=True, description="dataset name"),
+        OpenApiParameter("attribute", str, description="attribute name (needed with label)"),
+        OpenApiParameter("label", str, description="label name, or 'none' for unlabelled"),
+        OpenApiParameter("split", str, enum=Split.values),
+        OpenApiParameter("status", str, enum=ImageStatus.values, description="default ok"),
+        OpenApiParameter("page_size", int),
+    ],
+    responses=ImageSerializer(many=True),
+)
+@api_view(["GET"])
+def image_list(request):
+    params = request.query_params
+    if not params.get("dataset"):
+        raise ValidationError({"dataset": "give the dataset name, e.g. ?dataset=fashion-mnist"})
+    dataset = get_dataset_for_user(request, params["dataset"])
+    qs = _images().filter(dataset=dataset)
+    image_status = params.get("status", ImageStatus.OK)
+    if image_status not in ImageStatus.values:
+        raise ValidationError({"status": f"must be one of {', '.join(ImageStatus.values)}"})
+    qs = qs.filter(status=image_status)
+    if params.get("split"):
+        if params["split"] not in Split.values:
+            raise ValidationError({"split": "must be train or test"})
+        qs = qs.filter(split=params["split"])
+    if params.get("label") and not params.get("attribute"):
+        raise ValidationError({"attribute": "give the attribute the label belongs to"})
+    if params.get("attribute"):
+        attribute = Attribute.objects.filter(dataset=dataset, name=params["attribute"]).first()
+        if attribute is None:
+            raise ValidationError(
+                {"attribute": f"dataset '{dataset.name}' has no attribute '{params['attribute']}'"}
+            )
+        label_name = params.get("label")
+        if label_name == "none":
+            qs = qs.filter(annotations__attribute=attribute, annotations__label__isnull=True)
+        elif label_name:
+            label = Label.objects.filter(attribute=attribute, name=label_name).first()
+            if label is None:
+                raise ValidationError(
+                    {"label": f"'{label_name}' is not a label of {attribute.name}"}
+                )
+            qs = qs.filter(annotations__attribute=attribute, annotations__label=label)
+    paginator = IdCursor()
+    page = paginator.paginate_queryset(qs, request)
+    return paginator.get_paginated_response(
+        ImageSerializer(page, many=True, context={"request": request}).data
+    )
+
+
+@extend_schema(responses=ImageSerializer)
+@api_view(["GET"])
+def image_detail(request, image_id: int):
+    get_image_for_user(request, image_id)
+    return Response(ImageSerializer(_images().get(pk=image_id), context={"request": request}).data)
+
+
+@extend_schema(
+    request=LabelPatchSerializer,
+    parameters=[
+        OpenApiParameter(
+            "If-Match",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            required=True,
+            description='the label\'s current version (from GET), e.g. "3"',
+        )
+    ],
+    responses={
+        200: AnnotationSerializer,
+        412: OpenApiResponse(description="stale version: the body holds the current label"),
+        428: OpenApiResponse(description="If-Match header missing"),
+    },
+)
+@api_view(["PATCH"])
+def image_labels(request, image_id: int):
+    """Change one attribute's label. Send the version you saw in If-Match."""
+    image = get_image_for_user(request, image_id)
+    body = LabelPatchSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    attribute = Attribute.objects.filter(
+        dataset_id=image.dataset_id, name=body.validated_data["attribute"]
+    ).first()
+    if attribute is None:
+        raise ValidationError(
+            {"attribute": f"no attribute '{body.validated_data['attribute']}' in this dataset"}
+        )
+    label = None
+    if body.validated_data["label"] is not None:
+        label = Label.objects.filter(attribute=attribute, name=body.validated_data["label"]).first()
+        if label is None:
+            known = ", ".join(attribute.labels.values_list("name", flat=True))
+            raise ValidationError(
+                {
+                    "label": f"'{body.validated_data['label']}' is not a label of {attribute.name} ({known})"
+                }
+            )
+    if_match = request.headers.get("If-Match")
+    if not if_match:
+        return Response(
+            {
+                "detail": "send If-Match with the label version you are changing (see GET /api/images/{id}/)"
+            },
+            status=status.HTTP_428_PRECONDITION_REQUIRED,
+        )
+    try:
+        expected = int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ValidationError({"If-Match": f"'{if_match}' is not a version number"}) from None
+    try:
+        annotation, _ = relabel_image(
+            image=image,
+            attribute=attribute,
+            label=label,
+            actor=request.user,
+            expected_version=expected,
+            note=body.validated_data["note"],
+        )
+    except StaleLabel as exc:
+        current = Annotation.objects.select_related("attribute", "label", "updated_by").get(
+            pk=exc.annotation.pk
+        )
+        return Response(
+            {"detail": str(exc), "current": AnnotationSerializer(current).data},
+            status=status.HTTP_412_PRECONDITION_FAILED,
+            headers={"ETag": f'"{current.version}"'},
+        )
+    annotation = Annotation.objects.select_related("attribute", "label", "updated_by").get(
+        pk=annotation.pk
+    )
+    return Response(
+        AnnotationSerializer(annotation).data, headers={"ETag": f'"{annotation.version}"'}
+    )
+
+
+@extend_schema(responses=LabelEventSerializer(many=True))
+@api_view(["GET"])
+def image_history(request, image_id: int):
+    image = get_image_for_user(request, image_id)
+    qs = LabelEvent.objects.filter(image=image).select_related(
+        "attribute", "old_label", "new_label", "actor"
+    )
+    paginator = NewestFirstCursor()
+    page = paginator.paginate_queryset(qs, request)
+    return paginator.get_paginated_response(LabelEventSerializer(page, many=True).data)
