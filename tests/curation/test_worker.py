@@ -111,5 +111,5 @@ def test_an_import_job_runs_on_a_real_worker(worker, small_catalog, data_scienti
     assert (job.done, job.total, job.report["created"]) == (6, 6, 6)
     assert Image.objects.filter(dataset__name="dresses").count() == 6
     # The worker wrote the files into its own storage (VAR_DIR/media), not the web's.
-    stored = [p for p in (tmp_path / "worker-var" / "media").rglob("*.webp")]
+    stored = list((tmp_path / "worker-var" / "media").rglob("*.webp"))
     assert len(stored) == 6
