@@ -35,7 +35,7 @@ class ImageFacts:
     height: int
     format: str
     phash: str
-    thumbnail: bytes  # WebP
+    thumbnail: bytes | None  # WebP; None when the original is already thumbnail-sized
 
     @property
     def extension(self) -> str:
@@ -113,10 +113,13 @@ def inspect_image(
                 im.load()  # verify() does not decode pixels: this catches truncation
                 im = ImageOps.exif_transpose(im)
                 phash = difference_hash(im)
-                thumb = im.convert("L" if im.mode in {"1", "L", "LA"} else "RGB")
-                thumb.thumbnail((thumbnail_px, thumbnail_px), Image.Resampling.LANCZOS)
-                out = io.BytesIO()
-                thumb.save(out, format="WEBP", quality=80, method=0)
+                thumbnail = None
+                if max(im.size) > thumbnail_px:
+                    thumb = im.convert("L" if im.mode in {"1", "L", "LA"} else "RGB")
+                    thumb.thumbnail((thumbnail_px, thumbnail_px), Image.Resampling.LANCZOS)
+                    out = io.BytesIO()
+                    thumb.save(out, format="WEBP", quality=80, method=0)
+                    thumbnail = out.getvalue()
         except Image.DecompressionBombError as exc:
             return reject(f"decompression bomb: {exc}")
         except Exception as exc:  # noqa: BLE001
@@ -128,13 +131,13 @@ def inspect_image(
         height=height,
         format=fmt,
         phash=phash,
-        thumbnail=out.getvalue(),
+        thumbnail=thumbnail,
     )
 
 
-def original_key(facts_sha: str, extension: str) -> str:
-    return f"originals/{facts_sha[:2]}/{facts_sha[2:4]}/{facts_sha}{extension}"
+def original_key(sha: str, extension: str) -> str:
+    return f"originals/{sha[:2]}/{sha}{extension}"
 
 
-def thumbnail_key(facts_sha: str) -> str:
-    return f"thumbs/{facts_sha[:2]}/{facts_sha[2:4]}/{facts_sha}.webp"
+def thumbnail_key(sha: str) -> str:
+    return f"thumbs/{sha[:2]}/{sha}.webp"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
+from curation.roles import ensure_role_groups
 from tests.support.catalogs import write_manifest, write_png
 from tests.support.services import port_open, require
 
@@ -35,7 +36,7 @@ def _isolated_storage(settings, tmp_path):
 def _user(name: str, role: str | None) -> User:
     user = User.objects.create_user(username=name, password=f"{name}-password")
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(ensure_role_groups()[role])
     return user
 
 

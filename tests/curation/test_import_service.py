@@ -33,7 +33,8 @@ def test_it_imports_images_labels_products_and_history(imported):
     image = images.get(source_path="img/1.png")
     assert image.status == ImageStatus.OK and (image.width, image.height) == (24, 32)
     assert len(image.sha256) == 64 and len(image.phash) == 16
-    assert default_storage.exists(image.file) and default_storage.exists(image.thumbnail)
+    assert default_storage.exists(image.file)
+    assert image.thumbnail == image.file  # small enough to be its own thumbnail
     labels = {
         a.attribute.name: a.label.name
         for a in image.annotations.select_related("attribute", "label")
@@ -202,18 +203,18 @@ def test_a_failed_row_leaves_no_rows_and_no_files(tmp_path, db, monkeypatch):
     write_png(root / "a.png", colour=(1, 1, 1))
     write_png(root / "b.png", colour=(2, 2, 2))
     write_manifest(root, ["path", "neckline"], [["a.png", "round"], ["b.png", "boat"]])
-    from curation.services import imports
+    from curation.services import import_writes
 
-    real = imports._write_row
+    real = import_writes._write
 
-    def failing(dataset, plan, *args, **kwargs):
-        if plan.row.path == "b.png":
+    def failing(ctx, plans):
+        if any(p.row.path == "b.png" for p in plans):
             from django.db import DatabaseError
 
             raise DatabaseError("injected fault")
-        return real(dataset, plan, *args, **kwargs)
+        return real(ctx, plans)
 
-    monkeypatch.setattr(imports, "_write_row", failing)
+    monkeypatch.setattr(import_writes, "_write", failing)
     report = import_catalog(str(root), dataset_name="d", create=True)
     assert report.created == 1
     assert [(e["path"], "injected fault" in e["reason"]) for e in report.errors] == [
@@ -221,7 +222,7 @@ def test_a_failed_row_leaves_no_rows_and_no_files(tmp_path, db, monkeypatch):
     ]
     assert list(Image.objects.values_list("source_path", flat=True)) == ["a.png"]
     stored = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
-    assert len(stored) == 2  # a.png's original and thumbnail; nothing of b.png
+    assert [p.read_bytes() for p in stored] == [(root / "a.png").read_bytes()]  # nothing of b.png
 
 
 @pytest.mark.parametrize(
@@ -264,3 +265,14 @@ def test_unknown_columns_need_create(imported, small_catalog):
 def test_labels_created_on_the_fly_follow_first_appearance(imported):
     order = list(imported.attributes.get(name="neckline").labels.values_list("name", flat=True))
     assert order == ["round", "v-neck", "boat"]
+
+
+def test_large_images_get_a_webp_thumbnail(tmp_path, db, settings):
+    write_png(tmp_path / "c" / "big.png", size=(640, 480))
+    write_manifest(tmp_path / "c", ["path"], [["big.png"]])
+    import_catalog(str(tmp_path / "c"), dataset_name="d", create=True)
+    image = Image.objects.get()
+    from PIL import Image as PILImage
+
+    with default_storage.open(image.thumbnail) as f, PILImage.open(f) as thumb:
+        assert thumb.format == "WEBP" and max(thumb.size) == settings.CURATION_THUMBNAIL_PX

@@ -45,6 +45,7 @@ def _reset_producer_pool(app) -> None:
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -111,5 +112,5 @@ def test_an_import_job_runs_on_a_real_worker(worker, small_catalog, data_scienti
     assert (job.done, job.total, job.report["created"]) == (6, 6, 6)
     assert Image.objects.filter(dataset__name="dresses").count() == 6
     # The worker wrote the files into its own storage (VAR_DIR/media), not the web's.
-    stored = list((tmp_path / "worker-var" / "media").rglob("*.webp"))
+    stored = list((tmp_path / "worker-var" / "media").rglob("*.png"))
     assert len(stored) == 6

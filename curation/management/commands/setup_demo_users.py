@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
-ROLES = ("viewer", "merchandiser", "data_scientist", "admin")
+from curation.roles import ROLES, ensure_role_groups
 
 
 class Command(BaseCommand):
@@ -20,13 +20,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         rows = []
+        groups = ensure_role_groups()
         for role in ROLES:
             password = options["password"] or secrets.token_urlsafe(9)
             user, _ = User.objects.get_or_create(username=role)
             user.set_password(password)
             user.is_staff = user.is_superuser = role == "admin"
             user.save()
-            user.groups.set([Group.objects.get(name=role)])
+            user.groups.set([groups[role]])
             rows.append((role, password))
         self.stdout.write("Demo users (log in at http://127.0.0.1:8000/login/):")
         for role, password in rows:

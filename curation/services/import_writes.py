@@ -1,0 +1,273 @@
+"""The database side of import_catalog: write planned rows in bulk, one transaction a chunk.
+
+A chunk that fails (a database error, or a row found invalid while writing) is retried row by
+row, each in its own transaction, so one bad row is reported and the others still land.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from curation.imaging import ImageFacts, Rejection, original_key, thumbnail_key
+from curation.models import (
+    HUMAN_SOURCES,
+    Annotation,
+    Dataset,
+    Image,
+    ImageStatus,
+    LabelEvent,
+    LabelSource,
+    Product,
+)
+from curation.services.manifest import ManifestRow
+from curation.services.splits import assign_split
+
+
+class RowProblem(Exception):
+    """A row found invalid while writing (e.g. it would move a product's split)."""
+
+    def __init__(self, plan: Plan, reason: str):
+        self.plan = plan
+        super().__init__(reason)
+
+
+@dataclass
+class Names:
+    labels: dict[int, str]
+    attributes: dict[int, str]
+
+
+@dataclass
+class Plan:
+    """What one manifest row will write; built outside the transaction."""
+
+    row: ManifestRow
+    image: Image | None  # existing image, or None for a new one
+    result: ImageFacts | Rejection | None  # None: existing image, content unchanged
+    labels: dict[int, int | None]  # attribute id -> label id
+    new_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WriteContext:
+    dataset: Dataset
+    names: Names
+    batch: uuid.UUID
+    actor_id: int | None
+    overwrite_manual: bool
+
+
+Outcome = tuple[
+    Plan, str, list[dict[str, object]]
+]  # plan, created|updated|unchanged|quarantined, conflicts
+
+
+def write_chunk(
+    ctx: WriteContext, plans: list[Plan]
+) -> tuple[list[Outcome], list[tuple[Plan, str]]]:
+    """Returns (outcomes, failures) where failures are (plan, reason) of rows not written."""
+    if not plans:
+        return [], []
+    try:
+        with transaction.atomic():
+            return _write(ctx, plans), []
+    except (DatabaseError, RowProblem):
+        pass
+    outcomes: list[Outcome] = []
+    failures: list[tuple[Plan, str]] = []
+    for plan in plans:
+        try:
+            with transaction.atomic():
+                outcomes += _write(ctx, [plan])
+        except RowProblem as exc:
+            failures.append((plan, str(exc)))
+        except DatabaseError as exc:
+            failures.append((plan, f"could not be saved: {exc}"))
+    return outcomes, failures
+
+
+def _image_fields(result: ImageFacts | Rejection) -> dict[str, object]:
+    if isinstance(result, Rejection):
+        return {
+            "sha256": result.sha256,
+            "size_bytes": result.size_bytes,
+            "status": ImageStatus.QUARANTINED,
+            "quarantine_reason": result.reason[:500],
+            "file": "",
+            "thumbnail": "",
+        }
+    original = original_key(result.sha256, result.extension)
+    return {
+        "sha256": result.sha256,
+        "size_bytes": result.size_bytes,
+        "status": ImageStatus.OK,
+        "quarantine_reason": "",
+        "width": result.width,
+        "height": result.height,
+        "format": result.format,
+        "phash": result.phash,
+        "file": original,
+        "thumbnail": thumbnail_key(result.sha256) if result.thumbnail is not None else original,
+    }
+
+
+def _write(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
+    new = [p for p in plans if p.image is None]
+    outcomes: list[Outcome] = []
+    if new:
+        outcomes += _create_images(ctx, new)
+    for plan in plans:
+        if plan.image is not None:
+            outcomes.append(_update_image(ctx, plan))
+    return outcomes
+
+
+def _products_for(ctx: WriteContext, plans: list[Plan]) -> dict[str, Product]:
+    keys = {p.row.product or p.row.path for p in plans}
+    products = {pr.key: pr for pr in Product.objects.filter(dataset=ctx.dataset, key__in=keys)}
+    fresh: dict[str, Product] = {}
+    for plan in plans:
+        key = plan.row.product or plan.row.path
+        product = products.get(key) or fresh.get(key)
+        if product is None:
+            split = plan.row.split or assign_split(
+                salt=ctx.dataset.split_salt,
+                test_fraction=ctx.dataset.test_fraction,
+                product_key=key,
+            )
+            fresh[key] = Product(dataset=ctx.dataset, key=key, split=split)
+        elif plan.row.split and plan.row.split != product.split:
+            raise RowProblem(
+                plan,
+                f"product '{key}' is already in the {product.split} split; a row cannot put it "
+                f"in {plan.row.split} (splits never change)",
+            )
+    Product.objects.bulk_create(fresh.values())
+    return {**products, **fresh}
+
+
+def _create_images(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
+    products = _products_for(ctx, plans)
+    images = []
+    for plan in plans:
+        assert plan.result is not None
+        product = products[plan.row.product or plan.row.path]
+        images.append(
+            Image(
+                dataset=ctx.dataset,
+                product=product,
+                split=product.split,
+                source_path=plan.row.path,
+                **_image_fields(plan.result),
+            )
+        )
+    Image.objects.bulk_create(images)
+    annotations, events = [], []
+    for plan, image in zip(plans, images, strict=True):
+        for attr_id, label_id in plan.labels.items():
+            annotations.append(
+                Annotation(
+                    image=image,
+                    attribute_id=attr_id,
+                    label_id=label_id,
+                    synced_label_id=label_id,
+                    last_source=LabelSource.IMPORT,
+                    updated_by_id=ctx.actor_id,
+                )  # fmt: skip
+            )
+            if label_id is not None:
+                events.append(
+                    LabelEvent(
+                        image=image,
+                        attribute_id=attr_id,
+                        new_label_id=label_id,
+                        source=LabelSource.IMPORT,
+                        actor_id=ctx.actor_id,
+                        batch=ctx.batch,
+                    )  # fmt: skip
+                )
+    Annotation.objects.bulk_create(annotations)
+    LabelEvent.objects.bulk_create(events)
+    return [(p, "quarantined" if isinstance(p.result, Rejection) else "created", []) for p in plans]
+
+
+def _update_image(ctx: WriteContext, plan: Plan) -> Outcome:
+    """An image seen before: maybe fixed (if quarantined), maybe with changed labels."""
+    row, image = plan.row, plan.image
+    assert image is not None
+    if row.split and row.split != image.split:
+        raise RowProblem(
+            plan,
+            f"this image is in the {image.split} split; the row says {row.split} (splits never change)",
+        )
+    outcome = "unchanged"
+    if plan.result is not None:  # a quarantined image seen again, maybe fixed
+        fields = _image_fields(plan.result)
+        changed = any(getattr(image, k) != v for k, v in fields.items())
+        if changed:
+            Image.objects.filter(pk=image.pk).update(**fields)
+        outcome = (
+            "quarantined"
+            if isinstance(plan.result, Rejection)
+            else ("updated" if changed else outcome)
+        )
+    conflicts: list[dict[str, object]] = []
+    current = {a.attribute_id: a for a in image.annotations.all()}
+    for attr_id, incoming in plan.labels.items():
+        ann = current.get(attr_id)
+        if ann is None:
+            Annotation.objects.create(
+                image=image, attribute_id=attr_id, label_id=incoming, synced_label_id=incoming,
+                last_source=LabelSource.IMPORT, updated_by_id=ctx.actor_id,
+            )  # fmt: skip
+            if incoming is None:
+                continue
+            LabelEvent.objects.create(
+                image=image, attribute_id=attr_id, new_label_id=incoming,
+                source=LabelSource.IMPORT, actor_id=ctx.actor_id, batch=ctx.batch,
+            )  # fmt: skip
+        elif incoming is None:
+            continue  # an empty cell never erases a label
+        elif incoming == ann.label_id:
+            if ann.synced_label_id != incoming:
+                Annotation.objects.filter(pk=ann.pk).update(synced_label_id=incoming)
+            continue
+        elif incoming == ann.synced_label_id:
+            continue  # the source did not change: the app's value (a person's edit) stands
+        elif ann.last_source in HUMAN_SOURCES and not ctx.overwrite_manual:
+            conflicts.append(
+                {
+                    "line": row.line,
+                    "path": row.path,
+                    "attribute": ctx.names.attributes[attr_id],
+                    "current": ctx.names.labels.get(ann.label_id) if ann.label_id else None,
+                    "incoming": ctx.names.labels[incoming],
+                    "changed_by": ann.last_source,
+                }
+            )
+            continue
+        else:
+            _sync_label(ctx, plan, ann, incoming)
+        if outcome != "quarantined":
+            outcome = "updated"
+    return plan, outcome, conflicts
+
+
+def _sync_label(ctx: WriteContext, plan: Plan, ann: Annotation, incoming: int) -> None:
+    updated = Annotation.objects.filter(pk=ann.pk, version=ann.version).update(
+        label_id=incoming, synced_label_id=incoming, version=F("version") + 1,
+        last_source=LabelSource.SYNC, updated_by_id=ctx.actor_id, updated_at=timezone.now(),
+    )  # fmt: skip
+    if not updated:
+        raise RowProblem(
+            plan, "its label was changed by someone else during the import; run it again"
+        )
+    LabelEvent.objects.create(
+        image_id=ann.image_id, attribute_id=ann.attribute_id, old_label_id=ann.label_id,
+        new_label_id=incoming, source=LabelSource.SYNC, actor_id=ctx.actor_id, batch=ctx.batch,
+    )  # fmt: skip
