@@ -8,39 +8,27 @@ Storage API.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 
-_made_dirs: set[str] = set()
+from curation.probe import put_local_blob
+
+
+def local_storage_location() -> str | None:
+    """The folder of the default storage when it is local files, else None."""
+    storage = storages["default"]
+    return str(storage.location) if isinstance(storage, FileSystemStorage) else None
 
 
 def put_blob(key: str, data: bytes) -> bool:
     """Store `data` under `key` unless it is there already. Returns True if it wrote."""
-    storage = storages["default"]
-    if not isinstance(storage, FileSystemStorage):
-        if default_storage.exists(key):
-            return False
-        default_storage.save(key, ContentFile(data))
-        return True
-    final = Path(storage.path(key))
-    folder = str(final.parent)
-    if folder not in _made_dirs:
-        os.makedirs(folder, exist_ok=True)
-        _made_dirs.add(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.link(tmp, final)
-        return True
-    except FileExistsError:
+    location = local_storage_location()
+    if location is not None:
+        return put_local_blob(location, key, data)
+    if default_storage.exists(key):
         return False
-    finally:
-        os.unlink(tmp)
+    default_storage.save(key, ContentFile(data))
+    return True
 
 
 def delete_blob(key: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -167,32 +167,51 @@ def _create_images(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
             )
         )
     Image.objects.bulk_create(images)
+    # Annotations and history rows are many and simple: insert them with executemany, with
+    # the shared values prepared once (several times faster than bulk_create here).
+    now = timezone.now()
+    ann_now = Annotation._meta.get_field("updated_at").get_db_prep_save(now, connection)
+    event_now = LabelEvent._meta.get_field("created_at").get_db_prep_save(now, connection)
+    batch = LabelEvent._meta.get_field("batch").get_db_prep_save(ctx.batch, connection)
     annotations, events = [], []
     for plan, image in zip(plans, images, strict=True):
         for attr_id, label_id in plan.labels.items():
             annotations.append(
-                Annotation(
-                    image=image,
-                    attribute_id=attr_id,
-                    label_id=label_id,
-                    synced_label_id=label_id,
-                    last_source=LabelSource.IMPORT,
-                    updated_by_id=ctx.actor_id,
-                )  # fmt: skip
+                (
+                    image.pk,
+                    attr_id,
+                    label_id,
+                    label_id,
+                    1,
+                    LabelSource.IMPORT,
+                    ann_now,
+                    ctx.actor_id,
+                )
             )
             if label_id is not None:
                 events.append(
-                    LabelEvent(
-                        image=image,
-                        attribute_id=attr_id,
-                        new_label_id=label_id,
-                        source=LabelSource.IMPORT,
-                        actor_id=ctx.actor_id,
-                        batch=ctx.batch,
-                    )  # fmt: skip
+                    (
+                        image.pk,
+                        attr_id,
+                        label_id,
+                        ctx.actor_id,
+                        LabelSource.IMPORT,
+                        "",
+                        batch,
+                        event_now,
+                    )
                 )
-    Annotation.objects.bulk_create(annotations)
-    LabelEvent.objects.bulk_create(events)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {Annotation._meta.db_table} (image_id, attribute_id, label_id, synced_label_id, "
+            "version, last_source, updated_at, updated_by_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            annotations,
+        )
+        cursor.executemany(
+            f"INSERT INTO {LabelEvent._meta.db_table} (image_id, attribute_id, new_label_id, actor_id, "
+            "source, note, batch, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            events,
+        )
     return [(p, "quarantined" if isinstance(p.result, Rejection) else "created", []) for p in plans]
 
 

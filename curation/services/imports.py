@@ -13,29 +13,32 @@ transaction per chunk (see import_writes).
 
 from __future__ import annotations
 
+import multiprocessing
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Q
 
-from curation.imaging import (
-    ImageFacts,
-    Rejection,
-    inspect_image,
-    original_key,
-    sha256_of,
-    thumbnail_key,
-)
+from curation.imaging import Rejection
 from curation.models import Attribute, Dataset, Image, ImageStatus, Label
-from curation.services.blobs import delete_blob, put_blob
+from curation.probe import LocalJob, Probe, ProbeLimits, probe_bytes, probe_local
+from curation.services.blobs import delete_blob, local_storage_location, put_blob
 from curation.services.import_writes import Names, Plan, WriteContext, write_chunk
 from curation.services.manifest import ManifestRow, RowError, parse_manifest
-from curation.services.sources import CatalogSource, SourceError, UnsafePath, open_source
+from curation.services.sources import (
+    CatalogSource,
+    LocalSource,
+    SourceError,
+    UnsafePath,
+    open_source,
+)
 
 CHUNK = 1000
+# Below this many rows, starting worker processes costs more than it saves.
+PROCESS_POOL_MIN_ROWS = 3000
 Progress = Callable[[int, int], None]
 
 
@@ -96,24 +99,29 @@ def import_catalog(
     total = len(manifest.rows)
     if progress:
         progress(0, total)
-    with ThreadPoolExecutor(max_workers=max(1, settings.CURATION_IMPORT_WORKERS)) as pool:
-        for start in range(0, total, CHUNK):
-            rows = manifest.rows[start : start + CHUNK]
-            plans = _plan_chunk(dataset, src, rows, attributes, labels, pool, report)
-            outcomes, failures = write_chunk(ctx, plans)
-            for plan, reason in failures:
-                _discard(plan, reason, report)
-            for plan, outcome, conflicts in outcomes:
-                if outcome == "quarantined":
-                    assert isinstance(plan.result, Rejection)
-                    report.quarantined.append(
-                        {"line": plan.row.line, "path": plan.row.path, "reason": plan.result.reason}
-                    )
-                else:
-                    setattr(report, outcome, getattr(report, outcome) + 1)
-                report.conflicts.extend(conflicts)
+    chunks = [manifest.rows[i : i + CHUNK] for i in range(0, total, CHUNK)]
+    first_path_of: dict[str, str] = {}  # sha256 -> first manifest path with that content
+    done = 0
+    with _probe_executor(src, total) as pool:
+        # Probe chunk k+1 while chunk k is written to the database.
+        started = (
+            _start_chunk(dataset, src, chunks[0], attributes, labels, pool, report)
+            if chunks
+            else None
+        )
+        for k in range(len(chunks)):
+            assert started is not None
+            following = (
+                _start_chunk(dataset, src, chunks[k + 1], attributes, labels, pool, report)
+                if k + 1 < len(chunks)
+                else None
+            )
+            plans = _finish_chunk(dataset, started, first_path_of, report)
+            _record(report, *write_chunk(ctx, plans))
+            done += len(chunks[k])
             if progress:
-                progress(min(start + CHUNK, total), total)
+                progress(done, total)
+            started = following
     report.errors.sort(key=lambda e: int(e["line"]))  # type: ignore[call-overload]
     return report
 
@@ -171,46 +179,69 @@ def _ensure_labels(
     return by_attr
 
 
-@dataclass
-class _Probe:
-    result: ImageFacts | Rejection | None = None
-    error: str = ""
-    new_files: list[str] = field(default_factory=list)
+def _record(report: ImportReport, outcomes, failures) -> None:
+    for plan, reason in failures:
+        _discard(plan, reason, report)
+    for plan, outcome, conflicts in outcomes:
+        if outcome == "quarantined":
+            assert isinstance(plan.result, Rejection)
+            report.quarantined.append(
+                {"line": plan.row.line, "path": plan.row.path, "reason": plan.result.reason}
+            )
+        else:
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        report.conflicts.extend(conflicts)
 
 
-def _probe(src: CatalogSource, path: str, *, existing: Image | None) -> _Probe:
-    """Read and check one file; store its original and thumbnail if it is new and good.
+def _limits() -> ProbeLimits:
+    return ProbeLimits(
+        max_pixels=settings.CURATION_MAX_IMAGE_PIXELS,
+        thumbnail_px=settings.CURATION_THUMBNAIL_PX,
+        max_bytes=settings.CURATION_MAX_FILE_MB * 1024 * 1024,
+    )
 
-    Runs in a worker thread. Returns result None when an existing image's bytes are unchanged.
-    """
+
+def _uses_processes(src: CatalogSource, total: int) -> bool:
+    """Worker processes need a local source and local storage, and can't start inside a
+    daemonic process (a Celery prefork child)."""
+    return (
+        isinstance(src, LocalSource)
+        and local_storage_location() is not None
+        and total >= PROCESS_POOL_MIN_ROWS
+        and settings.CURATION_IMPORT_WORKERS > 1
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def _probe_executor(src: CatalogSource, total: int) -> Executor:
+    workers = max(1, settings.CURATION_IMPORT_WORKERS)
+    if _uses_processes(src, total):
+        # spawn, not fork: a forked child would share the parent's database connection.
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+    return ThreadPoolExecutor(max_workers=workers)
+
+
+def _probe_with_storage_api(
+    src: CatalogSource, path: str, known_sha: str | None, store: bool
+) -> Probe:
     try:
         data = src.read(path)
     except (FileNotFoundError, UnsafePath, ValueError) as exc:
-        return _Probe(error=str(exc))
+        return Probe(error=str(exc))
     except Exception as exc:  # noqa: BLE001 - report any read failure as a row error
-        return _Probe(error=f"cannot read {path}: {exc}")
-    if (
-        existing is not None
-        and existing.status == ImageStatus.OK
-        and sha256_of(data) == existing.sha256
-    ):
-        return _Probe()
-    result = inspect_image(
-        data,
-        name=path,
-        max_pixels=settings.CURATION_MAX_IMAGE_PIXELS,
-        thumbnail_px=settings.CURATION_THUMBNAIL_PX,
+        return Probe(error=f"cannot read {path}: {exc}")
+    return probe_bytes(
+        data, path=path, known_sha=known_sha, store=store, limits=_limits(), put=put_blob
     )
-    probe = _Probe(result=result)
-    if isinstance(result, ImageFacts) and (existing is None or existing.status != ImageStatus.OK):
-        key = original_key(result.sha256, result.extension)
-        if put_blob(key, data):
-            probe.new_files.append(key)
-        if result.thumbnail is not None and put_blob(
-            thumbnail_key(result.sha256), result.thumbnail
-        ):
-            probe.new_files.append(thumbnail_key(result.sha256))
-    return probe
+
+
+@dataclass
+class _Started:
+    valid: list[tuple[ManifestRow, dict[int, int | None]]]
+    existing: dict[str, Image]
+    probes: Iterator[Probe]
 
 
 def _resolve_labels(row: ManifestRow, attributes, labels) -> dict[int, int | None] | str:
@@ -227,7 +258,10 @@ def _resolve_labels(row: ManifestRow, attributes, labels) -> dict[int, int | Non
     return resolved
 
 
-def _plan_chunk(dataset, src, rows, attributes, labels, pool, report: ImportReport) -> list[Plan]:
+def _start_chunk(
+    dataset, src, rows, attributes, labels, pool: Executor, report: ImportReport
+) -> _Started:
+    """Validate a chunk's labels and submit its files to the pool (results come later)."""
     existing = {
         im.source_path: im
         for im in Image.objects.filter(
@@ -241,13 +275,37 @@ def _plan_chunk(dataset, src, rows, attributes, labels, pool, report: ImportRepo
             report.reject(row, resolved)
         else:
             valid.append((row, resolved))
-    probes = pool.map(
-        lambda item: _probe(src, item[0].path, existing=existing.get(item[0].path)), valid
-    )
+
+    def known(row: ManifestRow) -> tuple[str | None, bool]:
+        image = existing.get(row.path)
+        if image is None:
+            return None, True
+        ok = image.status == ImageStatus.OK
+        return (image.sha256 if ok else None), not ok  # (sha to compare, store if good)
+
+    if isinstance(pool, ProcessPoolExecutor):
+        assert isinstance(src, LocalSource)
+        location, limits = local_storage_location() or "", _limits()
+        jobs = [
+            LocalJob(str(src.root), row.path, *known(row), limits, location) for row, _ in valid
+        ]
+        probes = pool.map(probe_local, jobs, chunksize=64)
+    else:
+        probes = pool.map(
+            lambda item: _probe_with_storage_api(src, item[0].path, *known(item[0])), valid
+        )
+    return _Started(valid=valid, existing=existing, probes=probes)
+
+
+def _finish_chunk(
+    dataset, started: _Started, first_path_of: dict[str, str], report: ImportReport
+) -> list[Plan]:
+    """Collect a chunk's probe results into plans; reject rows whose file can't be used."""
     plans: list[Plan] = []
-    first_path_of: dict[str, str] = {}
-    for (row, resolved), probe in zip(valid, probes, strict=True):
-        plan = Plan(row=row, image=existing.get(row.path), result=probe.result, labels=resolved)
+    for (row, resolved), probe in zip(started.valid, started.probes, strict=True):
+        plan = Plan(
+            row=row, image=started.existing.get(row.path), result=probe.result, labels=resolved
+        )
         plan.new_files = probe.new_files
         problem = probe.error
         if (

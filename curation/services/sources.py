@@ -13,6 +13,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from curation.probe import read_local
+
 MANIFEST_NAME = "labels.csv"
 
 
@@ -67,15 +69,10 @@ class LocalSource:
             raise SourceError(f"cannot read {self.manifest}: {exc.strerror or exc}") from exc
 
     def read(self, relpath: str) -> bytes:
-        full = (self.root / relpath).resolve()
-        if not full.is_relative_to(self.root):
-            raise UnsafePath(f"path '{relpath}' leaves the catalog folder through a symlink")
-        if not full.is_file():
-            raise FileNotFoundError(f"file not found: {relpath}")
-        max_bytes = settings.CURATION_MAX_FILE_MB * 1024 * 1024
-        if full.stat().st_size > max_bytes:
-            raise ValueError(f"file is larger than {settings.CURATION_MAX_FILE_MB} MB")
-        return full.read_bytes()
+        try:
+            return read_local(self.root, relpath, settings.CURATION_MAX_FILE_MB * 1024 * 1024)
+        except PermissionError as exc:
+            raise UnsafePath(str(exc)) from exc
 
 
 @dataclass

@@ -276,3 +276,26 @@ def test_large_images_get_a_webp_thumbnail(tmp_path, db, settings):
 
     with default_storage.open(image.thumbnail) as f, PILImage.open(f) as thumb:
         assert thumb.format == "WEBP" and max(thumb.size) == settings.CURATION_THUMBNAIL_PX
+
+
+def test_worker_processes_give_the_same_report_as_threads(tmp_path, db, monkeypatch):
+    """Big local imports probe files in spawned processes; results must not depend on it."""
+    from curation.services import imports
+
+    root, _, _ = write_bad_catalog(tmp_path / "zoo")
+    create_dataset(name="threads", attributes={"neckline": ["round", "v-neck"]})
+    create_dataset(name="processes", attributes={"neckline": ["round", "v-neck"]})
+    by_threads = import_catalog(str(root), dataset_name="threads")
+    monkeypatch.setattr(imports, "PROCESS_POOL_MIN_ROWS", 0)
+    monkeypatch.setattr(imports, "CHUNK", 7)  # several chunks, so probing overlaps writing
+    assert imports._uses_processes(imports.open_source(str(root)), 30)
+    by_processes = import_catalog(str(root), dataset_name="processes")
+    strip = {"dataset", "source"}
+    assert {k: v for k, v in by_processes.to_dict().items() if k not in strip} == {
+        k: v for k, v in by_threads.to_dict().items() if k not in strip
+    }
+    files = {
+        d: sorted(Image.objects.filter(dataset__name=d).values_list("file", flat=True))
+        for d in ("threads", "processes")
+    }
+    assert files["threads"] == files["processes"] and len(files["threads"]) == 15
