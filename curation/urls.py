@@ -7,6 +7,9 @@ app_name = "curation"
 urlpatterns = [
     path("", datasets.dataset_list, name="dataset_list"),
     path("datasets/<slug:name>/", datasets.dataset_detail, name="dataset_detail"),
+    path(
+        "datasets/<slug:name>/labels/<int:label_id>/move/", datasets.label_move, name="label_move"
+    ),
     path("images/<int:image_id>/", images.image_detail, name="image_detail"),
     path("images/<int:image_id>/relabel/", images.image_relabel, name="image_relabel"),
     path("images/<int:image_id>/thumb/", images.image_thumbnail, name="image_thumbnail"),

@@ -49,3 +49,21 @@ def reorder_labels(*, attribute: Attribute, names: list[str]) -> None:
     for position, name in enumerate(names):
         labels[name].position = position
     Label.objects.bulk_update(labels.values(), ["position"])
+
+
+@transaction.atomic
+def move_label(*, label: Label, offset: int) -> None:
+    """Move a label up (offset -1) or down (+1) in its attribute's display order."""
+    labels = list(
+        Label.objects.select_for_update()
+        .filter(attribute_id=label.attribute_id)
+        .order_by("position", "id")
+    )
+    index = next(i for i, candidate in enumerate(labels) if candidate.pk == label.pk)
+    target = index + offset
+    if not 0 <= target < len(labels):
+        return
+    labels.insert(target, labels.pop(index))
+    for position, item in enumerate(labels):
+        item.position = position
+    Label.objects.bulk_update(labels, ["position"])

@@ -3,12 +3,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from curation import selectors
-from curation.access import get_dataset_for_user, require_viewer
-from curation.models import Dataset, Image, ImageStatus, Split
+from curation.access import get_dataset_for_user, require_perm, require_viewer
+from curation.models import Dataset, Image, ImageStatus, Label, Split
+from curation.services.datasets import move_label
 
 
 def _int_or_none(raw: str | None) -> int | None:
@@ -77,3 +79,31 @@ def _gallery_context(request, dataset, attributes) -> dict:
         "filter_query": query.urlencode(),
         "is_first_page": not request.GET.get("after"),
     }
+
+
+@require_POST
+@login_required
+def label_move(request, name: str, label_id: int):
+    dataset = get_dataset_for_user(request, name)
+    require_perm(
+        request, "manage_dataset", "change the label order (data scientist or admin needed)"
+    )
+    label = (
+        Label.objects.filter(pk=label_id, attribute__dataset=dataset)
+        .select_related("attribute")
+        .first()
+    )
+    if label is None:
+        raise Http404(f"Dataset '{name}' has no label #{label_id}.")
+    move_label(label=label, offset=-1 if request.POST.get("direction") == "up" else 1)
+    if not request.htmx:
+        return redirect(dataset.get_absolute_url())
+    attributes = selectors.attributes_with_labels(dataset)
+    attr = next(a for a in attributes if a.pk == label.attribute_id)
+    context = {
+        "dataset": dataset,
+        "attr": attr,
+        "counts": selectors.label_counts(dataset, [attr]),
+        "splits": selectors.split_counts(dataset),
+    }
+    return render(request, "curation/dataset_detail.html#attribute-card", context)

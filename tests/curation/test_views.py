@@ -185,3 +185,39 @@ def test_a_failed_import_job_shows_its_error(
     job = ImportJob.objects.get()
     assert job.status == "failed" and "does not exist" in job.error
     assert "does not exist" in client.get(response["Location"]).content.decode()
+
+
+def test_a_data_scientist_reorders_labels_and_tables_follow(imported, client, data_scientist):
+    client.force_login(data_scientist)
+    attribute = imported.attributes.get(name="neckline")
+    boat = attribute.labels.get(name="boat")
+    response = client.post(
+        f"/datasets/dresses/labels/{boat.pk}/move/", {"direction": "up"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "<html" not in response.content.decode()
+    assert list(attribute.labels.order_by("position").values_list("name", flat=True)) == [
+        "round",
+        "boat",
+        "v-neck",
+    ]
+    body = client.get("/datasets/dresses/").content.decode()
+    assert body.index(">boat<") < body.index(">v-neck<")
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(data_scientist)
+    assert api.get("/api/datasets/dresses/").json()["attributes"][0]["labels"] == [
+        "round",
+        "boat",
+        "v-neck",
+    ]
+
+
+def test_a_merchandiser_cannot_reorder_labels(imported, client, merchandiser):
+    client.force_login(merchandiser)
+    boat = imported.attributes.get(name="neckline").labels.get(name="boat")
+    assert (
+        client.post(f"/datasets/dresses/labels/{boat.pk}/move/", {"direction": "up"}).status_code
+        == 403
+    )
+    assert "▲" not in client.get("/datasets/dresses/").content.decode()
