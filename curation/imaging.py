@@ -109,9 +109,9 @@ def inspect_image(
         if mode not in ALLOWED_MODES:
             return reject(f"unsupported pixel mode {mode} (e.g. 16/32-bit or float images)")
         try:
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()  # verify() does not decode pixels: this catches truncation
-                im = ImageOps.exif_transpose(im)
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()  # verify() does not decode pixels: this catches truncation
+                im = ImageOps.exif_transpose(opened)
                 phash = difference_hash(im)
                 thumbnail = None
                 if max(im.size) > thumbnail_px:

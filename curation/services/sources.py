@@ -46,7 +46,8 @@ def clean_relpath(raw: str) -> str:
 
 
 class CatalogSource(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def read_manifest(self) -> bytes: ...
 
