@@ -20,3 +20,9 @@
     }
   });
 })();
+
+// A refused edit (409: someone changed the label first) carries a message meant for the page:
+// htmx leaves 4xx responses out by default, so let this one swap in.
+document.addEventListener("htmx:beforeSwap", function (e) {
+  if (e.detail.xhr.status === 409) { e.detail.shouldSwap = true; e.detail.isError = false; }
+});
