@@ -1,0 +1,139 @@
+"""Out-of-sample probabilities for the training images, by stratified k-fold cross-fitting.
+
+Every image is predicted by a model that never saw it: fold f's model trains on the other
+folds and predicts fold f. Two methods (config.cv_method):
+- "kfold": a fresh model per fold, trained with fit() for config.cv_epochs (or epochs).
+  k times the cost of one training run.
+- "linear_probe": one pass of a frozen, label-independent pretrained backbone
+  (efficientnet_lite0 with pretrained=True, or weights_path) over all images, then a
+  k-fold logistic regression on the embeddings. Minutes instead of hours on a big
+  catalog; bench/quality.py --issues measures how far its flagged set agrees with kfold's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from mlcore.config import TrainConfig
+from mlcore.data.dataset import Item
+from mlcore.infer import predict_items
+from mlcore.models import build_model
+from mlcore.storage import S3Options
+from mlcore.train.engine import TrainProgress
+from mlcore.train.fit import check_items, fit
+
+FoldProgress = Callable[[int, int, TrainProgress], None]  # (fold 0-based, folds, progress)
+
+
+@dataclass
+class OutOfSample:
+    probs: np.ndarray  # (N, K) float32; rows of nan for unreadable images
+    labels: np.ndarray  # (N,) int64
+    fold: np.ndarray  # (N,) int64: the fold that held the image out
+    method: str
+    cancelled: bool = False
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
+
+
+def fold_splits(
+    labels: np.ndarray, *, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified (train rows, held-out rows) pairs; every row is held out exactly once."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if folds > len(labels):
+        raise ValueError(f"cv_folds={folds} is more than the {len(labels)} images")
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(skf.split(np.zeros(len(labels)), labels))
+
+
+def out_of_sample_probs(
+    config: TrainConfig,
+    items: Sequence[Item],
+    label_names: Sequence[str],
+    *,
+    work_dir: str | Path,
+    progress: FoldProgress | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    s3: S3Options | None = None,
+) -> OutOfSample:
+    """items: [(path or URI, label)] -> OutOfSample with probs (N, K) float32.
+
+    Fold models checkpoint under work_dir/fold-<f>/, so an interrupted cross-fit resumes.
+    """
+    k = len(label_names)
+    checked = check_items(items, k, "items")
+    labels = np.array([y for _, y in checked], dtype=np.int64)
+    splits = fold_splits(labels, folds=config.cv_folds, seed=config.seed)
+    fold = np.full(len(checked), -1, dtype=np.int64)
+    for f, (_, held) in enumerate(splits):
+        fold[held] = f
+    probs = np.full((len(checked), k), np.nan, dtype=np.float32)
+    result = OutOfSample(probs, labels, fold, config.cv_method)
+    if config.cv_method == "linear_probe":
+        return _linear_probe(config, checked, k, splits, result, s3=s3)
+
+    fold_config = replace(config, epochs=config.cv_epochs or config.epochs)
+    for f, (train_rows, held) in enumerate(splits):
+        report = None
+        if progress is not None:
+            report = lambda p, f=f: progress(f, len(splits), p)  # noqa: E731
+        trained = fit(
+            replace(fold_config, seed=config.seed + f),
+            [checked[i] for i in train_rows],
+            label_names,
+            out_dir=Path(work_dir) / f"fold-{f}",
+            progress=report,
+            should_cancel=should_cancel,
+            s3=s3,
+        )
+        if trained.cancelled:
+            result.cancelled = True
+            return result
+        out = predict_items(trained.model, [checked[i] for i in held], config=fold_config, s3=s3)
+        probs[held[out.indices]] = out.probs
+        result.skipped.extend((int(held[i]), reason) for i, reason in out.skipped)
+    result.skipped.sort()
+    return result
+
+
+def _linear_probe(
+    config: TrainConfig,
+    items: list[Item],
+    k: int,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    result: OutOfSample,
+    *,
+    s3: S3Options | None,
+) -> OutOfSample:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    if not (config.pretrained or config.weights_path):
+        raise ValueError(
+            "cv_method='linear_probe' needs a backbone that never saw these labels: "
+            "arch='efficientnet_lite0' with pretrained=True, or a weights_path."
+        )
+    model = build_model(config, k).eval()
+    out = predict_items(model, items, config=config, features=True, s3=s3)
+    assert out.features is not None
+    feats = np.full((len(items), out.features.shape[1]), np.nan, dtype=np.float32)
+    feats[out.indices] = out.features
+    ok = np.zeros(len(items), dtype=bool)
+    ok[out.indices] = True
+    for train_rows, held in splits:
+        train_rows, held = train_rows[ok[train_rows]], held[ok[held]]
+        if not len(held):
+            continue
+        scaler = StandardScaler().fit(feats[train_rows])
+        clf = LogisticRegression(max_iter=1000, C=0.5)
+        clf.fit(scaler.transform(feats[train_rows]), result.labels[train_rows])
+        fold_probs = np.zeros((len(held), k), dtype=np.float32)
+        fold_probs[:, clf.classes_] = clf.predict_proba(scaler.transform(feats[held]))
+        result.probs[held] = fold_probs
+    result.skipped = sorted(out.skipped)
+    return result

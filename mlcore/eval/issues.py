@@ -1,0 +1,60 @@
+"""Ranking likely label errors with cleanlab, from out-of-sample probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class LabelIssues:
+    ranked: np.ndarray  # (M,) int64 rows flagged as likely mislabelled, worst first
+    quality: np.ndarray  # (N,) float64 label quality in [0, 1], low = suspect; nan: no probs
+    suggested: np.ndarray  # (N,) int64 argmax of the probabilities; -1: no probs
+    is_issue: np.ndarray  # (N,) bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ranked": self.ranked.tolist(),
+            "quality": [None if np.isnan(q) else float(q) for q in self.quality],
+            "suggested": self.suggested.tolist(),
+            "is_issue": self.is_issue.tolist(),
+        }
+
+
+def rank_label_issues(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    *,
+    filter_by: str = "prune_by_noise_rate",
+    score_method: str = "self_confidence",
+) -> LabelIssues:
+    """labels: (N,) int; probs: (N, K) out-of-sample probabilities (rows of nan for images
+    that had none, e.g. unreadable ones: they are never flagged).
+
+    Flags with cleanlab.filter.find_label_issues (confident learning) and scores with
+    cleanlab.rank.get_label_quality_scores; the flagged rows are ranked by that score.
+    """
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or len(p) != len(y):
+        raise ValueError(f"probs must be (N, K) with N = {len(y)}, got {p.shape}")
+    n = len(y)
+    valid = ~np.isnan(p).any(axis=1)
+    quality = np.full(n, np.nan)
+    suggested = np.full(n, -1, dtype=np.int64)
+    is_issue = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(valid)
+    if len(rows):
+        pv = p[rows] / p[rows].sum(axis=1, keepdims=True)  # float32 sums drift from 1
+        quality[rows] = get_label_quality_scores(y[rows], pv, method=score_method)
+        suggested[rows] = pv.argmax(axis=1)
+        is_issue[rows] = find_label_issues(y[rows], pv, filter_by=filter_by, n_jobs=1)
+    flagged = np.flatnonzero(is_issue)
+    ranked = flagged[np.lexsort((flagged, quality[flagged]))]
+    return LabelIssues(ranked=ranked, quality=quality, suggested=suggested, is_issue=is_issue)

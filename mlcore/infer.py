@@ -1,0 +1,61 @@
+"""Running a trained model over images: class probabilities and embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from mlcore.config import TrainConfig
+from mlcore.data.dataset import Item
+from mlcore.data.loaders import eval_loader
+from mlcore.data.transforms import BatchPrep
+from mlcore.models import Classifier, channels_last_ok, input_stats
+from mlcore.storage import S3Options
+from mlcore.train.engine import EvalOutput, evaluate
+
+
+def predict_items(
+    model: Classifier,
+    items: Sequence[Item],
+    *,
+    config: TrainConfig,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    features: bool = False,
+    s3: S3Options | None = None,
+) -> EvalOutput:
+    """items: [(path or URI, label or -1)] -> probs (N', K) for the N' readable images (and
+    pooled features (N', D) when features=True), in item order; the rest in .skipped.
+    Runs on the device the model is on, with the eval preset of `config`."""
+    device = next(model.parameters()).device
+    mean, std = input_stats(config.arch)
+    loader = eval_loader(
+        items,
+        config=config,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        s3=s3,
+        pin_memory=device.type == "cuda",
+    )
+    return evaluate(
+        model,
+        loader,
+        device=device,
+        prep=BatchPrep(
+            mean=mean,
+            std=std,
+            channels_last=config.channels_last and channels_last_ok(model, device),
+        ),
+        amp=config.amp,
+        features=features,
+    )
+
+
+def embed_items(
+    model: Classifier, items: Sequence[Item], *, config: TrainConfig, **kwargs: object
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features (N', D) float32, item positions (N',) int64) for similarity search."""
+    out = predict_items(model, items, config=config, features=True, **kwargs)  # type: ignore[arg-type]
+    assert out.features is not None
+    return torch.from_numpy(out.features), torch.from_numpy(out.indices)

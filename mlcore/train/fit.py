@@ -1,0 +1,251 @@
+"""fit(): a whole training job with checkpoints, resume, progress and cancellation."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from mlcore.config import RESUMABLE_CHANGES, TrainConfig, changed_fields
+from mlcore.data.dataset import Item
+from mlcore.data.loaders import TrainData, eval_loader
+from mlcore.data.transforms import BatchAugment, BatchPrep
+from mlcore.eval.metrics import Metrics, compute_metrics
+from mlcore.models import Classifier, build_model, channels_last_ok, input_stats
+from mlcore.storage import S3Options
+from mlcore.train import distributed
+from mlcore.train.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from mlcore.train.engine import EvalOutput, TrainProgress, evaluate, train_one_epoch
+from mlcore.train.loss import build_criterion, class_counts
+from mlcore.train.schedule import build_optimizer, build_scheduler
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based
+    loss: float
+    images: int  # on this process
+    steps: int
+    seconds: float
+    lr: float
+
+
+@dataclass
+class FitResult:
+    model: Classifier  # unwrapped, in eval mode, on the training device
+    label_names: list[str]
+    config: TrainConfig
+    epochs_done: int
+    cancelled: bool
+    history: list[EpochRecord]
+    checkpoint_path: Path | None  # the last checkpoint written (kept when cancelled)
+    resumed_from: int = 0  # epochs already done in the checkpoint resumed from
+    metrics: Metrics | None = None  # on eval_items, when given and not cancelled
+    evaluation: EvalOutput | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # train (uri, reason)
+    world_size: int = 1
+
+
+def check_items(items: Sequence[Item], num_classes: int, what: str) -> list[Item]:
+    """A list copy of `items` with labels checked to lie in [0, num_classes)."""
+    out: list[Item] = []
+    for i, (uri, label) in enumerate(items):
+        if not 0 <= int(label) < num_classes:
+            raise ValueError(f"{what}[{i}] ({uri}): label {label} not in [0, {num_classes})")
+        out.append((str(uri), int(label)))
+    return out
+
+
+def items_digest(items: Sequence[Item]) -> str:
+    h = hashlib.sha256()
+    for uri, label in items:
+        h.update(f"{uri}\t{label}\n".encode())
+    return h.hexdigest()
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
+
+
+def fit(
+    config: TrainConfig,
+    train_items: Sequence[Item],
+    label_names: Sequence[str],
+    *,
+    out_dir: str | Path,
+    eval_items: Sequence[Item] | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    resume: bool = True,
+    s3: S3Options | None = None,
+) -> FitResult:
+    """Train a model for config.epochs epochs on train_items: [(path or s3 URI, label)].
+
+    A checkpoint goes to out_dir/checkpoint.pt after every epoch; with resume=True an
+    existing one (same config, labels and items) is continued, reaching bit-identical
+    weights to an uninterrupted run on the CPU. `should_cancel()` is asked before every
+    step. Unreadable images are skipped and listed in FitResult.skipped. Under torchrun
+    (a process group initialised, see distributed.init_from_env) each rank trains on its
+    shard and only rank 0 writes the checkpoint and reports progress.
+    """
+    config.validate()
+    names = [str(n) for n in label_names]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"need at least two distinct label names, got {names}")
+    items = check_items(train_items, len(names), "train_items")
+    if not items:
+        raise ValueError("no training items")
+    info = distributed.current()
+    device = distributed.device_for(config.device, info)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / CHECKPOINT_NAME
+
+    seed_everything(config.seed)
+    model = build_model(config, len(names)).to(device)
+    channels_last = config.channels_last and channels_last_ok(model, device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    data = TrainData(
+        items, config=config, device=device, rank=info.rank, world_size=info.world_size, s3=s3
+    )
+    mean, std = input_stats(config.arch)
+    augment = None
+    if data.augments_on_device:
+        augment = BatchAugment(size=config.image_size, scale=config.crop_scale, hflip=config.hflip)
+    prep = BatchPrep(mean=mean, std=std, channels_last=channels_last, augment=augment)
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch=len(data))
+    labels = data.cache.labels.tolist() if data.cache is not None else [y for _, y in items]
+    criterion = build_criterion(config, class_counts(labels, len(names))).to(device)
+
+    digest = items_digest(items)
+    start_epoch, history = 0, []
+    if resume and checkpoint_path.exists():
+        ckpt = load_checkpoint(checkpoint_path)
+        _check_resumable(ckpt, config, names, digest, checkpoint_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch = int(ckpt["epoch"])
+        history = [EpochRecord(**r) for r in ckpt.get("history", [])]
+        states = ckpt["rng"]
+        set_rng_state(states[info.rank] if len(states) == info.world_size else states[0])
+    resumed_from = start_epoch
+
+    net: torch.nn.Module = model
+    if info.distributed:
+        ids = [device.index] if device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=ids)
+    skipped: dict[int, str] = dict(data.skipped)
+    cancelled = False
+    written = checkpoint_path if checkpoint_path.exists() else None
+    for epoch in range(start_epoch, config.epochs):
+        seed = _epoch_seed(config.seed, epoch, info.rank)
+        stats = train_one_epoch(
+            net,
+            data.epoch(epoch, generator_seed=seed),
+            criterion,
+            optimizer,
+            device=device,
+            prep=prep,
+            scheduler=scheduler,
+            generator=torch.Generator().manual_seed(seed),
+            amp=config.amp,
+            epoch=epoch + 1,
+            epochs=config.epochs,
+            steps=len(data),
+            progress=progress if info.is_main else None,
+            progress_every=config.progress_every,
+            should_cancel=should_cancel,
+            distributed=info.distributed,
+        )
+        skipped.update(stats.skipped)
+        if stats.cancelled:
+            cancelled = True
+            break
+        history.append(
+            EpochRecord(epoch + 1, stats.loss, stats.images, stats.steps, stats.seconds, stats.lr)
+        )
+        distributed.average_buffers(model, info)
+        states = distributed.gather(rng_state(), info)
+        if info.is_main:
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1,
+                    "config": config.to_dict(),
+                    "label_names": names,
+                    "rng": states,
+                    "history": [r.__dict__ for r in history],
+                    "items_digest": digest,
+                    "world_size": info.world_size,
+                },
+            )
+            written = checkpoint_path
+        distributed.barrier(info)
+
+    model.eval()
+    result = FitResult(
+        model=model,
+        label_names=names,
+        config=config,
+        epochs_done=len(history),
+        cancelled=cancelled,
+        history=history,
+        checkpoint_path=written,
+        resumed_from=resumed_from,
+        skipped=[(items[i][0], reason) for i, reason in sorted(skipped.items())],
+        world_size=info.world_size,
+    )
+    if eval_items and not cancelled and info.is_main:
+        checked = check_items(eval_items, len(names), "eval_items")
+        result.evaluation = evaluate(
+            model,
+            eval_loader(checked, config=config, s3=s3, pin_memory=device.type == "cuda"),
+            device=device,
+            prep=BatchPrep(mean=mean, std=std, channels_last=channels_last),
+            amp=config.amp,
+        )
+        result.metrics = compute_metrics(result.evaluation.labels, result.evaluation.probs, names)
+    return result
+
+
+def _check_resumable(
+    ckpt: dict[str, Any], config: TrainConfig, names: list[str], digest: str, path: Path
+) -> None:
+    changed = [
+        f for f in changed_fields(ckpt["config"], config.to_dict()) if f not in RESUMABLE_CHANGES
+    ]
+    if changed:
+        raise ValueError(
+            f"{path} was written with a different config ({', '.join(changed)} changed); "
+            "pass resume=False or use a new out_dir."
+        )
+    if list(ckpt["label_names"]) != names:
+        raise ValueError(f"{path} was written for labels {ckpt['label_names']}, not {names}.")
+    if ckpt.get("items_digest") not in (None, digest):
+        raise ValueError(
+            f"{path} was written for a different list of training items; pass resume=False "
+            "or use a new out_dir."
+        )

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from mlcore.eval import crossval
+from mlcore.eval.crossval import out_of_sample_probs
+from tests.mlcore.conftest import NAMES, tiny_config
+
+
+def test_every_image_is_predicted_once_by_a_model_that_did_not_see_it(
+    make_items, tmp_path, monkeypatch
+):
+    items = make_items(30)
+    trained_on: dict[int, set[str]] = {}  # id(model) -> paths it trained on
+    predicted: list[tuple[int, str]] = []  # (id(model), path) for each prediction
+    real_fit, real_predict = crossval.fit, crossval.predict_items
+
+    def spy_fit(config, train_items, *args, **kwargs):
+        result = real_fit(config, train_items, *args, **kwargs)
+        trained_on[id(result.model)] = {p for p, _ in train_items}
+        return result
+
+    def spy_predict(model, held_items, **kwargs):
+        predicted.extend((id(model), p) for p, _ in held_items)
+        return real_predict(model, held_items, **kwargs)
+
+    monkeypatch.setattr(crossval, "fit", spy_fit)
+    monkeypatch.setattr(crossval, "predict_items", spy_predict)
+
+    result = out_of_sample_probs(tiny_config(cv_folds=3), items, NAMES, work_dir=tmp_path / "cv")
+
+    assert len(trained_on) == 3
+    assert sorted(p for _, p in predicted) == sorted(p for p, _ in items)  # each exactly once
+    assert all(path not in trained_on[model] for model, path in predicted)
+    assert all(len(seen) == 20 for seen in trained_on.values())  # the other two folds
+    assert result.probs.shape == (30, 3) and not np.isnan(result.probs).any()
+    np.testing.assert_allclose(result.probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.bincount(result.fold).tolist() == [10, 10, 10]
+    for f in range(3):  # stratified: every fold holds out all three classes
+        assert sorted(set(result.labels[result.fold == f])) == [0, 1, 2]
+
+
+def test_unreadable_images_get_nan_rows(make_items, tmp_path):
+    items = make_items(18)
+    items[4] = (str(tmp_path / "missing.png"), items[4][1])
+
+    result = out_of_sample_probs(tiny_config(cv_folds=2), items, NAMES, work_dir=tmp_path / "cv")
+
+    assert np.isnan(result.probs[4]).all()
+    assert not np.isnan(np.delete(result.probs, 4, axis=0)).any()
+    assert [i for i, _ in result.skipped] == [4]
+
+
+def test_linear_probe_gives_out_of_sample_probs_from_frozen_features(make_items, tmp_path):
+    items = make_items(30)
+    config = tiny_config(
+        arch="efficientnet_lite0",
+        pretrained=True,
+        image_size=32,
+        cv_folds=3,
+        cv_method="linear_probe",
+    )
+
+    result = out_of_sample_probs(config, items, NAMES, work_dir=tmp_path)
+
+    assert result.method == "linear_probe"
+    assert result.probs.shape == (30, 3) and not np.isnan(result.probs).any()
+    np.testing.assert_allclose(result.probs.sum(axis=1), 1.0, rtol=1e-5)
+    accuracy = (result.probs.argmax(axis=1) == result.labels).mean()
+    assert accuracy > 0.6  # the patterns are easy even for frozen ImageNet features
+
+
+def test_linear_probe_needs_a_label_independent_backbone(make_items, tmp_path):
+    with pytest.raises(ValueError, match="never saw these labels"):
+        out_of_sample_probs(
+            tiny_config(cv_method="linear_probe", cv_folds=2),
+            make_items(6),
+            NAMES,
+            work_dir=tmp_path,
+        )
+
+
+def test_cancelling_a_fold_cancels_the_cross_fit(make_items, tmp_path):
+    result = out_of_sample_probs(
+        tiny_config(cv_folds=2),
+        make_items(12),
+        NAMES,
+        work_dir=tmp_path,
+        should_cancel=lambda: True,
+    )
+
+    assert result.cancelled

@@ -1,0 +1,46 @@
+import numpy as np
+from cleanlab.filter import find_label_issues
+
+from mlcore.eval.issues import rank_label_issues
+
+
+def noisy_case(seed: int = 0, n: int = 300, k: int = 3, flips: int = 15):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n)
+    probs = rng.dirichlet(np.ones(k) * 0.5, n) * 0.3
+    probs[np.arange(n), truth] += 0.7  # a good model: confident in the true class
+    given = truth.copy()
+    flipped = rng.choice(n, flips, replace=False)
+    given[flipped] = (truth[flipped] + 1 + rng.integers(0, k - 1, flips)) % k
+    return truth, given, probs, flipped
+
+
+def test_flipped_labels_are_flagged_first_with_the_true_label_suggested():
+    truth, given, probs, flipped = noisy_case()
+
+    issues = rank_label_issues(given, probs)
+
+    assert (issues.is_issue == find_label_issues(given, probs, n_jobs=1)).all()
+    flagged = set(issues.ranked.tolist())
+    assert flagged <= set(flipped.tolist())  # no clean image accused here
+    assert len(flagged) >= 2 * len(flipped) // 3  # confident learning misses a few
+    assert (issues.suggested[flipped] == truth[flipped]).all()
+    worst_clean = np.delete(issues.quality, flipped).min()
+    assert issues.quality[flipped].max() < worst_clean
+    assert list(issues.quality[issues.ranked]) == sorted(issues.quality[issues.ranked])
+
+
+def test_rows_without_probabilities_are_never_flagged():
+    truth, given, probs, flipped = noisy_case()
+    probs[flipped[:3]] = np.nan
+
+    issues = rank_label_issues(given, probs)
+
+    assert not issues.is_issue[flipped[:3]].any()
+    assert np.isnan(issues.quality[flipped[:3]]).all()
+    assert (issues.suggested[flipped[:3]] == -1).all()
+    expected = find_label_issues(
+        np.delete(given, flipped[:3]), np.delete(probs, flipped[:3], 0), n_jobs=1
+    )
+    assert (np.delete(issues.is_issue, flipped[:3]) == expected).all()
+    assert issues.to_dict()["quality"][int(flipped[0])] is None
