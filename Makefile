@@ -22,15 +22,21 @@ run: $(STAMP)
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
-	@echo "Starting a worker (log: var/worker.log) and the web server on http://127.0.0.1:$(PORT)"
-	$(PY) -m celery -A config worker -Q cpu,train --concurrency 1 --loglevel INFO > var/worker.log 2>&1 & \
-	worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@echo "Starting workers (logs: var/worker-*.log) and the web server on http://127.0.0.1:$(PORT)"
+	$(PY) -m celery -A config worker -Q cpu --pool solo -n cpu@%h --loglevel INFO > var/worker-cpu.log 2>&1 & \
+	cpu=$$!; \
+	$(PY) -m celery -A config worker -Q train --pool solo -n train@%h --loglevel INFO > var/worker-train.log 2>&1 & \
+	train=$$!; trap 'kill $$cpu $$train 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# One worker per queue; `--pool solo` runs tasks in the worker's own process, so training can
+# start DataLoader workers and imports can start their decode processes.
 worker: $(STAMP)
-	$(PY) -m celery -A config worker -Q cpu,train --concurrency 1 --loglevel INFO
+	$(PY) -m celery -A config worker -Q cpu --pool solo -n cpu@%h --loglevel INFO & \
+	$(PY) -m celery -A config worker -Q train --pool solo -n train@%h --loglevel INFO; wait
 
-# The whole suite on SQLite (the embedded default), then the Django side again on PostgreSQL.
+# The whole suite on SQLite (the embedded default), then the Django side again on PostgreSQL
+# (without the browser and the slow training tests, which don't depend on the database).
 test: $(STAMP)
 	$(MAKE) test-sqlite
 	$(MAKE) test-postgres
@@ -40,7 +46,7 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || [ "$${CI:-}" = "true" ]; then \
-		DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/curation -m "not browser"; \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest -q tests/curation -m "not browser and not slow"; \
 	else echo "SKIPPED the PostgreSQL run: nothing answers on 127.0.0.1:5432"; fi
 
 lint: $(STAMP)

@@ -149,6 +149,10 @@ CURATION_MAX_UPLOAD_MB = env_int("CURATION_MAX_UPLOAD_MB", 200)
 CURATION_THUMBNAIL_PX = env_int("CURATION_THUMBNAIL_PX", 160)
 CURATION_IMPORT_WORKERS = env_int("CURATION_IMPORT_WORKERS", 2)
 CURATION_DEFAULT_TEST_FRACTION = env_float("CURATION_DEFAULT_TEST_FRACTION", 0.2)
+# A running training run whose heartbeat is older than this is taken as orphaned (its worker
+# died) and is resumed from its last checkpoint by the next worker that starts.
+CURATION_RUN_STALE_SECONDS = env_int("CURATION_RUN_STALE_SECONDS", 60)
+CURATION_RUNS_DIR = Path(env_str("CURATION_RUNS_DIR", str(VAR_DIR / "runs")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -194,6 +198,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalog, labels and label history for fashion attribute classifiers.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"LabelSourceEnum": "curation.models.LabelSource"},
 }
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)

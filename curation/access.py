@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from curation.models import Dataset, Image, ImportJob, LabelEvent
+from curation.models import Dataset, Image, ImportJob, LabelEvent, TrainingRun
 
 ROLE_GROUPS = ("viewer", "merchandiser", "data_scientist", "admin")
 
@@ -61,3 +61,13 @@ def get_import_job_for_user(request, job_id: int) -> ImportJob:
         return ImportJob.objects.get(pk=job_id)
     except ImportJob.DoesNotExist:
         raise Http404(f"There is no import #{job_id}.") from None
+
+
+def get_run_for_user(request, run_id: int) -> TrainingRun:
+    require_viewer(request)
+    try:
+        return TrainingRun.objects.select_related("dataset", "attribute", "created_by").get(
+            pk=run_id
+        )
+    except TrainingRun.DoesNotExist:
+        raise Http404(f"There is no training run #{run_id}.") from None

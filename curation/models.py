@@ -263,3 +263,121 @@ class ImportJob(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class TrainingRun(models.Model):
+    """One training job for a dataset × attribute, with its progress, metrics and artifact.
+
+    The run trains on a frozen snapshot of the labels (its RunImage rows), so its numbers
+    stay reproducible after later relabels.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    class Kind(models.TextChoices):
+        CLASSIFIER = "classifier", "classifier"
+        SIMILARITY = "similarity", "similarity"
+
+    FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
+    attribute = models.ForeignKey(
+        Attribute, null=True, on_delete=models.CASCADE, related_name="runs"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.CLASSIFIER)
+    config = models.JSONField()  # mlcore TrainConfig as a dict
+    label_names = models.JSONField()  # label order at the start; probabilities follow it
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    cancel_requested = models.BooleanField(default=False)
+    # phase, epoch, epochs, step, steps, loss, images_per_s, eta_s (see services/training_exec)
+    progress = models.JSONField(default=dict)
+    loss_curve = models.JSONField(default=list)  # [[fractional epoch, loss], ...]
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a live worker updates it
+    attempts = models.PositiveIntegerField(default=0)  # deliveries that started work
+    train_count = models.PositiveIntegerField(default=0)
+    test_count = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(null=True, blank=True)  # test-split metrics (mlcore Metrics)
+    artifact_uri = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["dataset", "attribute", "-id"], name="run_registry")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("curation:run_detail", args=[self.pk])
+
+    @property
+    def percent(self) -> int:
+        p = self.progress or {}
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        epochs, steps = p.get("epochs") or 0, p.get("steps") or 0
+        if not epochs or not steps:
+            return 0
+        done = (p.get("epoch", 1) - 1) + p.get("step", 0) / steps
+        return min(99, int(100 * done / epochs))
+
+
+class RunImage(models.Model):
+    """An image in a run: the label it was trained/evaluated with, and the run's prediction.
+
+    Test images get the model's predictions; training images get out-of-sample
+    probabilities from cross-fitting (out_of_sample=True).
+    """
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="images")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="run_rows")
+    split = models.CharField(max_length=5, choices=Split.choices)
+    given_label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    predicted_label = models.ForeignKey(
+        Label, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confidence = models.FloatField(null=True)  # probability of the predicted label
+    given_probability = models.FloatField(null=True)  # probability of the given label
+    probs = models.JSONField(null=True)  # every label's probability, in run.label_names order
+    out_of_sample = models.BooleanField(default=False)
+    quality = models.FloatField(null=True)  # cleanlab label quality, low = suspect
+    suspect_rank = models.PositiveIntegerField(null=True)  # 1 = most likely mislabelled
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "image"], name="run_image_unique")]
+        indexes = [
+            models.Index(fields=["run", "suspect_rank"], name="run_suspects"),
+            models.Index(
+                fields=["run", "split", "given_label", "predicted_label"], name="run_cells"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} image {self.image_id}"
+
+
+class PromotedModel(models.Model):
+    """The run whose model is the attribute's current model (QA pages and inference use it)."""
+
+    attribute = models.OneToOneField(Attribute, on_delete=models.CASCADE, related_name="promoted")
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="+")
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.attribute_id}: run {self.run_id}"

@@ -1,10 +1,36 @@
 """Thin Celery tasks: ids in, one service call."""
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from curation.services import import_jobs
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="curation.run_import_job", acks_late=True, reject_on_worker_lost=True)
 def run_import_job(job_id: int) -> None:
     import_jobs.run_import_job(job_id)
+
+
+@shared_task(name="curation.train_run", acks_late=True, reject_on_worker_lost=True)
+def train_run(run_id: int) -> str:
+    from curation.services.training_exec import execute_training_run
+
+    return execute_training_run(run_id)
+
+
+@worker_ready.connect
+def resume_orphaned_runs(**kwargs) -> None:
+    """When a worker starts, re-queue training runs whose worker died mid-run."""
+    from curation.services.training import resume_stale_runs
+
+    try:
+        resumed = resume_stale_runs()
+    except Exception:  # a worker must start even if the database is briefly unreachable
+        logger.exception("could not look for orphaned training runs")
+        return
+    if resumed:
+        logger.warning("re-queued orphaned training runs %s", resumed)

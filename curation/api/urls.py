@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation.api import views
+from curation.api import runs, views
 
 urlpatterns = [
     path("datasets/", views.dataset_list, name="api-dataset-list"),
@@ -9,4 +9,10 @@ urlpatterns = [
     path("images/<int:image_id>/", views.image_detail, name="api-image-detail"),
     path("images/<int:image_id>/labels/", views.image_labels, name="api-image-labels"),
     path("images/<int:image_id>/history/", views.image_history, name="api-image-history"),
+    path("runs/", runs.run_start, name="api-run-start"),
+    path("runs/<int:run_id>/", runs.run_detail, name="api-run-detail"),
+    path("runs/<int:run_id>/cancel/", runs.run_cancel, name="api-run-cancel"),
+    path("runs/<int:run_id>/promote/", runs.run_promote, name="api-run-promote"),
+    path("runs/<int:run_id>/suspects/", runs.run_suspects, name="api-run-suspects"),
+    path("runs/<int:run_id>/predictions/", runs.run_predictions, name="api-run-predictions"),
 ]

@@ -7,3 +7,106 @@ register = template.Library()
 def get_item(mapping, key):
     """{{ mapping|get_item:key }} for dicts keyed by ids."""
     return mapping.get(key) if mapping else None
+
+
+def _scale(values, lo, hi, out_lo, out_hi):
+    span = (hi - lo) or 1.0
+    return [out_lo + (v - lo) / span * (out_hi - out_lo) for v in values]
+
+
+@register.simple_tag
+def loss_curve_svg(curve, width=520, height=180):
+    """A server-side SVG line chart of [[epoch, loss], ...]."""
+    from django.utils.html import format_html, mark_safe
+
+    if not curve or len(curve) < 2:
+        return format_html('<p class="muted">The loss curve appears after the first steps.</p>')
+    pad = 34
+    xs = [p[0] for p in curve]
+    ys = [p[1] for p in curve]
+    y_max = max(ys) * 1.05
+    px = _scale(xs, 0, max(xs), pad, width - 8)
+    py = _scale(ys, 0, y_max, height - 22, 8)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(px, py, strict=True))
+    ticks = []
+    for frac in (0, 0.5, 1):
+        value = y_max * frac
+        y = _scale([value], 0, y_max, height - 22, 8)[0]
+        ticks.append(
+            f'<text x="{pad - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{value:.2f}</text>'
+            f'<line x1="{pad}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+        )
+    epochs = max(xs)
+    return mark_safe(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="training loss by epoch">'
+        + "".join(ticks)
+        + f'<polyline points="{points}" class="line"/>'
+        f'<text x="{width - 8}" y="{height - 6}" text-anchor="end" class="tick">epoch {epochs:.2f}</text>'
+        f'<text x="{pad}" y="{height - 6}" class="tick">0</text></svg>'
+    )
+
+
+@register.simple_tag
+def f1_bars_svg(per_class, width=520):
+    """Horizontal bars of per-class F1 (with precision and recall as thin bars)."""
+    from django.utils.html import escape, mark_safe
+
+    if not per_class:
+        return ""
+    row, label_w = 26, 130
+    height = row * len(per_class) + 10
+    bar_w = width - label_w - 50
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="F1 per class">'
+    ]
+    for i, c in enumerate(per_class):
+        y = 5 + i * row
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="tick">{escape(c["name"])}</text>'
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 2}" width="{bar_w * c["f1"]:.1f}" height="12" class="f1"/>'
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 16}" width="{bar_w * c["precision"]:.1f}" height="3" class="prec"/>'
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 20}" width="{bar_w * c["recall"]:.1f}" height="3" class="rec"/>'
+        )
+        parts.append(
+            f'<text x="{label_w + bar_w * c["f1"] + 4:.1f}" y="{y + 13}" class="tick">{c["f1"]:.3f}</text>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+@register.filter
+def heat(count, row_total):
+    """Background for a confusion-matrix cell: its share of the row, as a purple tint."""
+    share = (count / row_total) if row_total else 0
+    return f"background: rgba(124, 58, 237, {0.08 + 0.85 * share:.3f}); color: {'#fff' if share > 0.5 else 'inherit'}"
+
+
+@register.filter
+def duration(seconds):
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+@register.filter
+def confusion_rows(metrics):
+    """[(label, [(count, row_total), ...], row_total)] from a metrics dict."""
+    if not metrics:
+        return []
+    names = metrics["label_names"]
+    rows = []
+    for name, counts in zip(names, metrics["confusion"], strict=True):
+        total = sum(counts)
+        rows.append((name, [(c, total) for c in counts], total))
+    return rows

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 
 from curation.models import Image, ImportJob
+from tests.support.broker import real_broker
 
 pytestmark = pytest.mark.redis
 
@@ -26,26 +27,9 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def redis_broker(redis_url, settings):
-    from config.celery import app
-
-    previous = app.conf.broker_url
-    app.conf.task_always_eager = False
-    app.conf.broker_url = redis_url
-    app.conf.broker_transport_options = {"visibility_timeout": 3600}
-    _reset_producer_pool(app)
-    yield redis_url
-    app.conf.broker_url = previous
-    app.conf.task_always_eager = True
-    _reset_producer_pool(app)
-
-
-def _reset_producer_pool(app) -> None:
-    """Drop pooled broker connections so the next publish connects to the new broker_url."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
+def redis_broker(redis_url):
+    with real_broker(redis_url):
+        yield redis_url
 
 
 @pytest.fixture

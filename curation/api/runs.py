@@ -1,0 +1,154 @@
+"""REST API for training runs: start (202), status, cancel, promote, suspects, predictions."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from curation.access import get_dataset_for_user, get_run_for_user
+from curation.api.views import IdCursor
+from curation.models import Attribute, RunImage, TrainingRun
+from curation.services.training import (
+    TrainingError,
+    cancel_training_run,
+    promote_training_run,
+    start_training_run,
+)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.name")
+    attribute = serializers.CharField(source="attribute.name", allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    percent = serializers.IntegerField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id", "dataset", "attribute", "kind", "status", "cancel_requested", "percent", "progress",
+            "loss_curve", "attempts", "train_count", "test_count", "config", "label_names", "metrics",
+            "artifact_uri", "error", "created_by", "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+
+
+class StartRunSerializer(serializers.Serializer):
+    dataset = serializers.CharField()
+    attribute = serializers.CharField()
+    options = serializers.DictField(
+        required=False, default=dict, help_text='e.g. {"arch": "resnet50", "epochs": 5}'
+    )
+
+
+class RunImageSerializer(serializers.ModelSerializer):
+    source_path = serializers.CharField(source="image.source_path")
+    given_label = serializers.CharField(source="given_label.name")
+    predicted_label = serializers.CharField(
+        source="predicted_label.name", allow_null=True, default=None
+    )
+
+    class Meta:
+        model = RunImage
+        fields = [
+            "image_id", "source_path", "split", "given_label", "predicted_label", "confidence",
+            "given_probability", "probs", "out_of_sample", "quality", "suspect_rank",
+        ]  # fmt: skip
+
+
+@extend_schema(
+    request=StartRunSerializer,
+    responses={202: inline_serializer("RunStarted", {"id": serializers.IntegerField()})},
+)
+@api_view(["POST"])
+def run_start(request):
+    body = StartRunSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    dataset = get_dataset_for_user(request, body.validated_data["dataset"])
+    attribute = Attribute.objects.filter(
+        dataset=dataset, name=body.validated_data["attribute"]
+    ).first()
+    if attribute is None:
+        raise ValidationError(
+            {
+                "attribute": f"dataset '{dataset.name}' has no attribute '{body.validated_data['attribute']}'"
+            }
+        )
+    try:
+        run = start_training_run(
+            dataset=dataset,
+            attribute=attribute,
+            options=body.validated_data["options"],
+            actor=request.user,
+        )
+    except TrainingError as exc:
+        raise ValidationError({"options": str(exc)}) from exc
+    return Response(
+        {"id": run.pk},
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/api/runs/{run.pk}/"},
+    )
+
+
+@extend_schema(responses=RunSerializer)
+@api_view(["GET"])
+def run_detail(request, run_id: int):
+    return Response(RunSerializer(get_run_for_user(request, run_id)).data)
+
+
+@extend_schema(request=None, responses=RunSerializer)
+@api_view(["POST"])
+def run_cancel(request, run_id: int):
+    run = cancel_training_run(run=get_run_for_user(request, run_id), actor=request.user)
+    return Response(RunSerializer(run).data)
+
+
+@extend_schema(request=None, responses=RunSerializer)
+@api_view(["POST"])
+def run_promote(request, run_id: int):
+    run = get_run_for_user(request, run_id)
+    try:
+        promote_training_run(run=run, actor=request.user)
+    except TrainingError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    return Response(RunSerializer(run).data)
+
+
+def _rows(run):
+    return RunImage.objects.filter(run=run).select_related(
+        "image", "given_label", "predicted_label"
+    )
+
+
+class SuspectCursor(IdCursor):
+    ordering = "suspect_rank"
+
+
+@extend_schema(responses=RunImageSerializer(many=True))
+@api_view(["GET"])
+def run_suspects(request, run_id: int):
+    """Likely mislabelled images of the run, most suspicious first."""
+    run = get_run_for_user(request, run_id)
+    paginator = SuspectCursor()
+    page = paginator.paginate_queryset(_rows(run).filter(suspect_rank__isnull=False), request)
+    return paginator.get_paginated_response(RunImageSerializer(page, many=True).data)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("split", str, enum=["train", "test"])],
+    responses=RunImageSerializer(many=True),
+)
+@api_view(["GET"])
+def run_predictions(request, run_id: int):
+    """Every image of the run with its label, prediction and all label probabilities."""
+    run = get_run_for_user(request, run_id)
+    rows = _rows(run)
+    split = request.query_params.get("split")
+    if split:
+        if split not in {"train", "test"}:
+            raise ValidationError({"split": "must be train or test"})
+        rows = rows.filter(split=split)
+    paginator = IdCursor()
+    page = paginator.paginate_queryset(rows, request)
+    return paginator.get_paginated_response(RunImageSerializer(page, many=True).data)

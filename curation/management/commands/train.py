@@ -1,0 +1,125 @@
+"""manage.py train --dataset D --attribute A [--arch …] [--epochs N] [--wait] [--json]
+
+Goes through the same service and queue as the Retrain button: a worker on the `train`
+queue runs it. --wait shows a progress bar and prints the final metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from curation.models import Attribute, Dataset, TrainingRun
+from curation.services.training import TrainingError, start_training_run
+
+
+class Command(BaseCommand):
+    help = "Queue a training run for one attribute (a worker on the `train` queue runs it)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", required=True)
+        parser.add_argument("--attribute", required=True)
+        parser.add_argument("--arch", choices=["resnet18", "resnet50", "efficientnet_lite0"])
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--image-size", type=int)
+        parser.add_argument(
+            "--stn", action="store_true", help="add a Spatial Transformer front-end"
+        )
+        parser.add_argument(
+            "--pretrained", action="store_true", help="EfficientNet-Lite0 ImageNet weights"
+        )
+        parser.add_argument("--class-weighting", choices=["none", "inverse", "effective"])
+        parser.add_argument("--cv-folds", type=int)
+        parser.add_argument("--cv-epochs", type=int)
+        parser.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="any other TrainConfig field",
+        )
+        parser.add_argument(
+            "--user", default="admin", help="who starts it (needs the data scientist role)"
+        )
+        parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
+        parser.add_argument("--json", action="store_true", help="print the final run as JSON")
+
+    def handle(self, *args, **o):
+        dataset = Dataset.objects.filter(name=o["dataset"]).first()
+        if dataset is None:
+            raise CommandError(f"dataset '{o['dataset']}' does not exist")
+        attribute = Attribute.objects.filter(dataset=dataset, name=o["attribute"]).first()
+        if attribute is None:
+            names = ", ".join(dataset.attributes.values_list("name", flat=True))
+            raise CommandError(
+                f"dataset '{dataset.name}' has no attribute '{o['attribute']}' (has: {names})"
+            )
+        user = get_user_model().objects.filter(username=o["user"]).first()
+        if user is None:
+            raise CommandError(
+                f"no user '{o['user']}'; pass --user with a data scientist's username"
+            )
+        options = {
+            key: o[key]
+            for key in ("arch", "epochs", "image_size", "class_weighting", "cv_folds", "cv_epochs")
+            if o[key] is not None
+        }
+        if o["stn"]:
+            options["stn"] = True
+        if o["pretrained"]:
+            options["pretrained"] = True
+        for item in o["option"]:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise CommandError(f"--option {item!r}: use NAME=VALUE")
+            options[name] = (
+                json.loads(value)
+                if value[:1] in "0123456789-[{tf" and value not in ("true", "false")
+                else value
+            )
+        try:
+            run = start_training_run(
+                dataset=dataset, attribute=attribute, options=options, actor=user
+            )
+        except TrainingError as exc:
+            raise CommandError(str(exc)) from exc
+        except PermissionDenied as exc:
+            raise CommandError(f"user '{user.username}': {exc}") from exc
+        self.stderr.write(
+            f"queued run {run.pk} ({run.train_count} train / {run.test_count} test images)"
+        )
+        if o["wait"]:
+            run = self._follow(run)
+        if o["json"]:
+            from curation.api.runs import RunSerializer
+
+            data = RunSerializer(run).data
+            self.stdout.write(json.dumps(data, default=str))
+        if run.status in {TrainingRun.Status.FAILED}:
+            raise CommandError(f"run {run.pk} failed: {run.error}")
+
+    def _follow(self, run: TrainingRun) -> TrainingRun:
+        bar = tqdm(
+            total=100,
+            unit="%",
+            desc=f"run {run.pk}",
+            file=self.stderr._out,
+            bar_format="{l_bar}{bar}| {postfix}",
+        )
+        try:
+            while run.status not in TrainingRun.FINISHED:
+                time.sleep(1)
+                run.refresh_from_db()
+                p = run.progress or {}
+                bar.n = run.percent
+                bar.set_postfix_str(
+                    f"{p.get('phase', run.status)} epoch {p.get('epoch', '-')}/{p.get('epochs', '-')} "
+                    f"loss {p.get('loss', '-')} {p.get('images_per_s', '-')} img/s"
+                )
+        finally:
+            bar.close()
+        return run

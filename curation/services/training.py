@@ -1,0 +1,189 @@
+"""Training runs: start (one click), cancel, promote, and resume runs whose worker died.
+
+The heavy work happens in services/training_exec.py, on a `train` queue worker. The web
+process never imports torch.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import fields
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from curation.models import (
+    Annotation,
+    Attribute,
+    Dataset,
+    Image,
+    ImageStatus,
+    PromotedModel,
+    RunImage,
+    Split,
+    TrainingRun,
+)
+
+
+class TrainingError(ValueError):
+    """A run can't start as asked; the message says why and what to do."""
+
+
+def check_can_train(user) -> None:
+    if user is None or not user.has_perm("curation.start_training"):
+        raise PermissionDenied("your role cannot start training runs (data scientist needed)")
+
+
+def default_options(dataset: Dataset) -> dict[str, Any]:
+    """Sensible defaults for this catalog on a CPU worker: small images get a small stem."""
+    sizes = list(
+        Image.objects.filter(dataset=dataset, status=ImageStatus.OK)
+        .exclude(width=None)
+        .values_list("width", "height")[:500]
+    )
+    side = int(statistics.median(max(w, h) for w, h in sizes)) if sizes else 224
+    if side <= 64:
+        return {
+            "arch": "resnet18", "small_stem": True, "image_size": side, "width": 32, "epochs": 8,
+            "batch_size": 128, "lr": 0.1, "crop_scale": (0.6, 1.0), "cv_folds": 3, "cv_epochs": 2,
+        }  # fmt: skip
+    return {
+        "arch": "resnet18", "small_stem": False, "image_size": min(side, 128), "width": 32, "epochs": 10,
+        "batch_size": 64, "lr": 0.05, "cv_folds": 3, "cv_epochs": 3,
+    }  # fmt: skip
+
+
+def build_config(dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
+    """Defaults overlaid with the user's options, validated by mlcore's TrainConfig."""
+    from mlcore.config import TrainConfig  # light: no torch import
+
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TrainingError(
+            f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+        )
+    merged = {
+        **default_options(dataset),
+        **{k: v for k, v in options.items() if v not in (None, "")},
+    }
+    if merged.get("arch") == "efficientnet_lite0" and "small_stem" not in options:
+        merged["small_stem"] = False
+    try:
+        config = TrainConfig.from_dict(merged)
+        for name in merged:
+            if (
+                name in known
+                and isinstance(getattr(config, name), bool)
+                and isinstance(merged[name], str)
+            ):
+                setattr(config, name, merged[name].lower() in {"1", "true", "on", "yes"})
+        config.validate()
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(str(exc)) from exc
+    return config.to_dict()
+
+
+@transaction.atomic
+def start_training_run(
+    *, dataset: Dataset, attribute: Attribute, options: dict[str, Any] | None = None, actor
+) -> TrainingRun:
+    """Snapshot the attribute's labels and queue a run on the `train` queue."""
+    check_can_train(actor)
+    if attribute.dataset_id != dataset.pk:
+        raise TrainingError(f"attribute '{attribute.name}' is not part of dataset '{dataset.name}'")
+    config = build_config(dataset, options or {})
+    labels = list(attribute.labels.order_by("position", "id"))
+    rows = list(
+        Annotation.objects.filter(
+            attribute=attribute, label__isnull=False, image__status=ImageStatus.OK
+        )
+        .order_by("image_id")
+        .values_list("image_id", "image__split", "label_id")
+    )
+    train = sum(1 for _, split, _ in rows if split == Split.TRAIN)
+    test = len(rows) - train
+    used = {label_id for _, split, label_id in rows if split == Split.TRAIN}
+    if len(labels) < 2 or len(used) < 2:
+        raise TrainingError(
+            f"'{attribute.name}' needs labelled training images of at least two labels "
+            f"(found {len(used)} label(s) in {train} training images)"
+        )
+    if test == 0:
+        raise TrainingError(f"'{attribute.name}' has no labelled test images to evaluate on")
+    run = TrainingRun.objects.create(
+        dataset=dataset,
+        attribute=attribute,
+        config=config,
+        label_names=[label.name for label in labels],
+        created_by=actor,
+        train_count=train,
+        test_count=test,
+        progress={"phase": "queued"},
+    )
+    RunImage.objects.bulk_create(
+        (
+            RunImage(run=run, image_id=image_id, split=split, given_label_id=label_id)
+            for image_id, split, label_id in rows
+        ),
+        batch_size=5000,
+    )
+    transaction.on_commit(lambda: enqueue_training_run(run.pk))
+    return run
+
+
+def enqueue_training_run(run_id: int) -> None:
+    from curation.tasks import train_run
+
+    train_run.apply_async(args=[run_id], queue="train")
+
+
+def cancel_training_run(*, run: TrainingRun, actor) -> TrainingRun:
+    """Ask a run to stop. A queued run stops at once; a running one within one step."""
+    check_can_train(actor)
+    now = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=now,
+        progress={**run.progress, "phase": "cancelled"},
+    )  # fmt: skip
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
+        cancel_requested=True
+    )
+    run.refresh_from_db()
+    return run
+
+
+def promote_training_run(*, run: TrainingRun, actor) -> PromotedModel:
+    """Make a succeeded run's model the attribute's current model."""
+    check_can_train(actor)
+    if run.status != TrainingRun.Status.SUCCEEDED:
+        raise TrainingError(f"only a succeeded run can be promoted; run {run.pk} is {run.status}")
+    if run.attribute_id is None:
+        raise TrainingError("this run has no attribute to promote it for")
+    promoted, _ = PromotedModel.objects.update_or_create(
+        attribute_id=run.attribute_id, defaults={"run": run, "promoted_by": actor}
+    )
+    return promoted
+
+
+def stale_before() -> Any:
+    return timezone.now() - timedelta(seconds=settings.CURATION_RUN_STALE_SECONDS)
+
+
+def resume_stale_runs() -> list[int]:
+    """Re-queue runs whose worker died: running with a stale heartbeat. Called when a worker
+    starts; the task is idempotent, so a duplicate delivery is harmless."""
+    ids = list(
+        TrainingRun.objects.filter(
+            Q(status=TrainingRun.Status.RUNNING)
+            & (Q(heartbeat_at__lt=stale_before()) | Q(heartbeat_at=None))
+        ).values_list("id", flat=True)
+    )
+    for run_id in ids:
+        enqueue_training_run(run_id)
+    return ids

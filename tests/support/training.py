@@ -1,0 +1,40 @@
+"""A tiny, easy catalog and fast training options, so runs finish in seconds on a CPU."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from PIL import Image as PILImage
+
+from tests.support.catalogs import write_manifest
+
+FAST_OPTIONS = {
+    "epochs": 2, "image_size": 16, "width": 8, "batch_size": 16, "lr": 0.05, "cv_folds": 2,
+    "cv_epochs": 1, "small_stem": True,
+}  # fmt: skip
+
+
+def write_two_colour_catalog(
+    root: Path, *, per_label: int = 24, size: int = 16, seed: int = 0
+) -> Path:
+    """Reddish vs bluish noisy squares: 'red' / 'blue' on an attribute `colour`, two photos
+    per product, a fixed third of products in test."""
+    rng = random.Random(seed)
+    rows = []
+    for label, base in (("red", (200, 40, 40)), ("blue", (40, 40, 200))):
+        for i in range(per_label):
+            img = PILImage.new("RGB", (size, size))
+            img.putdata(
+                [
+                    tuple(max(0, min(255, c + rng.randint(-40, 40))) for c in base)
+                    for _ in range(size * size)
+                ]
+            )
+            path = f"{label}/{i:03d}.png"
+            (root / label).mkdir(parents=True, exist_ok=True)
+            img.save(root / path)
+            product = f"{label}-{i // 2}"
+            rows.append([path, product, "test" if (i // 2) % 3 == 0 else "train", label])
+    write_manifest(root, ["path", "product", "split", "colour"], rows)
+    return root
