@@ -37,3 +37,19 @@ def test_a_secret_file_wins_over_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "missing"))
     with pytest.raises(ImproperlyConfigured, match="X_SECRET_FILE"):
         env_str("X_SECRET")
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    read = set(
+        re.findall(
+            r'env_(?:str|bool|int|float|list)\(\s*"([A-Z0-9_]+)"',
+            (root / "config/settings.py").read_text(),
+        )
+    )
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", (root / "docker/.env.example").read_text(), re.M))
+    assert read, "no settings found"
+    assert read <= listed, f"missing from docker/.env.example: {sorted(read - listed)}"
