@@ -17,10 +17,10 @@ def _scale(values, lo, hi, out_lo, out_hi):
 @register.simple_tag
 def loss_curve_svg(curve, width=520, height=180):
     """A server-side SVG line chart of [[epoch, loss], ...]."""
-    from django.utils.html import format_html, mark_safe
+    from django.utils.html import mark_safe
 
     if not curve or len(curve) < 2:
-        return format_html('<p class="muted">The loss curve appears after the first steps.</p>')
+        return mark_safe('<p class="muted">The loss curve appears after the first steps.</p>')
     pad = 34
     xs = [p[0] for p in curve]
     ys = [p[1] for p in curve]
