@@ -7,9 +7,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
-from curation.management.commands.import_catalog import format_report
+from curation.management.commands.import_catalog import ProgressBar, format_report
 from curation.services.demo import DEMOS, load_demo_catalog
 from curation.services.sources import SourceError
 
@@ -31,16 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         out = Path(options["out"] or Path(settings.VAR_DIR) / "demo" / options["kind"])
-        bar = None
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(
-                    total=total, unit="row", desc="importing", disable=None, file=self.stderr._out
-                )
-            bar.update(done - bar.n)
-
+        progress = ProgressBar(self.stderr._out)
         try:
             report = load_demo_catalog(
                 options["kind"],
@@ -53,8 +43,7 @@ class Command(BaseCommand):
         except (SourceError, ValueError, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
         self.stdout.write(
             json.dumps(report.to_dict()) if options["json"] else format_report(report)
         )

@@ -34,16 +34,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        bar = None
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(
-                    total=total, unit="row", desc="importing", disable=None, file=self.stderr._out
-                )
-            bar.update(done - bar.n)
-
+        progress = ProgressBar(self.stderr._out)
         try:
             report = import_catalog(
                 options["source"],
@@ -55,12 +46,30 @@ class Command(BaseCommand):
         except SourceError as exc:
             raise CommandError(str(exc)) from exc
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
         if options["json"]:
             self.stdout.write(json.dumps(report.to_dict(), indent=None))
         else:
             self.stdout.write(format_report(report))
+
+
+class ProgressBar:
+    """An import progress callback drawing a tqdm bar (hidden when stderr is not a terminal)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total, unit="row", desc="importing", disable=None, file=self.stream
+            )
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def format_report(report: ImportReport) -> str:
