@@ -17,6 +17,7 @@ the flips, the agreement (Jaccard) of the two flagged sets, and the wall time of
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -179,12 +180,14 @@ def issues(args: argparse.Namespace) -> None:
     flagged, rows = {}, []
     for name, config in methods.items():
         config = replace(config, cv_folds=5)
+        work = args.out / "issues" / name.replace(" ", "-")
+        shutil.rmtree(work, ignore_errors=True)  # fold checkpoints of an earlier run
         start = time.perf_counter()
         oos = out_of_sample_probs(
             config,
             noisy,
             data.label_names,
-            work_dir=args.out / "issues" / name.replace(" ", "-"),
+            work_dir=work,
             progress=lambda f, n, p: report(p),
         )
         wall = time.perf_counter() - start

@@ -117,6 +117,14 @@ def fit(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / CHECKPOINT_NAME
+    digest = items_digest(items)
+    ckpt = None
+    if resume and checkpoint_path.exists():
+        ckpt = load_checkpoint(checkpoint_path)
+        _check_resumable(ckpt, config, names, digest, checkpoint_path)
+    elif not resume and info.is_main:
+        checkpoint_path.unlink(missing_ok=True)  # a fresh start: the old one is not ours
+    distributed.barrier(info)
 
     seed_everything(config.seed)
     model = build_model(config, len(names)).to(device)
@@ -136,11 +144,8 @@ def fit(
     labels = data.cache.labels.tolist() if data.cache is not None else [y for _, y in items]
     criterion = build_criterion(config, class_counts(labels, len(names))).to(device)
 
-    digest = items_digest(items)
     start_epoch, history = 0, []
-    if resume and checkpoint_path.exists():
-        ckpt = load_checkpoint(checkpoint_path)
-        _check_resumable(ckpt, config, names, digest, checkpoint_path)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -156,7 +161,7 @@ def fit(
         net = DistributedDataParallel(model, device_ids=ids)
     skipped: dict[int, str] = dict(data.skipped)
     cancelled = False
-    written = checkpoint_path if checkpoint_path.exists() else None
+    written = checkpoint_path if ckpt is not None else None
     for epoch in range(start_epoch, config.epochs):
         seed = _epoch_seed(config.seed, epoch, info.rank)
         stats = train_one_epoch(

@@ -156,3 +156,21 @@ def test_evaluation_on_eval_items_gives_metrics(make_items, tmp_path):
 def test_fit_rejects_bad_input(tmp_path, items, names, message):
     with pytest.raises(ValueError, match=message):
         fit(tiny_config(), items, names, out_dir=tmp_path)
+
+
+def test_a_fresh_start_drops_the_old_checkpoint(make_items, tmp_path):
+    items = make_items(16)
+    fit(tiny_config(), items, NAMES, out_dir=tmp_path / "run")
+
+    result = fit(
+        tiny_config(),
+        items,
+        NAMES,
+        out_dir=tmp_path / "run",
+        resume=False,
+        should_cancel=cancel_after(0),
+    )
+
+    assert result.cancelled and result.epochs_done == 0
+    assert result.checkpoint_path is None
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
