@@ -1,10 +1,12 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from curation.views.health import healthz
+
 urlpatterns = [
+    path("healthz/", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -13,10 +15,7 @@ urlpatterns = [
     path("", include("curation.urls")),
 ]
 
-if settings.DEBUG and not settings.AWS_STORAGE_BUCKET_NAME:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No MEDIA_URL route, even under DEBUG: images are served by views that check the login.
 
 handler403 = "curation.views.images.permission_denied"
 handler404 = "curation.views.images.not_found"

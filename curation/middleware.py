@@ -1,0 +1,139 @@
+"""Request guards that apply to every page and API endpoint alike.
+
+- LoginRateLimitMiddleware: a locked username/address pair posting to a login form gets a 429
+  page that says when to try again (counting lives in curation/login_limit.py).
+- RejectNulBytesMiddleware: a NUL byte in a query or form parameter is a 400 naming the
+  parameter (PostgreSQL refuses NUL in text, which would otherwise surface as a 500).
+- DatabaseErrorMiddleware: a lost database connection is retried once for a read (GET/HEAD)
+  and answered with a 503 for a write, whose transaction the database has rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+
+from django.db import InterfaceError, OperationalError, connections
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+
+from curation.login_limit import seconds_locked
+
+log = logging.getLogger(__name__)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error(request, status: int, reason: str, template: str) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": reason}, status=status)
+    return render(request, template, {"reason": reason}, status=status)
+
+
+class LoginRateLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._paths: set[str] | None = None
+
+    def login_paths(self) -> set[str]:
+        if self._paths is None:
+            paths = set()
+            for name in ("login", "admin:login"):
+                with contextlib.suppress(NoReverseMatch):
+                    paths.add(reverse(name))
+            self._paths = paths
+        return self._paths
+
+    def __call__(self, request):
+        if request.method == "POST" and request.path in self.login_paths():
+            username = request.POST.get("username", "")
+            wait = seconds_locked(request, username)
+            if wait:
+                minutes = math.ceil(wait / 60)
+                reason = (
+                    f"Too many failed log-ins for '{username}' from your address. "
+                    f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, "
+                    "or ask an admin to reset your password."
+                )
+                response = render(request, "429.html", {"reason": reason}, status=429)
+                response["Retry-After"] = str(wait)
+                return response
+        return self.get_response(request)
+
+
+class RejectNulBytesMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        params = [request.GET]
+        if request.content_type == "application/x-www-form-urlencoded":
+            params.append(request.POST)
+        for query in params:
+            for key, values in query.lists():
+                if "\x00" in key or any("\x00" in v for v in values):
+                    name = key.replace("\x00", "\\x00")
+                    return _error(
+                        request,
+                        400,
+                        f"the parameter '{name}' contains a NUL character; remove it",
+                        "400.html",
+                    )
+        return self.get_response(request)
+
+
+DATABASE_LOST = (
+    "The database connection was lost while handling this request, so it was not completed "
+    "(a change in progress was rolled back). Try again in a moment."
+)
+
+
+def _close_broken_connections() -> bool:
+    """Close connections the error left unusable. False when one is inside a transaction
+    the request does not own (then nothing may be retried)."""
+    retry_ok = True
+    for conn in connections.all(initialized_only=True):
+        if conn.in_atomic_block:
+            retry_ok = False
+            continue
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()
+    return retry_ok
+
+
+class DatabaseErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.warning("database error in %s %s: %s", request.method, request.path, exception)
+        retry_ok = _close_broken_connections()
+        if request.method in ("GET", "HEAD") and retry_ok and request.resolver_match:
+            match = request.resolver_match
+            try:
+                return match.func(request, *match.args, **match.kwargs)
+            except (OperationalError, InterfaceError) as again:
+                log.warning("retry of %s failed too: %s", request.path, again)
+                _close_broken_connections()
+        return self._unavailable(request)
+
+    def _unavailable(self, request) -> HttpResponse:
+        # No template: rendering base.html would query the database that just failed.
+        if _is_api(request):
+            response: HttpResponse = JsonResponse({"detail": DATABASE_LOST}, status=503)
+        else:
+            response = HttpResponse(
+                f"<!doctype html><title>Try again</title><h1>Try again</h1><p>{DATABASE_LOST}</p>",
+                status=503,
+            )
+        response["Retry-After"] = "5"
+        return response
