@@ -169,6 +169,9 @@ CURATION_SOURCE_S3_ENDPOINT_URL = env_str("CURATION_SOURCE_S3_ENDPOINT_URL") or 
 CURATION_MAX_IMAGE_PIXELS = env_int("CURATION_MAX_IMAGE_PIXELS", 40_000_000)
 CURATION_MAX_FILE_MB = env_int("CURATION_MAX_FILE_MB", 50)
 CURATION_MAX_UPLOAD_MB = env_int("CURATION_MAX_UPLOAD_MB", 200)
+# Folders an import started from the web page may read (empty: anywhere the server can read).
+# The command line is not limited: whoever runs it has the server's files anyway.
+CURATION_IMPORT_ROOTS = env_list("CURATION_IMPORT_ROOTS", [])
 CURATION_THUMBNAIL_PX = env_int("CURATION_THUMBNAIL_PX", 160)
 CURATION_IMPORT_WORKERS = env_int("CURATION_IMPORT_WORKERS", 2)
 CURATION_DEFAULT_TEST_FRACTION = env_float("CURATION_DEFAULT_TEST_FRACTION", 0.2)

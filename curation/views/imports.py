@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -30,6 +33,18 @@ class ImportForm(forms.Form):
         required=False, label="Let changed source labels replace labels people changed here"
     )
 
+    def clean_source(self):
+        source = self.cleaned_data["source"].strip()
+        roots = settings.CURATION_IMPORT_ROOTS
+        if source and roots and not source.startswith("s3://"):
+            resolved = Path(source).expanduser().resolve()
+            if not any(resolved.is_relative_to(Path(root).resolve()) for root in roots):
+                raise forms.ValidationError(
+                    f"imports from the web may read only under {', '.join(roots)} "
+                    "(CURATION_IMPORT_ROOTS); upload a .zip instead, or use s3://"
+                )
+        return source
+
     def clean(self):
         data = super().clean()
         if not data.get("source") and not data.get("upload"):
@@ -43,6 +58,16 @@ class ImportForm(forms.Form):
 @login_required
 def import_start(request):
     require_perm(request, "manage_dataset", "import catalogs (data scientist or admin needed)")
+    limit_mb = settings.CURATION_MAX_UPLOAD_MB
+    if request.method == "POST" and _content_length(request) > (limit_mb + 1) * 1024 * 1024:
+        # Refused before Django reads the body, so an oversized upload never reaches the disk.
+        form = ImportForm(initial={"dataset": request.GET.get("dataset", "")})
+        form.add_error(
+            None,
+            f"the upload is {_content_length(request) / 2**20:.0f} MB; the limit is {limit_mb} MB "
+            "(CURATION_MAX_UPLOAD_MB). Split the catalog, or import it from a folder or s3://.",
+        )
+        return _render_form(request, form, status=413)
     form = ImportForm(
         request.POST or None,
         request.FILES or None,
@@ -64,11 +89,21 @@ def import_start(request):
             form.add_error(None, str(exc))
         else:
             return redirect("curation:import_job", job_id=job.pk)
+    return _render_form(request, form, status=400 if request.method == "POST" else 200)
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _render_form(request, form, *, status: int):
     recent = ImportJob.objects.order_by("-id")[:10]
     datasets = Dataset.objects.order_by("name").values_list("name", flat=True)
-    return render(
-        request, "curation/import_form.html", {"form": form, "recent": recent, "datasets": datasets}
-    )
+    context = {"form": form, "recent": recent, "datasets": datasets}
+    return render(request, "curation/import_form.html", context, status=status)
 
 
 @require_GET

@@ -172,7 +172,7 @@ def test_an_unsafe_zip_is_refused_with_a_reason(client, data_scientist):
     buffer.seek(0)
     buffer.name = "evil.zip"
     response = client.post("/import/", {"dataset": "x", "create": "on", "upload": buffer})
-    assert response.status_code == 200 and "is unsafe" in response.content.decode()
+    assert response.status_code == 400 and "is unsafe" in response.content.decode()
     assert not ImportJob.objects.exists()
 
 
