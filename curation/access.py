@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from curation.models import Dataset, Image, ImportJob, LabelEvent, TrainingRun
+from curation.models import (
+    Attribute,
+    Dataset,
+    Image,
+    ImportJob,
+    LabelEvent,
+    ReviewItem,
+    TrainingRun,
+)
 
 ROLE_GROUPS = ("viewer", "merchandiser", "data_scientist", "admin")
 
@@ -35,6 +43,29 @@ def get_dataset_for_user(request, name: str) -> Dataset:
         return Dataset.objects.get(name=name)
     except Dataset.DoesNotExist:
         raise Http404(f"There is no dataset called '{name}'.") from None
+
+
+def get_attribute_for_user(request, name: str, attribute: str) -> Attribute:
+    dataset = get_dataset_for_user(request, name)
+    try:
+        return Attribute.objects.select_related("dataset", "promoted__run").get(
+            dataset=dataset, name=attribute
+        )
+    except Attribute.DoesNotExist:
+        names = ", ".join(dataset.attributes.values_list("name", flat=True)) or "none yet"
+        raise Http404(
+            f"Dataset '{name}' has no attribute '{attribute}' (it has: {names})."
+        ) from None
+
+
+def get_review_item_for_user(request, item_id: int) -> ReviewItem:
+    require_viewer(request)
+    try:
+        return ReviewItem.objects.select_related("run__dataset", "attribute", "image").get(
+            pk=item_id
+        )
+    except ReviewItem.DoesNotExist:
+        raise Http404(f"There is no review item #{item_id}.") from None
 
 
 def get_image_for_user(request, image_id: int) -> Image:

@@ -50,6 +50,12 @@ class Dataset(models.Model):
     # Mixed with the product key to assign splits deterministically; never changes.
     split_salt = models.CharField(max_length=32, default=new_salt, editable=False)
     is_synthetic = models.BooleanField(default=False)
+    # The review rule: a suspect's label is decided when `review_agree` votes name the same
+    # label (out of at most `review_max_votes`), or at once by one vote of an expert
+    # (decide_review permission) when `review_expert_decides`.
+    review_agree = models.PositiveSmallIntegerField(default=2)
+    review_max_votes = models.PositiveSmallIntegerField(default=3)
+    review_expert_decides = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -57,6 +63,7 @@ class Dataset(models.Model):
         permissions = [
             ("relabel_image", "Can change image labels"),
             ("review_label", "Can vote in label reviews"),
+            ("decide_review", "Can decide a label review alone (expert)"),
             ("start_training", "Can start training runs"),
             ("manage_dataset", "Can create datasets and import catalogs"),
         ]
@@ -304,6 +311,9 @@ class TrainingRun(models.Model):
     train_count = models.PositiveIntegerField(default=0)
     test_count = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(null=True, blank=True)  # test-split metrics (mlcore Metrics)
+    # Precomputed for the QA pages, so no page counts the catalog: per split, the label ids in
+    # run order, the confusion matrix of the frozen labels vs predictions, and the mistakes.
+    aggregates = models.JSONField(null=True, blank=True)
     artifact_uri = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -355,13 +365,26 @@ class RunImage(models.Model):
     out_of_sample = models.BooleanField(default=False)
     quality = models.FloatField(null=True)  # cleanlab label quality, low = suspect
     suspect_rank = models.PositiveIntegerField(null=True)  # 1 = most likely mislabelled
+    # given != predicted, stored so the false-positive/negative galleries read an index
+    # instead of walking every correct prediction of a class.
+    is_error = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "image"], name="run_image_unique")]
+        # Gallery pages: keyset on (confidence, id) after equality on the leading columns.
         indexes = [
             models.Index(fields=["run", "suspect_rank"], name="run_suspects"),
             models.Index(
-                fields=["run", "split", "given_label", "predicted_label"], name="run_cells"
+                fields=["run", "split", "given_label", "predicted_label", "confidence", "id"],
+                name="run_cell_gallery",
+            ),
+            models.Index(
+                fields=["run", "split", "predicted_label", "is_error", "confidence", "id"],
+                name="run_fp_gallery",
+            ),
+            models.Index(
+                fields=["run", "split", "given_label", "is_error", "confidence", "id"],
+                name="run_fn_gallery",
             ),
         ]
 
@@ -381,3 +404,67 @@ class PromotedModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attribute_id}: run {self.run_id}"
+
+
+class ReviewItem(models.Model):
+    """A likely-mislabelled image of a run, put in front of reviewers."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "open"
+        DECIDED = "decided", "decided"
+        NO_CONSENSUS = "no_consensus", "no consensus"  # votes ran out; an expert decides
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="review_items")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_items")
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    given_label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    suggested_label = models.ForeignKey(
+        Label, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    score = models.FloatField(null=True)  # cleanlab label quality, low = suspect
+    rank = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    decided_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "image"], name="review_item_unique"),
+        ]
+        indexes = [models.Index(fields=["run", "status", "rank"], name="review_queue")]
+
+    def __str__(self) -> str:
+        return f"review of image {self.image_id} in run {self.run_id} ({self.status})"
+
+
+class ReviewVote(models.Model):
+    """One reviewer's answer: a signed-in user, or an outside crowd worker (by their id)."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="votes")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    worker = models.CharField(max_length=120, blank=True)  # crowd worker id from an import
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    expert = models.BooleanField(default=False)  # the voter could decide alone
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "reviewer"],
+                condition=models.Q(reviewer__isnull=False),
+                name="review_vote_once_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["item", "worker"],
+                condition=~models.Q(worker=""),
+                name="review_vote_once_per_worker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"vote {self.label_id} on item {self.item_id}"

@@ -11,8 +11,14 @@ from django.contrib.auth.models import Group, Permission
 ROLES: dict[str, list[str]] = {
     "viewer": [],
     "merchandiser": ["relabel_image", "review_label"],
-    "data_scientist": ["relabel_image", "review_label", "start_training", "manage_dataset"],
-    "admin": ["relabel_image", "review_label", "start_training", "manage_dataset"],
+    "data_scientist": [
+        "relabel_image",
+        "review_label",
+        "decide_review",
+        "start_training",
+        "manage_dataset",
+    ],
+    "admin": ["relabel_image", "review_label", "decide_review", "start_training", "manage_dataset"],
 }
 
 

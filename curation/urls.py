@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation.views import datasets, images, imports, runs
+from curation.views import datasets, history, images, imports, quality, reviews, runs
 
 app_name = "curation"
 
@@ -16,6 +16,48 @@ urlpatterns = [
     path("images/<int:image_id>/file/", images.image_file, name="image_file"),
     path("history/<int:event_id>/revert/", images.event_revert, name="event_revert"),
     path("datasets/<slug:name>/attributes/<slug:attribute>/retrain/", runs.retrain, name="retrain"),
+    path("datasets/<slug:name>/history/", history.dataset_history, name="dataset_history"),
+    path("history/batch/<uuid:batch>/revert/", history.batch_revert, name="batch_revert"),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/quality/",
+        quality.dashboard,
+        name="quality",
+    ),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/gallery/", quality.gallery, name="gallery"
+    ),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/gallery/relabel/",
+        quality.gallery_bulk,
+        name="gallery_bulk",
+    ),
+    path("images/<int:image_id>/gallery-relabel/", quality.gallery_relabel, name="gallery_relabel"),
+    path("history/<int:event_id>/undo/", quality.gallery_undo, name="gallery_undo"),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/compare/", quality.compare, name="compare"
+    ),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/review/",
+        reviews.review_queue,
+        name="review",
+    ),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/review/more/",
+        reviews.review_queue_more,
+        name="review_more",
+    ),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/review/export/",
+        reviews.review_export,
+        name="review_export",
+    ),
+    path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/review/import/",
+        reviews.review_import,
+        name="review_import",
+    ),
+    path("review/<int:item_id>/vote/", reviews.review_vote, name="review_vote"),
+    path("datasets/<slug:name>/attributes/<slug:attribute>/guide/", reviews.guide, name="guide"),
     path("runs/", runs.run_list, name="run_list"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="run_cancel"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -91,20 +92,47 @@ def relabel_image(
     return annotation, event
 
 
+@dataclass
+class BulkResult:
+    batch: uuid.UUID
+    changed: int
+    stale: list[str]  # one line per image left alone because someone changed it first
+
+
 def relabel_images(
-    *, images: Iterable[Image], attribute: Attribute, label: Label | None, actor, note: str = ""
-) -> tuple[uuid.UUID, int]:
-    """Give many images the same label in one batch (revertable together). Returns (batch, changed)."""
+    *,
+    images: Iterable[Image],
+    attribute: Attribute,
+    label: Label | None,
+    actor,
+    note: str = "",
+    expected_versions: dict[int, int] | None = None,
+    flagged_by_run_id: int | None = None,
+) -> BulkResult:
+    """Give many images the same label in one batch (revertable together).
+
+    expected_versions: image id -> the annotation version the person saw; images whose label
+    changed since are left alone and listed in `stale`, the rest are changed.
+    """
     check_can_relabel(actor)
     batch = uuid.uuid4()
-    changed = 0
+    changed, stale = 0, []
+    expected_versions = expected_versions or {}
     with transaction.atomic():
         for image in images:
-            _, event = relabel_image(
-                image=image, attribute=attribute, label=label, actor=actor, note=note, batch=batch
-            )
+            try:
+                with transaction.atomic():
+                    _, event = relabel_image(
+                        image=image, attribute=attribute, label=label, actor=actor, note=note,
+                        batch=batch, expected_version=expected_versions.get(image.pk),
+                        flagged_by_run_id=flagged_by_run_id,
+                    )  # fmt: skip
+            except StaleLabel as exc:
+                now = exc.annotation.label.name if exc.annotation.label else "no label"
+                stale.append(f"{image.source_path}: changed to {now} since you loaded the page")
+                continue
             changed += event is not None
-    return batch, changed
+    return BulkResult(batch, changed, stale)
 
 
 def revert_label_event(

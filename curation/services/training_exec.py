@@ -26,7 +26,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from curation.models import Label, RunImage, Split, TrainingRun
+from curation.services.aggregates import mark_errors, refresh_run_aggregates
 from curation.services.blobs import local_storage_location
+from curation.services.reviews import queue_suspects
 from curation.services.training import stale_before
 
 log = logging.getLogger(__name__)
@@ -259,6 +261,9 @@ def _train(run: TrainingRun) -> str:
                 "WHERE id = %s",
                 updates,
             )
+        mark_errors(run)
+        refresh_run_aggregates(run)
+        queue_suspects(run=run)
         metrics = result.metrics.to_dict()
         metrics["skipped"] = [{"uri": u, "reason": why} for u, why in result.skipped][:200]
         metrics["suspects"] = len(issues.ranked)

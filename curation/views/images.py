@@ -13,6 +13,7 @@ from curation import selectors
 from curation.access import get_event_for_user, get_image_for_user
 from curation.models import Attribute, Label
 from curation.services.labels import StaleLabel, relabel_image, revert_label_event
+from curation.views.nav import back_to
 
 
 @require_GET
@@ -103,7 +104,7 @@ def event_revert(request, event_id: int):
         return response
     if error:
         messages.error(request, error)
-    return redirect(image.get_absolute_url())
+    return redirect(back_to(request, image.get_absolute_url()))
 
 
 def _serve(key: str):

@@ -74,14 +74,7 @@ def compute_metrics(
     pred = p.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
-
-    tp = np.diag(confusion).astype(np.float64)
-    predicted = confusion.sum(axis=0).astype(np.float64)  # column sums: TP + FP
-    support = confusion.sum(axis=1)  # row sums: TP + FN
-    precision = _ratio(tp, predicted)
-    recall = _ratio(tp, support.astype(np.float64))
-    f1 = _ratio(2 * precision * recall, precision + recall)
-    present = (support > 0) | (predicted > 0)
+    summary = metrics_from_confusion(confusion, label_names)
     n = len(y)
 
     confidence = p[np.arange(n), pred] if n else np.zeros(0)
@@ -94,6 +87,42 @@ def compute_metrics(
         false_neg[name] = order[wrong & (y[order] == c)].tolist()
 
     return Metrics(
+        **summary.__dict__,
+        false_positives=false_pos,
+        false_negatives=false_neg,
+    )
+
+
+@dataclass
+class ConfusionSummary:
+    label_names: list[str]
+    n: int
+    accuracy: float
+    macro_f1: float
+    weighted_f1: float
+    per_class: list[ClassMetrics]
+    confusion: np.ndarray
+
+
+def metrics_from_confusion(confusion: np.ndarray, label_names: Sequence[str]) -> ConfusionSummary:
+    """confusion: (K, K) counts, rows = true label, columns = predicted label.
+
+    The same numbers as scikit-learn's precision_recall_fscore_support with zero_division=0;
+    macro F1 averages over classes present in the labels or the predictions.
+    """
+    confusion = np.asarray(confusion, dtype=np.int64)
+    k = len(label_names)
+    if confusion.shape != (k, k):
+        raise ValueError(f"confusion must be ({k}, {k}), got {confusion.shape}")
+    tp = np.diag(confusion).astype(np.float64)
+    predicted = confusion.sum(axis=0).astype(np.float64)  # column sums: TP + FP
+    support = confusion.sum(axis=1)  # row sums: TP + FN
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, support.astype(np.float64))
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    present = (support > 0) | (predicted > 0)
+    n = int(support.sum())
+    return ConfusionSummary(
         label_names=list(label_names),
         n=n,
         accuracy=float(tp.sum() / n) if n else 0.0,
@@ -104,6 +133,4 @@ def compute_metrics(
             for c, name in enumerate(label_names)
         ],
         confusion=confusion,
-        false_positives=false_pos,
-        false_negatives=false_neg,
     )

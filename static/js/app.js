@@ -1,22 +1,81 @@
-// Keyboard use for galleries: j/k or arrows move between tiles, Enter opens, g g returns to top.
-// On an image page, number keys pick a label for the first attribute the user can change.
+// Keyboard use. Galleries: j/k or arrows move between tiles, Enter opens one.
+// QA gallery tiles: number keys pick a label, a accepts the prediction, x selects, u undoes
+// your last change on the page. Review cards: g keeps the given label, s takes the
+// suggestion, number keys vote for a label. Image page: number keys pick a label.
 (function () {
+  const undo = [];  // [event id, tile id] of this page's changes, newest last
+
   function tiles() { return Array.from(document.querySelectorAll(".grid .tile")); }
   function typing(e) { const t = e.target; return t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA"); }
+  function pickOption(select, n, offset) {
+    const option = select.options[n - 1 + offset];
+    if (!option) return false;
+    select.value = option.value;
+    select.form.requestSubmit();
+    return true;
+  }
+
   document.addEventListener("keydown", function (e) {
     if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
     const all = tiles();
+    const current = document.activeElement && document.activeElement.closest ? document.activeElement.closest(".tile") : null;
     if (all.length) {
-      const i = all.indexOf(document.activeElement);
+      const i = all.indexOf(current);
       let next = null;
       if (e.key === "j" || e.key === "ArrowRight") next = all[Math.min(i + 1, all.length - 1)];
       if (e.key === "k" || e.key === "ArrowLeft") next = all[Math.max(i - 1, 0)];
       if (next) { next.focus(); next.scrollIntoView({ block: "nearest" }); e.preventDefault(); return; }
     }
+    if (e.key === "u" && undo.length) {
+      const [eventId, tileId] = undo.pop();
+      const tile = document.getElementById(tileId);
+      if (tile) {
+        htmx.ajax("POST", "/history/" + eventId + "/undo/", {
+          source: tile, target: tile, swap: "outerHTML",
+          values: { attribute: tile.dataset.attribute, run: tile.dataset.run },
+        }).then(function () { const t = document.getElementById(tileId); if (t) t.focus(); });
+        e.preventDefault();
+      }
+      return;
+    }
+    if (current && current.classList.contains("qa")) {
+      const form = current.querySelector("form.tileform");
+      if (e.key === "Enter" && current.dataset.href) { window.location = current.dataset.href; return; }
+      if (!form) return;
+      if (/^[1-9]$/.test(e.key) && pickOption(form.querySelector("select"), Number(e.key), 0)) { e.preventDefault(); return; }
+      if (e.key === "a") { const b = form.querySelector("button.accept"); if (b) { form.requestSubmit(b); e.preventDefault(); } return; }
+      if (e.key === "x") { const c = current.querySelector(".pick input"); if (c) { c.checked = !c.checked; e.preventDefault(); } return; }
+      return;
+    }
+    if (current && current.classList.contains("review")) {
+      const form = current.querySelector("form.voteform");
+      if (!form) return;
+      if (e.key === "g" || e.key === "s") {
+        const b = form.querySelector('button[data-key="' + e.key + '"]');
+        if (b) { form.requestSubmit(b); e.preventDefault(); }
+        return;
+      }
+      if (/^[1-9]$/.test(e.key) && pickOption(form.querySelector("select"), Number(e.key), 0)) e.preventDefault();
+      return;
+    }
     const picker = document.querySelector("form.labelform[data-hotkeys] select");
     if (picker && /^[1-9]$/.test(e.key)) {
-      const option = picker.options[Number(e.key)];  // options[0] is "no label"
-      if (option) { picker.value = option.value; picker.form.requestSubmit(); e.preventDefault(); }
+      if (pickOption(picker, Number(e.key), 1)) e.preventDefault();  // options[0] is "no label"
+    }
+  });
+
+  // Remember each saved change so `u` can undo it, and keep the keyboard focus on the tile.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    const tile = e.detail.target && document.getElementById(e.detail.target.id);
+    const el = tile || e.detail.elt;
+    if (!el || !el.classList || !el.classList.contains("tile")) return;
+    if (el.dataset.event) undo.push([el.dataset.event, el.id]);
+    el.focus();
+  });
+
+  document.addEventListener("click", function (e) {
+    if (e.target.matches("[data-select-all]")) {
+      document.querySelectorAll(".tile .pick input").forEach(function (c) { c.checked = true; });
     }
   });
 })();

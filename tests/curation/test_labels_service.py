@@ -117,10 +117,9 @@ def test_a_batch_is_relabelled_and_reverted_together(imported, merchandiser):
     attribute = imported.attributes.get(name="neckline")
     boat = attribute.labels.get(name="boat")
     images = list(Image.objects.filter(dataset=imported))
-    batch, changed = relabel_images(
-        images=images, attribute=attribute, label=boat, actor=merchandiser
-    )
-    assert changed == 4  # two images were already boat
+    result = relabel_images(images=images, attribute=attribute, label=boat, actor=merchandiser)
+    batch = result.batch
+    assert (result.changed, result.stale) == (4, [])  # two images were already boat
     assert set(
         Annotation.objects.filter(attribute=attribute).values_list("label__name", flat=True)
     ) == {"boat"}
@@ -130,3 +129,25 @@ def test_a_batch_is_relabelled_and_reverted_together(imported, merchandiser):
         Annotation.objects.filter(attribute=attribute).values_list("label__name", flat=True)
     )
     assert names == ["boat", "boat", "round", "round", "v-neck", "v-neck"]
+
+
+def test_a_bulk_relabel_leaves_images_changed_since_and_says_so(imported, merchandiser):
+    from curation.models import Image
+
+    attribute = imported.attributes.get(name="neckline")
+    boat = attribute.labels.get(name="boat")
+    images = list(Image.objects.filter(dataset=imported).order_by("id"))
+    seen = {a.image_id: a.version for a in Annotation.objects.filter(attribute=attribute)}
+    # Someone else changes the first image after the page was loaded.
+    current = Annotation.objects.get(image=images[0], attribute=attribute).label_id
+    other = attribute.labels.exclude(pk__in=[current, boat.pk]).first()
+    relabel_image(image=images[0], attribute=attribute, label=other, actor=merchandiser)
+    result = relabel_images(
+        images=images, attribute=attribute, label=boat, actor=merchandiser,
+        expected_versions=seen, flagged_by_run_id=7,
+    )  # fmt: skip
+    assert len(result.stale) == 1 and images[0].source_path in result.stale[0]
+    assert Annotation.objects.get(image=images[0], attribute=attribute).label_id == other.pk
+    events = LabelEvent.objects.filter(batch=result.batch)
+    assert events.count() == result.changed > 0
+    assert set(events.values_list("flagged_by_run_id", flat=True)) == {7}

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from curation.models import Annotation, Image, PromotedModel, RunImage, TrainingRun
+from curation.models import Annotation, Image, PromotedModel, ReviewItem, RunImage, TrainingRun
 from curation.services.imports import import_catalog
 from curation.services.labels import relabel_image
 from curation.services.training import (
@@ -103,6 +103,13 @@ def test_a_run_trains_evaluates_cross_fits_and_ranks_suspects(colours, data_scie
     from mlcore.store import load_model
 
     assert load_model(run.artifact_uri).label_names == ["red", "blue"]
+    # The QA aggregates agree with the model's own test metrics, and the suspects are queued.
+    test_confusion = run.aggregates["splits"]["test"]["confusion"]
+    assert test_confusion == run.metrics["confusion"]
+    assert sum(map(sum, run.aggregates["splits"]["train"]["confusion"])) == run.train_count
+    errors = {r.pk for r in rows if r.predicted_label_id != r.given_label_id}
+    assert set(rows.filter(is_error=True).values_list("pk", flat=True)) == errors
+    assert ReviewItem.objects.filter(run=run).count() == len(ranks)
     # A second delivery of the same task changes nothing.
     before = list(rows.order_by("id").values_list("id", "predicted_label_id", "probs"))
     assert execute_training_run(run.pk) == "already finished"

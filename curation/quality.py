@@ -1,0 +1,290 @@
+"""Read side of the QA pages: per-class metrics and confusion matrices from a run's stored
+aggregates, error galleries by keyset on (confidence, id), and run-vs-run comparison.
+
+Everything follows the attribute's current label order, whatever order the run had.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+
+from curation.models import (
+    Annotation,
+    Attribute,
+    Label,
+    RunImage,
+    Split,
+    TrainingRun,
+)
+from curation.services.aggregates import refresh_run_aggregates
+from mlcore.eval.metrics import metrics_from_confusion
+
+GALLERY_PAGE = 48
+
+
+def classifier_runs(attribute: Attribute) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.filter(
+        attribute=attribute,
+        kind=TrainingRun.Kind.CLASSIFIER,
+        status=TrainingRun.Status.SUCCEEDED,
+    ).order_by("-id")
+
+
+def default_run(attribute: Attribute) -> TrainingRun | None:
+    """The promoted model's run, else the newest successful run."""
+    promoted = getattr(attribute, "promoted", None)
+    if promoted is not None and promoted.run.status == TrainingRun.Status.SUCCEEDED:
+        return promoted.run
+    return classifier_runs(attribute).first()
+
+
+def current_labels(attribute: Attribute) -> list[Label]:
+    return list(Label.objects.filter(attribute=attribute).order_by("position", "id"))
+
+
+def _reorder(confusion: list[list[int]], run_ids: list[int], labels: list[Label]) -> np.ndarray:
+    """A run's confusion (in its label order) in the attribute's current label order."""
+    at = {label_id: i for i, label_id in enumerate(run_ids)}
+    k = len(labels)
+    out = np.zeros((k, k), dtype=np.int64)
+    src = np.asarray(confusion, dtype=np.int64)
+    pos = [at.get(lab.pk) for lab in labels]
+    for r, pr in enumerate(pos):
+        for c, pc in enumerate(pos):
+            if pr is not None and pc is not None:
+                out[r, c] = src[pr, pc]
+    return out
+
+
+@dataclass
+class ClassRow:
+    label: Label
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    false_positives: int
+    false_negatives: int
+
+
+@dataclass
+class Dashboard:
+    run: TrainingRun
+    split: str
+    labels: list[Label]
+    rows: list[ClassRow]
+    confusion: np.ndarray  # (K, K), rows = label at training time, columns = predicted
+    n: int
+    unscored: int
+    accuracy: float
+    macro_f1: float
+    weighted_f1: float
+
+    @property
+    def per_class_dicts(self) -> list[dict]:
+        return [
+            {"name": r.label.name, "f1": r.f1, "precision": r.precision, "recall": r.recall}
+            for r in self.rows
+        ]
+
+    def matrix(self) -> list[tuple[Label, list[tuple[Label, int, float]], int]]:
+        """[(given label, [(predicted label, count, share of row)], row total)]."""
+        out = []
+        for i, given in enumerate(self.labels):
+            total = int(self.confusion[i].sum())
+            cells = [
+                (pred, int(self.confusion[i, j]), (self.confusion[i, j] / total) if total else 0.0)
+                for j, pred in enumerate(self.labels)
+            ]
+            out.append((given, cells, total))
+        return out
+
+
+def dashboard(run: TrainingRun, split: str) -> Dashboard:
+    aggregates = run.aggregates or refresh_run_aggregates(run)
+    labels = current_labels(run.attribute)
+    entry = aggregates["splits"].get(split) or {"confusion": None, "unscored": 0}
+    k = len(aggregates["label_ids"])
+    confusion = _reorder(entry["confusion"] or [[0] * k] * k, aggregates["label_ids"], labels)
+    summary = metrics_from_confusion(confusion, [lab.name for lab in labels])
+    rows = [
+        ClassRow(
+            label=lab,
+            precision=c.precision,
+            recall=c.recall,
+            f1=c.f1,
+            support=c.support,
+            false_positives=int(confusion[:, i].sum() - confusion[i, i]),
+            false_negatives=int(confusion[i, :].sum() - confusion[i, i]),
+        )
+        for i, (lab, c) in enumerate(zip(labels, summary.per_class, strict=True))
+    ]
+    return Dashboard(
+        run=run,
+        split=split,
+        labels=labels,
+        rows=rows,
+        confusion=confusion,
+        n=summary.n,
+        unscored=int(entry["unscored"]),
+        accuracy=summary.accuracy,
+        macro_f1=summary.macro_f1,
+        weighted_f1=summary.weighted_f1,
+    )
+
+
+@dataclass
+class GalleryFilter:
+    split: str = Split.TEST
+    given: int | None = None  # label id (a confusion cell: given and predicted)
+    predicted: int | None = None
+    false_positives_of: int | None = None  # label id
+    false_negatives_of: int | None = None
+
+    def describe(self, names: dict[int, str]) -> str:
+        if self.false_positives_of is not None:
+            return f"False positives of {names.get(self.false_positives_of, '?')}: predicted it, labelled otherwise"
+        if self.false_negatives_of is not None:
+            return f"False negatives of {names.get(self.false_negatives_of, '?')}: labelled it, predicted otherwise"
+        if self.given is not None and self.predicted is not None:
+            return (
+                f"Labelled {names.get(self.given, '?')}, predicted {names.get(self.predicted, '?')}"
+            )
+        return "All mistakes"  # fmt: skip
+
+
+def parse_cursor(raw: str | None) -> tuple[float, int] | None:
+    """'<confidence>:<id>' from the previous page, or None. Raises ValueError when malformed."""
+    if not raw:
+        return None
+    conf, _, pk = raw.partition(":")
+    value, image_row = float(conf), int(pk)
+    if not np.isfinite(value):
+        raise ValueError("cursor confidence must be a finite number")
+    return value, image_row
+
+
+def gallery(
+    run: TrainingRun,
+    flt: GalleryFilter,
+    *,
+    after: tuple[float, int] | None,
+    limit: int | None = None,
+) -> tuple[list[RunImage], str | None]:
+    """One page of the run's rows for a filter, most confident first. Returns (rows, next cursor)."""
+    limit = limit or GALLERY_PAGE
+    qs = RunImage.objects.filter(run=run, split=flt.split, confidence__isnull=False)
+    if flt.false_positives_of is not None:
+        qs = qs.filter(predicted_label_id=flt.false_positives_of, is_error=True)
+    elif flt.false_negatives_of is not None:
+        qs = qs.filter(given_label_id=flt.false_negatives_of, is_error=True)
+    elif flt.given is not None and flt.predicted is not None:
+        qs = qs.filter(given_label_id=flt.given, predicted_label_id=flt.predicted)
+    else:
+        qs = qs.filter(is_error=True)
+    if after is not None:
+        conf, pk = after
+        # The first condition bounds the index range; the second breaks ties by id.
+        qs = qs.filter(confidence__lte=conf).filter(Q(confidence__lt=conf) | Q(id__lt=pk))
+    page = list(
+        qs.select_related("image", "given_label", "predicted_label").order_by("-confidence", "-id")[
+            : limit + 1
+        ]
+    )
+    next_cursor = None
+    if len(page) > limit:
+        last = page[limit - 1]
+        next_cursor = f"{last.confidence!r}:{last.pk}"
+    page = page[:limit]
+    _attach_current(page, run.attribute_id)
+    return page, next_cursor
+
+
+def _attach_current(rows: list[RunImage], attribute_id: int) -> None:
+    """row.current: the image's label annotation today (it may differ from the run's)."""
+    annotations = {
+        a.image_id: a
+        for a in Annotation.objects.filter(
+            image_id__in=[r.image_id for r in rows], attribute_id=attribute_id
+        ).select_related("label", "updated_by")
+    }
+    for r in rows:
+        r.current = annotations.get(r.image_id)
+
+
+def guideline_examples(
+    run: TrainingRun, labels: list[Label], per_label: int = 6
+) -> list[tuple[Label, list[RunImage]]]:
+    """Clear examples of each label: test images labelled and predicted it, most confident first."""
+    out = []
+    for lab in labels:  # one indexed query per label (a handful of labels, not a loop over rows)
+        rows = list(
+            RunImage.objects.filter(
+                run=run, split=Split.TEST, given_label=lab, predicted_label=lab,
+                confidence__isnull=False,
+            ).select_related("image").order_by("-confidence", "-id")[:per_label]
+        )  # fmt: skip
+        out.append((lab, rows))
+    return out
+
+
+@dataclass
+class CompareRow:
+    label: Label
+    f1_a: float
+    f1_b: float
+    delta: float
+    from_relabels: float  # A re-scored on today's labels minus A on its own labels
+    from_model: float  # B minus A, both on today's labels
+    rest: float  # B on its own labels minus B on today's (labels changed after B)
+
+
+def _today_confusion(run: TrainingRun, labels: list[Label]) -> np.ndarray:
+    """The run's stored test predictions against today's labels of the same test images."""
+    current = Annotation.objects.filter(
+        image_id=OuterRef("image_id"), attribute_id=run.attribute_id
+    ).values("label_id")[:1]
+    counts = (
+        RunImage.objects.filter(run=run, split=Split.TEST, predicted_label__isnull=False)
+        .annotate(today=Subquery(current))
+        .values_list("today", "predicted_label_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    at = {lab.pk: i for i, lab in enumerate(labels)}
+    out = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for today, predicted, n in counts:
+        if today in at and predicted in at:
+            out[at[today], at[predicted]] += n
+    return out
+
+
+def compare(run_a: TrainingRun, run_b: TrainingRun) -> tuple[list[CompareRow], dict]:
+    """Per-class F1 of two runs on the fixed test split, with the change split into relabels
+    and model. Returns (rows, macro summary)."""
+    labels = current_labels(run_a.attribute)
+    names = [lab.name for lab in labels]
+    own_a, own_b = dashboard(run_a, Split.TEST), dashboard(run_b, Split.TEST)
+    today_a = metrics_from_confusion(_today_confusion(run_a, labels), names)
+    today_b = metrics_from_confusion(_today_confusion(run_b, labels), names)
+    rows = []
+    for i, lab in enumerate(labels):
+        fa, fb = own_a.rows[i].f1, own_b.rows[i].f1
+        ta, tb = today_a.per_class[i].f1, today_b.per_class[i].f1
+        rows.append(CompareRow(lab, fa, fb, fb - fa, ta - fa, tb - ta, fb - tb))
+    summary = {
+        "macro_a": own_a.macro_f1,
+        "macro_b": own_b.macro_f1,
+        "macro_delta": own_b.macro_f1 - own_a.macro_f1,
+        "macro_from_relabels": today_a.macro_f1 - own_a.macro_f1,
+        "macro_from_model": today_b.macro_f1 - today_a.macro_f1,
+        "macro_rest": own_b.macro_f1 - today_b.macro_f1,
+        "accuracy_a": own_a.accuracy,
+        "accuracy_b": own_b.accuracy,
+        "n_a": own_a.n,
+        "n_b": own_b.n,
+    }
+    return rows, summary

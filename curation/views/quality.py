@@ -1,0 +1,219 @@
+"""QA pages of one attribute: the per-class dashboard with its confusion matrix, the error
+galleries behind every number, relabelling from a gallery (one, many, undo), and run
+comparison."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
+
+from curation import quality
+from curation.access import get_attribute_for_user, get_event_for_user, get_image_for_user
+from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
+from curation.services.labels import StaleLabel, relabel_image, relabel_images, revert_label_event
+from curation.views.nav import back_to
+
+
+def _run_for(attribute: Attribute, raw: str | None) -> TrainingRun | None:
+    """The run named by ?run= (it must be a finished classifier run of this attribute), else
+    the default run."""
+    if not raw:
+        return quality.default_run(attribute)
+    if not raw.isdigit():
+        raise Http404(f"'{raw}' is not a run number.")
+    run = quality.classifier_runs(attribute).filter(pk=int(raw)).select_related("attribute").first()
+    if run is None:
+        raise Http404(f"Run #{raw} is not a finished run of {attribute.name}.")
+    return run
+
+
+def _split(request) -> str:
+    split = request.GET.get("split") or Split.TEST
+    if split not in Split.values:
+        raise Http404(f"'{split}' is not a split (train or test).")
+    return split
+
+
+def _label_param(request, key: str, labels: dict[int, Label]) -> int | None:
+    raw = request.GET.get(key)
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) not in labels:
+        raise Http404(f"'{raw}' is not a label of this attribute ({key}).")
+    return int(raw)
+
+
+@require_GET
+@login_required
+def dashboard(request, name: str, attribute: str):
+    attr = get_attribute_for_user(request, name, attribute)
+    run = _run_for(attr, request.GET.get("run"))
+    context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": _split(request)}
+    if run is not None:
+        context["board"] = quality.dashboard(run, context["split"])
+        context["runs"] = quality.classifier_runs(attr).select_related("created_by")[:30]
+        context["normalise"] = request.GET.get("norm") == "row"
+    return render(request, "curation/quality.html", context)
+
+
+def _gallery_filter(request, labels: dict[int, Label]) -> quality.GalleryFilter:
+    return quality.GalleryFilter(
+        split=_split(request),
+        given=_label_param(request, "given", labels),
+        predicted=_label_param(request, "predicted", labels),
+        false_positives_of=_label_param(request, "fp", labels),
+        false_negatives_of=_label_param(request, "fn", labels),
+    )
+
+
+@require_GET
+@login_required
+def gallery(request, name: str, attribute: str):
+    attr = get_attribute_for_user(request, name, attribute)
+    run = _run_for(attr, request.GET.get("run"))
+    if run is None:
+        raise Http404(
+            f"{attr.name} has no finished training run yet, so there are no mistakes to show."
+        )
+    labels = {lab.pk: lab for lab in quality.current_labels(attr)}
+    flt = _gallery_filter(request, labels)
+    try:
+        after = quality.parse_cursor(request.GET.get("after"))
+    except ValueError:
+        return HttpResponseBadRequest(
+            "The 'after' cursor is malformed; open the gallery from its first page."
+        )
+    rows, next_cursor = quality.gallery(run, flt, after=after)
+    query = {k: v for k, v in request.GET.items() if k != "after"}
+    query["run"] = str(run.pk)
+    context = {
+        "dataset": attr.dataset, "attribute": attr, "run": run, "filter": flt,
+        "title": flt.describe({pk: lab.name for pk, lab in labels.items()}),
+        "labels": list(labels.values()), "rows": rows, "next_cursor": next_cursor,
+        "query": urlencode(query), "is_first_page": after is None,
+        "can_relabel": request.user.has_perm("curation.relabel_image"),
+    }  # fmt: skip
+    if request.htmx and not request.htmx.boosted and after is not None:
+        return render(request, "curation/gallery.html#tiles", context)
+    return render(request, "curation/gallery.html", context)
+
+
+def _tile(request, image: Image, attr: Attribute, run: TrainingRun, **extra):
+    row = RunImage.objects.select_related("image", "given_label", "predicted_label").get(
+        run=run, image=image
+    )
+    quality._attach_current([row], attr.pk)
+    context = {
+        "row": row, "attribute": attr, "run": run,
+        "labels": quality.current_labels(attr),
+        "can_relabel": request.user.has_perm("curation.relabel_image"), **extra,
+    }  # fmt: skip
+    return render(
+        request, "curation/gallery.html#tile", context, status=409 if extra.get("error") else 200
+    )
+
+
+def _gallery_target(request, image_id: int) -> tuple[Image, Attribute, TrainingRun]:
+    image = get_image_for_user(request, image_id)
+    attr = Attribute.objects.filter(
+        dataset_id=image.dataset_id, name=request.POST.get("attribute", "")
+    ).first()
+    if attr is None:
+        raise Http404("That attribute does not exist in this image's dataset.")
+    run = _run_for(attr, request.POST.get("run"))
+    if run is None or not RunImage.objects.filter(run=run, image=image).exists():
+        raise Http404(f"Image #{image_id} is not in that run.")
+    return image, attr, run  # fmt: skip
+
+
+@require_POST
+@login_required
+def gallery_relabel(request, image_id: int):
+    """One click or key in a gallery: relabel and give back the tile."""
+    image, attr, run = _gallery_target(request, image_id)
+    raw = request.POST.get("label", "")
+    label = Label.objects.filter(attribute=attr, pk=raw if raw.isdigit() else -1).first()
+    if label is None:
+        raise Http404(f"'{raw}' is not a label of {attr.name}.")
+    version = request.POST.get("version", "")
+    try:
+        _, event = relabel_image(
+            image=image, attribute=attr, label=label, actor=request.user,
+            expected_version=int(version) if version.isdigit() else None,
+            flagged_by_run_id=run.pk, note=f"from the {attr.name} gallery of run {run.pk}",
+        )  # fmt: skip
+    except StaleLabel as exc:
+        current = exc.annotation.label.name if exc.annotation.label else "no label"
+        who = (
+            exc.annotation.updated_by.username
+            if exc.annotation.updated_by
+            else exc.annotation.last_source
+        )
+        return _tile(request, image, attr, run, error=f"Not saved: {who} changed it to {current} since you loaded the page.")  # fmt: skip
+    if not request.htmx:
+        return redirect(back_to(request, image.get_absolute_url()))
+    return _tile(request, image, attr, run, event=event)
+
+
+@require_POST
+@login_required
+def gallery_undo(request, event_id: int):
+    """`u` in a gallery: revert the user's last change there and give back the tile."""
+    event = get_event_for_user(request, event_id)
+    image, attr, run = _gallery_target(request, event.image_id)
+    try:
+        revert_label_event(event=event, actor=request.user)
+    except StaleLabel as exc:
+        return _tile(request, image, attr, run, error=f"Not undone: {exc.__cause__ or exc}")
+    return _tile(request, image, attr, run, undone=True)
+
+
+@require_POST
+@login_required
+def gallery_bulk(request, name: str, attribute: str):
+    """Relabel the selected tiles in one batch (revertable together)."""
+    attr = get_attribute_for_user(request, name, attribute)
+    run = _run_for(attr, request.POST.get("run"))
+    back = back_to(request, reverse("curation:quality", args=[name, attribute]))
+    raw = request.POST.get("label", "")
+    label = Label.objects.filter(attribute=attr, pk=raw if raw.isdigit() else -1).first()
+    ids = [int(x) for x in request.POST.getlist("image") if x.isdigit()]
+    if label is None or not ids:
+        messages.error(request, "Pick at least one image and a label to apply.")
+        return redirect(back)
+    versions = {
+        int(k[8:]): int(v)
+        for k, v in request.POST.items()
+        if k.startswith("version_") and k[8:].isdigit() and v.isdigit()
+    }
+    images = list(Image.objects.filter(dataset=attr.dataset, pk__in=ids))
+    result = relabel_images(
+        images=images, attribute=attr, label=label, actor=request.user,
+        expected_versions=versions, flagged_by_run_id=run.pk if run else None,
+        note=f"bulk relabel from the {attr.name} gallery",
+    )  # fmt: skip
+    undo = reverse("curation:batch_revert", args=[result.batch])
+    messages.info(request, f"Relabelled {result.changed} image(s) as {label.name} (batch {str(result.batch)[:8]}; revert it from {undo}).")  # fmt: skip
+    for problem in result.stale:
+        messages.error(request, f"Not changed: {problem}")
+    return redirect(back)
+
+
+@require_GET
+@login_required
+def compare(request, name: str, attribute: str):
+    attr = get_attribute_for_user(request, name, attribute)
+    runs = list(quality.classifier_runs(attr).select_related("created_by")[:50])
+    context = {"dataset": attr.dataset, "attribute": attr, "runs": runs}
+    if len(runs) >= 2:
+        run_b = _run_for(attr, request.GET.get("b") or str(runs[0].pk))
+        run_a = _run_for(attr, request.GET.get("a") or str(runs[1].pk))
+        assert run_a is not None and run_b is not None
+        rows, summary = quality.compare(run_a, run_b)
+        context.update(run_a=run_a, run_b=run_b, rows=rows, summary=summary)
+    return render(request, "curation/compare.html", context)

@@ -1,0 +1,193 @@
+"""The likely-mislabel review queue: vote, see agreement, guideline examples, and the crowd
+export/import round trip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from curation import quality
+from curation.access import get_attribute_for_user, get_review_item_for_user, require_perm
+from curation.agreement import run_agreement
+from curation.csvsafe import escape_cell
+from curation.models import Attribute, Label, ReviewItem, TrainingRun
+from curation.services.reviews import ReviewError, cast_vote, import_answers, queue_suspects
+from curation.views.nav import back_to
+
+PAGE = 20
+STATUSES = {s.value: s.label for s in ReviewItem.Status}
+
+
+def _review_run(attr: Attribute, raw: str | None) -> TrainingRun | None:
+    runs = quality.classifier_runs(attr)
+    if raw:
+        run = runs.filter(pk=int(raw)).first() if raw.isdigit() else None
+        if run is None:
+            raise Http404(f"Run #{raw} is not a finished run of {attr.name}.")
+        return run
+    return runs.filter(review_items__isnull=False).distinct().first() or runs.first()
+
+
+@require_GET
+@login_required
+def review_queue(request, name: str, attribute: str):
+    attr = get_attribute_for_user(request, name, attribute)
+    run = _review_run(attr, request.GET.get("run"))
+    status = request.GET.get("status") or ReviewItem.Status.OPEN
+    if status not in STATUSES:
+        raise Http404(f"'{status}' is not a review status ({', '.join(STATUSES)}).")
+    context = {"dataset": attr.dataset, "attribute": attr, "run": run, "status": status,
+               "statuses": STATUSES, "labels": quality.current_labels(attr)}  # fmt: skip
+    if run is not None:
+        after = request.GET.get("after", "")
+        items = ReviewItem.objects.filter(run=run, status=status)
+        if after.isdigit():
+            items = items.filter(rank__gt=int(after))
+        page = list(
+            items.select_related("image", "given_label", "suggested_label", "decided_label")
+            .prefetch_related("votes__reviewer", "votes__label")
+            .order_by("rank")[: PAGE + 1]
+        )
+        context.update(
+            items=page[:PAGE],
+            next_after=page[PAGE - 1].rank if len(page) > PAGE else None,
+            counts={s: ReviewItem.objects.filter(run=run, status=s).count() for s in STATUSES},
+            agreement=run_agreement(run),
+            label_names={lab.pk: lab.name for lab in context["labels"]},
+        )
+        for item in context["items"]:
+            item.my_vote = next(
+                (v for v in item.votes.all() if v.reviewer_id == request.user.pk), None
+            )
+    return render(request, "curation/review.html", context)
+
+
+@require_POST
+@login_required
+def review_vote(request, item_id: int):
+    item = get_review_item_for_user(request, item_id)
+    raw = request.POST.get("label", "")
+    label = Label.objects.filter(
+        attribute_id=item.attribute_id, pk=raw if raw.isdigit() else -1
+    ).first()
+    if label is None:
+        raise Http404(f"'{raw}' is not a label of {item.attribute.name}.")
+    error = ""
+    try:
+        item = cast_vote(item=item, label=label, reviewer=request.user)
+    except ReviewError as exc:
+        error = f"Vote not taken: {exc}."
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(
+            back_to(
+                request,
+                reverse("curation:review", args=[item.run.dataset.name, item.attribute.name]),
+            )
+        )
+    item = ReviewItem.objects.select_related("image", "given_label", "suggested_label", "decided_label", "run__dataset", "attribute").get(pk=item.pk)  # fmt: skip
+    item.my_vote = item.votes.filter(reviewer=request.user).first()
+    context = {"item": item, "labels": quality.current_labels(item.attribute), "error": error,
+               "dataset": item.run.dataset, "attribute": item.attribute, "run": item.run}  # fmt: skip
+    return render(request, "curation/review.html#item", context, status=409 if error else 200)
+
+
+@require_POST
+@login_required
+def review_queue_more(request, name: str, attribute: str):
+    attr = get_attribute_for_user(request, name, attribute)
+    require_perm(
+        request, "start_training", "add suspects to the review queue (data scientist needed)"
+    )
+    run = _review_run(attr, request.POST.get("run"))
+    if run is None:
+        raise Http404(f"{attr.name} has no finished run whose suspects could be reviewed.")
+    size = ReviewItem.objects.filter(run=run).count()
+    added = queue_suspects(run=run, limit=size + 100)
+    messages.info(request, f"Added {added} more suspects of run {run.pk} to the queue.")
+    return redirect(f"{reverse('curation:review', args=[name, attribute])}?run={run.pk}")
+
+
+@require_GET
+@login_required
+def review_export(request, name: str, attribute: str):
+    """Open review tasks for an outside crowd, as CSV (default) or JSON (?format=json)."""
+    attr = get_attribute_for_user(request, name, attribute)
+    run = _review_run(attr, request.GET.get("run"))
+    if run is None:
+        raise Http404(f"{attr.name} has no finished run with review tasks.")
+    options = "|".join(lab.name for lab in quality.current_labels(attr))
+    tasks = [
+        {
+            "task_id": item.pk,
+            "image_url": request.build_absolute_uri(reverse("curation:image_file", args=[item.image_id])),
+            "given_label": item.given_label.name,
+            "suggested_label": item.suggested_label.name if item.suggested_label else "",
+            "options": options,
+        }
+        for item in ReviewItem.objects.filter(run=run).exclude(status=ReviewItem.Status.DECIDED)
+        .select_related("given_label", "suggested_label").order_by("rank")
+    ]  # fmt: skip
+    stem = f"review-{name}-{attribute}-run{run.pk}"
+    if request.GET.get("format") == "json":
+        response = HttpResponse(json.dumps(tasks, indent=1), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="{stem}.json"'
+        return response
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=["task_id", "image_url", "given_label", "suggested_label", "options"]
+    )
+    writer.writeheader()
+    for task in tasks:
+        writer.writerow({k: escape_cell(str(v)) for k, v in task.items()})
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
+    return response
+
+
+@require_POST
+@login_required
+def review_import(request, name: str, attribute: str):
+    """Crowd answers back in (task_id, worker_id, label), decided by the same rule."""
+    attr = get_attribute_for_user(request, name, attribute)
+    require_perm(request, "manage_dataset", "import crowd answers (data scientist needed)")
+    run = _review_run(attr, request.POST.get("run"))
+    back = f"{reverse('curation:review', args=[name, attribute])}?run={run.pk if run else ''}"
+    upload = request.FILES.get("answers")
+    if run is None or upload is None:
+        messages.error(request, "Choose an answers file (CSV or JSON) to import.")
+        return redirect(back)
+    if upload.size > 20 * 1024 * 1024:
+        messages.error(request, "The answers file is larger than 20 MB; split it into parts.")
+        return redirect(back)
+    report = import_answers(run=run, data=upload.read(), filename=upload.name, actor=request.user)
+    messages.info(request, f"Imported {report.votes} answer(s); {report.decided} image(s) decided.")
+    for err in report.errors[:20]:
+        messages.error(request, f"line {err['line']}: {err['reason']}")
+    if len(report.errors) > 20:
+        messages.error(request, f"… and {len(report.errors) - 20} more refused lines.")
+    return redirect(back)
+
+
+@require_GET
+@login_required
+def guide(request, name: str, attribute: str):
+    """Clear examples of each label, for reviewers."""
+    attr = get_attribute_for_user(request, name, attribute)
+    run = quality.default_run(attr)
+    labels = quality.current_labels(attr)
+    examples = quality.guideline_examples(run, labels) if run else []
+    return render(
+        request,
+        "curation/guide.html",
+        {"dataset": attr.dataset, "attribute": attr, "run": run, "examples": examples},
+    )
