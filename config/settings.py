@@ -234,6 +234,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalog, labels and label history for fashion attribute classifiers.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {"LabelSourceEnum": "curation.models.LabelSource"},
 }
 

@@ -139,6 +139,9 @@ def open_source(uri: str) -> CatalogSource:
         bucket, _, key = rest.partition("/")
         if not bucket:
             raise SourceError(f"'{uri}' names no bucket; use s3://bucket/prefix/")
+        # Some S3 servers map keys onto folders, where '..' could reach another bucket.
+        if any(part in {".", ".."} for part in key.split("/")) or "\\" in key:
+            raise SourceError(f"'{uri}' has '.', '..' or '\\' in its key; give a plain prefix")
         if key.endswith(".csv"):
             prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
             return S3Source(bucket=bucket, prefix=prefix, manifest_key=key)

@@ -62,6 +62,7 @@ def import_start(request):
     if request.method == "POST" and _content_length(request) > (limit_mb + 1) * 1024 * 1024:
         # Refused before Django reads the body, so an oversized upload never reaches the disk.
         form = ImportForm(initial={"dataset": request.GET.get("dataset", "")})
+        form.cleaned_data = {}  # an unbound form: add_error() expects this to exist
         form.add_error(
             None,
             f"the upload is {_content_length(request) / 2**20:.0f} MB; the limit is {limit_mb} MB "
