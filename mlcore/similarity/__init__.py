@@ -1,0 +1,1 @@
+"""Similar-item search: localize and crop, embed, index, search, evaluate."""
