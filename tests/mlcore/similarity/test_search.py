@@ -27,7 +27,9 @@ def setup():
     ids = np.array(list(LABELS), np.int64)
     index = VectorIndex(3, IndexConfig())
     index.add(ids, np.stack([vec(ANGLES[i]) for i in ids]))
-    table = LabelTable(ids, np.array([LABELS[i] for i in ids]), ("silhouette", "neckline", "sleeve"))
+    table = LabelTable(
+        ids, np.array([LABELS[i] for i in ids]), ("silhouette", "neckline", "sleeve")
+    )
     return index, table
 
 
