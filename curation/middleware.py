@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -71,7 +72,7 @@ class RejectNulBytesMiddleware:
 
     def __call__(self, request):
         params = [request.GET]
-        if request.content_type == "application/x-www-form-urlencoded":
+        if request.method == "POST" and _small_form(request):
             params.append(request.POST)
         for query in params:
             for key, values in query.lists():
@@ -84,6 +85,21 @@ class RejectNulBytesMiddleware:
                         "400.html",
                     )
         return self.get_response(request)
+
+
+def _small_form(request) -> bool:
+    """A form body worth checking here. Big multipart bodies are uploads: parsing them here
+    would read the file before the view can refuse it by size; their fields go through
+    Django forms, which refuse NUL themselves."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        return True
+    if request.content_type != "multipart/form-data":
+        return False
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return length <= settings.FILE_UPLOAD_MAX_MEMORY_SIZE
 
 
 DATABASE_LOST = (

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import binascii
+from base64 import b64decode
+from urllib import parse
+
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -33,10 +37,46 @@ from curation.services.labels import StaleLabel, relabel_image
 
 
 class IdCursor(CursorPagination):
+    """Cursor pages over an integer column. Stricter than DRF's: a page_size that isn't a
+    whole number from 1 to 500 is a 400, and a cursor that isn't one of ours a 404, where DRF
+    would quietly serve the first page (or fail inside the query)."""
+
     ordering = "id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.strip().isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError(
+                {
+                    "page_size": f"must be a whole number from 1 to {self.max_page_size}, at most {self.max_page_size}"
+                }
+            )
+        return int(raw)
+
+    def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None:
+            try:
+                text = b64decode(encoded.encode("ascii"), validate=True).decode("ascii")
+                tokens = parse.parse_qs(text, keep_blank_values=True, strict_parsing=True)
+            except (ValueError, UnicodeError, binascii.Error):
+                raise NotFound(self.invalid_cursor_message) from None
+            position = tokens.get("p", ["0"])[0]
+            if set(tokens) - {"o", "r", "p"} or not _fits_bigint(position):
+                raise NotFound(self.invalid_cursor_message)
+        return super().decode_cursor(request)
+
+
+def _fits_bigint(raw: str) -> bool:
+    try:
+        return -(2**63) <= int(raw) < 2**63
+    except ValueError:
+        return False
 
 
 class NewestFirstCursor(IdCursor):

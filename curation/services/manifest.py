@@ -97,6 +97,10 @@ def parse_manifest(data: bytes) -> Manifest:
             )
             continue
         cells = dict(zip(names, (v.strip() for v in values), strict=True))
+        problem = _cell_problem(cells, attributes)
+        if problem:
+            manifest.errors.append(RowError(line, problem, cells["path"].replace("\x00", "")))
+            continue
         raw_path = cells["path"]
         try:
             path = clean_relpath(raw_path)
@@ -127,3 +131,21 @@ def parse_manifest(data: bytes) -> Manifest:
             )
         )
     return manifest
+
+
+def _cell_problem(cells: dict[str, str], attributes: list[str]) -> str:
+    """Why a row's cells can't be stored (a NUL byte, or longer than its column), or ''."""
+    from curation.models import Image, Label, Product
+
+    limits = {
+        "path": Image._meta.get_field("source_path").max_length,
+        "product": Product._meta.get_field("key").max_length,
+        **dict.fromkeys(attributes, Label._meta.get_field("name").max_length),
+    }
+    for column, value in cells.items():
+        if "\x00" in value:
+            return f"the '{column}' cell contains a NUL character"
+        limit = limits.get(column)
+        if limit is not None and len(value) > limit:
+            return f"the '{column}' cell is longer than {limit} characters ({len(value)})"
+    return ""

@@ -6,6 +6,7 @@ process never imports torch.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import fields
 from datetime import timedelta
@@ -71,25 +72,63 @@ def build_config(dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
         raise TrainingError(
             f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
         )
-    merged = {
-        **default_options(dataset),
-        **{k: v for k, v in options.items() if v not in (None, "")},
-    }
+    types = {f.name: str(f.type) for f in fields(TrainConfig)}
+    given = {k: _coerce(k, v, types[k]) for k, v in options.items() if v not in (None, "")}
+    merged = {**default_options(dataset), **given}
     if merged.get("arch") == "efficientnet_lite0" and "small_stem" not in options:
         merged["small_stem"] = False
     try:
         config = TrainConfig.from_dict(merged)
-        for name in merged:
-            if (
-                name in known
-                and isinstance(getattr(config, name), bool)
-                and isinstance(merged[name], str)
-            ):
-                setattr(config, name, merged[name].lower() in {"1", "true", "on", "yes"})
         config.validate()
     except (TypeError, ValueError) as exc:
         raise TrainingError(str(exc)) from exc
     return config.to_dict()
+
+
+# Upper bounds for options from the page and the API: beyond them a run would only exhaust
+# the worker (memory, disk, or years of epochs).
+OPTION_LIMITS = {
+    "epochs": 500, "cv_epochs": 500, "image_size": 1024, "width": 512, "batch_size": 4096,
+    "cv_folds": 20, "num_workers": 64, "cache_max_mb": 262_144,
+}  # fmt: skip
+_TRUE, _FALSE = {"1", "true", "on", "yes"}, {"0", "false", "off", "no"}
+
+
+def _coerce(name: str, value: Any, type_name: str) -> Any:
+    """`value` as the TrainConfig field's type, or TrainingError naming the option."""
+    base = type_name.split("|")[0].strip()
+    if base == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise TrainingError(f"option '{name}' must be true or false, got {value!r}")
+    if base == "int":
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TrainingError(f"option '{name}' must be a whole number, got {value!r}")
+        limit = OPTION_LIMITS.get(name)
+        if limit is not None and value > limit:
+            raise TrainingError(f"option '{name}' may be at most {limit}, got {value}")
+        return value
+    if base == "float":
+        try:
+            number = float(value) if isinstance(value, int | float | str) else math.nan
+        except ValueError:
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number):
+            raise TrainingError(f"option '{name}' must be a number, got {value!r}")
+        return number
+    if base.startswith("tuple"):
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise TrainingError(f"option '{name}' must be a pair of numbers, e.g. [0.25, 1.0]")
+        return tuple(_coerce(name, v, "float") for v in value)
+    if not isinstance(value, str) or "\x00" in value or len(value) > 1000:
+        raise TrainingError(f"option '{name}' must be plain text, got {value!r:.80}")
+    return value
 
 
 @transaction.atomic

@@ -66,9 +66,9 @@ def retrain(request, name: str, attribute: str):
             form.add_error(None, str(exc))
         else:
             return redirect(run.get_absolute_url())
-    return render(
-        request, "curation/retrain.html", {"dataset": dataset, "attribute": attr, "form": form}
-    )
+    context = {"dataset": dataset, "attribute": attr, "form": form}
+    status = 400 if request.method == "POST" else 200  # here after a POST: the form has errors
+    return render(request, "curation/retrain.html", context, status=status)
 
 
 @require_GET
