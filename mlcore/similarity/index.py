@@ -211,7 +211,9 @@ class VectorIndex:
         if allow is None or callable(allow):
             predicate = allow if callable(allow) else None
             return self._search_filtered(q, k, excluded, predicate)
-        allowed = np.setdiff1d(_id_array(allow), excluded)  # sorted
+        allowed = _id_array(allow)  # sorted
+        if excluded.size:
+            allowed = allowed[~np.isin(allowed, excluded)]
         if self.kind == "hnsw" and allowed.size > self.config.loose_filter_share * len(self):
             return self._search_filtered(q, k, excluded, lambda ids: _member(ids, allowed))
         return self._exact(q, self._rows_of(allowed), k)
@@ -381,7 +383,10 @@ def _id_array(ids: Collection[int] | np.ndarray | None) -> np.ndarray:
     if ids is None:
         return np.zeros(0, np.int64)
     if isinstance(ids, np.ndarray):
-        return np.unique(ids.astype(np.int64, copy=False).ravel())
+        arr = ids.astype(np.int64, copy=False).ravel()
+        if arr.size < 2 or bool(np.all(arr[1:] > arr[:-1])):
+            return arr  # already sorted and distinct: skip the O(n log n) unique
+        return np.unique(arr)
     return np.unique(np.fromiter((int(i) for i in ids), np.int64))
 
 

@@ -17,7 +17,7 @@ closer dress that also changes the sleeve, but only if it is among the pool near
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +51,15 @@ class LabelTable:
             )
         order = np.argsort(self.ids, kind="stable")
         self._sorted_ids, self._order = self.ids[order], order
+        # Items per label of each column, so a search knows a filter's size in O(1).
+        self._counts = [np.bincount(c[c >= 0], minlength=1) for c in self.labels.T]
+
+    def count(self, column: int, value: int | None = None) -> int:
+        """Items whose label in `column` is known (value None) or equals `value`."""
+        counts = self._counts[column]
+        if value is None:
+            return int(counts.sum())
+        return int(counts[value]) if 0 <= value < counts.shape[0] else 0
 
     def column(self, attribute: int | str) -> int:
         """Column index of an attribute given by name or index."""
@@ -128,17 +137,29 @@ def differs_search(
         raise ValueError(
             f"query_labels has {q.shape[0]} entries, the table {table.labels.shape[1]}."
         )
-    column = table.labels[:, col]  # (N,)
-    if value is not None:
-        wanted = column == int(value)
-    elif q[col] == UNKNOWN:
+    if value is None and q[col] == UNKNOWN:
         name = table.attributes[col] if table.attributes else f"attribute {col}"
         raise ValueError(f"the query's {name} is unknown: 'differs' needs it, or pass a value.")
+
+    def qualifies(labels: np.ndarray) -> np.ndarray:
+        """labels (n,) of column col -> (n,) bool."""
+        if value is not None:
+            return labels == int(value)
+        return (labels != UNKNOWN) & (labels != q[col])
+
+    if value is not None:
+        allowed = table.count(col, int(value))
     else:
-        wanted = (column != UNKNOWN) & (column != q[col])
-    candidates = table.ids[wanted]
+        allowed = table.count(col) - table.count(col, int(q[col]))
+    allow: np.ndarray | Callable[[np.ndarray], np.ndarray]
+    if allowed > index.config.loose_filter_share * len(index):
+        # Most items qualify: test only the fetched candidates, no O(N) id list.
+        allow = lambda ids: qualifies(table.of(ids)[:, col])  # noqa: E731
+    else:
+        wanted = qualifies(table.labels[table._order, col])  # in sorted-id order
+        allow = table._sorted_ids[wanted]
     size = pool if pool is not None else max(10 * k, 100)
-    found = index.search(vector, max(size, k), exclude_ids=exclude_ids, allow=candidates)
+    found = index.search(vector, max(size, k), exclude_ids=exclude_ids, allow=allow)
     agree = agreements(q, table.of(found.ids), skip=col)  # (p,)
     order = np.lexsort((-found.scores, -agree))[:k]  # last key sorts first
     return DiffersResult(found.ids[order], found.scores[order], agree[order])

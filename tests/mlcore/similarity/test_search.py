@@ -22,10 +22,19 @@ def vec(angle: float) -> np.ndarray:
     return np.array([np.cos(angle), np.sin(angle), 0.0], np.float32)
 
 
-@pytest.fixture
-def setup():
+# loose_filter_share 0: the label filter is a predicate on fetched candidates;
+# 1: an id list. Both, on an exact and an HNSW index, must give the same answers.
+CONFIGS = [
+    IndexConfig(loose_filter_share=share, hnsw_threshold=threshold)
+    for share in (0.0, 1.0)
+    for threshold in (1, 1000)
+]
+
+
+@pytest.fixture(params=CONFIGS, ids=["predicate-hnsw", "predicate-flat", "ids-hnsw", "ids-flat"])
+def setup(request):
     ids = np.array(list(LABELS), np.int64)
-    index = VectorIndex(3, IndexConfig())
+    index = VectorIndex(3, request.param)
     index.add(ids, np.stack([vec(ANGLES[i]) for i in ids]))
     table = LabelTable(
         ids, np.array([LABELS[i] for i in ids]), ("silhouette", "neckline", "sleeve")
@@ -87,6 +96,7 @@ def test_label_table_lookup():
     table = LabelTable(np.array([30, 10, 20]), np.array([[3, 3], [1, 1], [2, -1]]))
 
     np.testing.assert_array_equal(table.of([20, 99, 30]), [[2, -1], [-1, -1], [3, 3]])
+    assert (table.count(1), table.count(1, 3), table.count(1, 7)) == (2, 1, 0)
     with pytest.raises(ValueError, match="distinct"):
         LabelTable(np.array([1, 1]), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="shape"):
