@@ -468,3 +468,48 @@ class ReviewVote(models.Model):
 
     def __str__(self) -> str:
         return f"vote {self.label_id} on item {self.item_id}"
+
+
+class LabelTally(models.Model):
+    """How many usable (status ok) images carry each label, per attribute and split.
+
+    Kept by database triggers on Annotation and Image (migration 0006), so the dataset page
+    reads a few rows instead of counting the catalog. label_key: the label id, 0 = no label.
+    """
+
+    # No database constraint, and the rows go with a trigger when the attribute is deleted:
+    # deleting annotations (before their attribute) updates tallies as it goes.
+    attribute = models.ForeignKey(
+        Attribute, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    label_key = models.BigIntegerField()
+    split = models.CharField(max_length=5, choices=Split.choices)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attribute", "label_key", "split"], name="label_tally_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attribute_id}/{self.label_key}/{self.split}: {self.n}"
+
+
+class SplitTally(models.Model):
+    """Usable images per dataset and split, kept by triggers on Image (migration 0006)."""
+
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    split = models.CharField(max_length=5, choices=Split.choices)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "split"], name="split_tally_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}/{self.split}: {self.n}"

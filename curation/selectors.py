@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from curation.models import (
     Annotation,
@@ -15,7 +15,9 @@ from curation.models import (
     ImageStatus,
     Label,
     LabelEvent,
+    LabelTally,
     Split,
+    SplitTally,
 )
 
 
@@ -39,33 +41,26 @@ class LabelCountRow:
 
 
 def label_counts(dataset: Dataset, attributes: list[Attribute]) -> dict[int, list[LabelCountRow]]:
-    """attribute id -> one row per label (in label order) with train/test image counts."""
-    raw = (
-        Annotation.objects.filter(image__dataset=dataset, image__status=ImageStatus.OK)
-        .values_list("attribute_id", "label_id", "image__split")
-        .annotate(n=Count("id"))
-    )
-    counts: dict[tuple[int, int | None], dict[str, int]] = defaultdict(
-        lambda: {"train": 0, "test": 0}
-    )
-    for attr_id, label_id, split, n in raw:
-        counts[(attr_id, label_id)][split] += n
+    """attribute id -> one row per label (in label order) with train/test image counts.
+
+    Reads the trigger-kept LabelTally rows (a few per label), never the catalog.
+    """
+    counts: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: {"train": 0, "test": 0})
+    for attr_id, key, split, n in LabelTally.objects.filter(
+        attribute_id__in=[a.pk for a in attributes]
+    ).values_list("attribute_id", "label_key", "split", "n"):
+        counts[(attr_id, key)][split] += n
     result: dict[int, list[LabelCountRow]] = {}
     for attr in attributes:
         rows = [LabelCountRow(lab, **counts[(attr.pk, lab.pk)]) for lab in attr.labels.all()]
-        if (attr.pk, None) in counts:
-            rows.append(LabelCountRow(None, **counts[(attr.pk, None)]))
+        if any(counts.get((attr.pk, 0), {}).values()):
+            rows.append(LabelCountRow(None, **counts[(attr.pk, 0)]))
         result[attr.pk] = rows
     return result
 
 
 def split_counts(dataset: Dataset) -> dict[str, int]:
-    found = dict(
-        Image.objects.filter(dataset=dataset, status=ImageStatus.OK)
-        .values_list("split")
-        .annotate(n=Count("id"))
-        .values_list("split", "n")
-    )
+    found = dict(SplitTally.objects.filter(dataset=dataset).values_list("split", "n"))
     return {s: found.get(s, 0) for s in Split.values}
 
 
