@@ -26,10 +26,24 @@ def start_import_job(
         overwrite_manual=overwrite_manual,
         created_by=actor,
     )
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id: int) -> None:
+    """Queue the job; if the broker is down, fail it at once with a reason (an import is
+    cheap to start again, unlike a training run, which waits for the next worker)."""
+    from curation.services.training import BROKER_ERRORS
     from curation.tasks import run_import_job
 
-    transaction.on_commit(lambda: run_import_job.delay(job.pk))
-    return job
+    try:
+        run_import_job.delay(job_id)
+    except BROKER_ERRORS as exc:
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+            status=ImportJob.Status.FAILED,
+            error=f"the task queue could not be reached ({exc}); start the import again",
+            finished_at=timezone.now(),
+        )
 
 
 def save_uploaded_catalog(upload) -> Path:

@@ -6,6 +6,7 @@ process never imports torch.
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 from dataclasses import fields
@@ -17,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from curation.models import (
     Annotation,
@@ -29,6 +31,12 @@ from curation.models import (
     Split,
     TrainingRun,
 )
+
+log = logging.getLogger(__name__)
+# progress key of a queued run whose task never reached the broker
+NOT_QUEUED = "not_queued"
+# What publishing raises when the broker is down (kombu wraps most in OperationalError).
+BROKER_ERRORS = (KombuOperationalError, ConnectionError, OSError)
 
 
 class TrainingError(ValueError):
@@ -179,10 +187,24 @@ def start_training_run(
     return run
 
 
-def enqueue_training_run(run_id: int) -> None:
+def enqueue_training_run(run_id: int) -> bool:
+    """Put the run on the `train` queue. If the broker can't be reached, the run stays queued
+    with a note saying so, and the next worker that starts queues it (resume_stale_runs)."""
     from curation.tasks import train_run
 
-    train_run.apply_async(args=[run_id], queue="train")
+    try:
+        train_run.apply_async(args=[run_id], queue="train")
+    except BROKER_ERRORS as exc:
+        log.warning("could not queue training run %s: %s", run_id, exc)
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+            progress={
+                "phase": "queued",
+                NOT_QUEUED: f"the task queue could not be reached ({exc}); "
+                "the run will be queued when a worker starts",
+            }
+        )
+        return False
+    return True
 
 
 def cancel_training_run(*, run: TrainingRun, actor) -> TrainingRun:
@@ -218,14 +240,19 @@ def stale_before() -> Any:
 
 
 def resume_stale_runs() -> list[int]:
-    """Re-queue runs whose worker died: running with a stale heartbeat. Called when a worker
-    starts; the task is idempotent, so a duplicate delivery is harmless."""
+    """Re-queue runs whose worker died (running with a stale heartbeat) and runs that never
+    reached the broker (queued, with a note). Called when a worker starts; the task is
+    idempotent, so a duplicate delivery is harmless."""
+    Status = TrainingRun.Status
     ids = list(
         TrainingRun.objects.filter(
-            Q(status=TrainingRun.Status.RUNNING)
-            & (Q(heartbeat_at__lt=stale_before()) | Q(heartbeat_at=None))
+            Q(status=Status.RUNNING) & (Q(heartbeat_at__lt=stale_before()) | Q(heartbeat_at=None))
+            | Q(status=Status.QUEUED, progress__has_key=NOT_QUEUED)
         ).values_list("id", flat=True)
     )
     for run_id in ids:
-        enqueue_training_run(run_id)
+        if enqueue_training_run(run_id):
+            TrainingRun.objects.filter(
+                pk=run_id, status=Status.QUEUED, progress__has_key=NOT_QUEUED
+            ).update(progress={"phase": "queued"})
     return ids

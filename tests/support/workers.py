@@ -1,0 +1,84 @@
+"""Real `celery worker -Q train` processes on the test database, for tests that kill
+workers, restart brokers or drop connections under a running training run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+STALE_SECONDS = 3
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class Workers:
+    """Start and kill `celery worker -Q train` processes sharing the test database."""
+
+    def __init__(self, tmp_path: Path, broker: str, var_dir: Path, runs: Path):
+        self.tmp_path = tmp_path
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": broker,
+            "VAR_DIR": str(var_dir),
+            "CURATION_RUNS_DIR": str(runs),
+            "CURATION_RUN_STALE_SECONDS": str(STALE_SECONDS),
+            "DJANGO_DEBUG": "true",
+        }
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> subprocess.Popen:
+        log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - child owns it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "train", "--pool", "solo",
+             "-n", f"train{len(self.procs)}@%h", "--loglevel", "INFO"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text()[-2000:] for p in sorted(self.tmp_path.glob("worker-*.log")))
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+def worker_pool(broker_url: str, tmp_path: Path, settings):
+    """Generator for a fixture: a Workers pool reading the test's storage folder."""
+    # The workers read images from the test's storage folder: their VAR_DIR/media is it.
+    media = Path(settings.STORAGES["default"]["OPTIONS"]["location"])
+    var_dir = tmp_path / "var-for-workers"
+    var_dir.mkdir()
+    os.symlink(media, var_dir / "media")
+    runs = tmp_path / "runs"
+    settings.CURATION_RUNS_DIR = runs
+    pool = Workers(tmp_path, broker_url, var_dir, runs)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+def wait_for(predicate, timeout: float, what: str, workers: Workers):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}\n{workers.logs()}")
