@@ -119,6 +119,9 @@ def _serve(key: str):
     )
     # Keys are content-addressed: the bytes behind a URL never change.
     response["Cache-Control"] = "private, max-age=31536000, immutable"
+    # Originals are stored as uploaded: should one also parse as HTML or script, a browser
+    # opening it directly still runs nothing (nosniff comes from SecurityMiddleware).
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
     return response
 
 

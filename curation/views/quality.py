@@ -13,7 +13,12 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from curation import quality
-from curation.access import get_attribute_for_user, get_event_for_user, get_image_for_user
+from curation.access import (
+    get_attribute_for_user,
+    get_event_for_user,
+    get_image_for_user,
+    require_perm,
+)
 from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
 from curation.services.labels import StaleLabel, relabel_image, relabel_images, revert_label_event
 from curation.views.nav import back_to
@@ -178,6 +183,7 @@ def gallery_undo(request, event_id: int):
 def gallery_bulk(request, name: str, attribute: str):
     """Relabel the selected tiles in one batch (revertable together)."""
     attr = get_attribute_for_user(request, name, attribute)
+    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
     run = _run_for(attr, request.POST.get("run"))
     back = back_to(request, reverse("curation:quality", args=[name, attribute]))
     raw = request.POST.get("label", "")

@@ -375,3 +375,13 @@ def test_manifest_paths_cannot_leave_the_catalog(raw):
 def test_s3_sources_cannot_leave_their_prefix(uri):
     with pytest.raises(SourceError, match="'..'"):
         open_source(uri)
+
+
+def test_stored_files_are_served_inert(objects, client, viewer):
+    client.force_login(viewer)
+    for kind in ("file", "thumb"):
+        response = client.get(f"/images/{objects['image_id']}/{kind}/")
+        assert response.status_code == 200 and response["Content-Type"] == "image/png"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert "sandbox" in response["Content-Security-Policy"]
+        assert "default-src 'none'" in response["Content-Security-Policy"]
