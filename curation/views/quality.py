@@ -140,8 +140,10 @@ def _gallery_target(request, image_id: int) -> tuple[Image, Attribute, TrainingR
 @login_required
 def gallery_relabel(request, image_id: int):
     """One click or key in a gallery: relabel and give back the tile."""
+    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
     image, attr, run = _gallery_target(request, image_id)
-    raw = request.POST.get("label", "")
+    # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
+    raw = request.POST.get("choice") or request.POST.get("label", "")
     label = Label.objects.filter(attribute=attr, pk=raw if raw.isdigit() else -1).first()
     if label is None:
         raise Http404(f"'{raw}' is not a label of {attr.name}.")
@@ -169,6 +171,7 @@ def gallery_relabel(request, image_id: int):
 @login_required
 def gallery_undo(request, event_id: int):
     """`u` in a gallery: revert the user's last change there and give back the tile."""
+    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
     event = get_event_for_user(request, event_id)
     image, attr, run = _gallery_target(request, event.image_id)
     try:
@@ -182,6 +185,7 @@ def gallery_undo(request, event_id: int):
 @login_required
 def gallery_bulk(request, name: str, attribute: str):
     """Relabel the selected tiles in one batch (revertable together)."""
+    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
     attr = get_attribute_for_user(request, name, attribute)
     require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
     run = _run_for(attr, request.POST.get("run"))

@@ -73,8 +73,10 @@ def review_queue(request, name: str, attribute: str):
 @require_POST
 @login_required
 def review_vote(request, item_id: int):
+    require_perm(request, "review_label", "vote in reviews (merchandiser or above needed)")
     item = get_review_item_for_user(request, item_id)
-    raw = request.POST.get("label", "")
+    # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
+    raw = request.POST.get("choice") or request.POST.get("label", "")
     label = Label.objects.filter(
         attribute_id=item.attribute_id, pk=raw if raw.isdigit() else -1
     ).first()

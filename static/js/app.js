@@ -43,7 +43,7 @@
       if (e.key === "Enter" && current.dataset.href) { window.location = current.dataset.href; return; }
       if (!form) return;
       if (/^[1-9]$/.test(e.key) && pickOption(form.querySelector("select"), Number(e.key), 0)) { e.preventDefault(); return; }
-      if (e.key === "a") { const b = form.querySelector("button.accept"); if (b) { form.requestSubmit(b); e.preventDefault(); } return; }
+      if (e.key === "a") { const b = form.querySelector("button.accept"); if (b) { b.click(); e.preventDefault(); } return; }
       if (e.key === "x") { const c = current.querySelector(".pick input"); if (c) { c.checked = !c.checked; e.preventDefault(); } return; }
       return;
     }
@@ -52,7 +52,7 @@
       if (!form) return;
       if (e.key === "g" || e.key === "s") {
         const b = form.querySelector('button[data-key="' + e.key + '"]');
-        if (b) { form.requestSubmit(b); e.preventDefault(); }
+        if (b) { b.click(); e.preventDefault(); }
         return;
       }
       if (/^[1-9]$/.test(e.key) && pickOption(form.querySelector("select"), Number(e.key), 0)) e.preventDefault();

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from curation.roles import ensure_role_groups
+from tests.support.browser import browser, open_as  # noqa: F401  (fixtures for the browser tests)
 from tests.support.catalogs import write_manifest, write_png
 from tests.support.services import port_open, require
 

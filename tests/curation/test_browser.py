@@ -6,77 +6,19 @@ BROWSER_SCREENSHOTS=/some/folder to keep full-page screenshots of the dataset an
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from curation.models import Annotation, Dataset, Image, ImportJob, Label, LabelEvent
-from curation.roles import ensure_role_groups
 from curation.services.imports import import_catalog
 from curation.services.labels import relabel_image
+from tests.support.browser import screenshot
 from tests.support.catalogs import write_manifest, write_png
-from tests.support.services import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = Path("/usr/bin/chromium")
-TIMEOUT_MS = 5_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require("Chromium", CHROMIUM.is_file(), f"{CHROMIUM} is missing (Debian package chromium)")
-    expect.set_options(timeout=TIMEOUT_MS)
-    # Playwright's sync API keeps an asyncio loop registered as running in this thread, which
-    # trips Django's async-safety check on every ORM call made by the test itself.
-    with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(autouse=True)
-def _roles(transactional_db):
-    """Put back the role groups that an earlier transactional test's flush deleted."""
-    ensure_role_groups()
-
-
-@pytest.fixture
-def open_as(browser, live_server):
-    """open_as(user, path) -> a page logged in through the login form, showing path."""
-    contexts = []
-
-    def open_as(user, path: str):
-        context = browser.new_context(
-            base_url=live_server.url, viewport={"width": 1280, "height": 900}
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"/login/?next={path}")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", f"{user.username}-password")
-        page.get_by_role("button", name="Log in").click()
-        expect(page).to_have_url(live_server.url + path)
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
-
-
-def _screenshot(page, name: str) -> None:
-    folder = os.environ.get("BROWSER_SCREENSHOTS")
-    if folder:
-        page.screenshot(path=str(Path(folder) / f"browser-{name}.png"), full_page=True)
 
 
 def _history(page):
@@ -102,7 +44,7 @@ def test_merchandiser_filters_the_gallery_by_a_label_and_walks_it_with_keys(
     neckline = page.locator("section.card").filter(has=page.locator("h2", has_text="neckline"))
     v_neck_row = neckline.locator("tr").filter(has=page.get_by_role("link", name="v-neck"))
     expect(v_neck_row.locator("td.num")).to_have_text(["1", "1", "2"])
-    _screenshot(page, "dataset")
+    screenshot(page, "dataset")
 
     v_neck_row.get_by_role("link", name="v-neck").click()
     tiles = page.locator("#gallery-page a.tile")
@@ -148,7 +90,7 @@ def test_merchandiser_relabels_and_reverts_without_a_page_reload(imported, merch
         v_neck.pk,
         merchandiser.pk,
     )
-    _screenshot(page, "image")
+    screenshot(page, "image")
 
     newest.get_by_role("button", name="Revert").click()
     newest = _history(page).first
