@@ -39,7 +39,7 @@ class IndexConfig:
     hnsw_threshold: int = 50_000  # live vectors from which HNSW replaces exact search
     hnsw_m: int = 32  # graph degree: more = better recall, more memory, slower build
     ef_construction: int = 64  # build-time beam width
-    ef_search: int = 96  # query-time beam width (raised to k when k is larger)
+    ef_search: int = 128  # query-time beam width (raised to k when k is larger)
     # HNSW: an id-set filter allowing more than this share of the items over-fetches on
     # the graph; a tighter one is scored exactly (a FAISS IDSelector scan of the vectors).
     loose_filter_share: float = 0.125
