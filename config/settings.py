@@ -174,6 +174,9 @@ CURATION_MAX_UPLOAD_MB = env_int("CURATION_MAX_UPLOAD_MB", 200)
 # The command line is not limited: whoever runs it has the server's files anyway.
 CURATION_IMPORT_ROOTS = env_list("CURATION_IMPORT_ROOTS", [])
 CURATION_THUMBNAIL_PX = env_int("CURATION_THUMBNAIL_PX", 160)
+# Side of the square the similarity embedder sees (pretrained EfficientNet-Lite0 backbone);
+# smaller is faster on CPU workers.
+CURATION_EMBED_SIZE = env_int("CURATION_EMBED_SIZE", 128)
 CURATION_IMPORT_WORKERS = env_int("CURATION_IMPORT_WORKERS", 2)
 CURATION_DEFAULT_TEST_FRACTION = env_float("CURATION_DEFAULT_TEST_FRACTION", 0.2)
 # A running training run whose heartbeat is older than this is taken as orphaned (its worker

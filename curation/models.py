@@ -513,3 +513,99 @@ class SplitTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset_id}/{self.split}: {self.n}"
+
+
+class ImageBox(models.Model):
+    """Where the dress is in an image: a ground-truth box, as fractions of width and height
+    (from the synthetic generator or drawn in the box editor). Localization trains on these."""
+
+    class Source(models.TextChoices):
+        SYNTHETIC = "synthetic", "synthetic"  # exact, from the generator
+        MANUAL = "manual", "manual"  # drawn or fixed by a person
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="box")
+    x0 = models.FloatField()
+    y0 = models.FloatField()
+    x1 = models.FloatField()
+    y1 = models.FloatField()
+    source = models.CharField(max_length=10, choices=Source.choices)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(x0__gte=0, y0__gte=0, x1__lte=1, y1__lte=1)
+                & models.Q(x0__lt=models.F("x1"), y0__lt=models.F("y1")),
+                name="image_box_inside",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"box of image {self.image_id}"
+
+    def pixels(self, width: int, height: int) -> tuple[float, float, float, float]:
+        return (self.x0 * width, self.y0 * height, self.x1 * width, self.y1 * height)
+
+
+class Triplet(models.Model):
+    """A person's judgement: `closer` looks more like `reference` than `farther` does."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="triplets")
+    reference = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    closer = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    farther = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "id"], name="triplet_by_dataset")]
+
+    def __str__(self) -> str:
+        return f"{self.reference_id}: {self.closer_id} over {self.farther_id}"
+
+
+class SimilarityIndex(models.Model):
+    """A FAISS index of a dataset's images, built by a task on the cpu queue and kept in
+    storage; the web process loads the newest ready one."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        BUILDING = "building", "building"
+        READY = "ready", "ready"
+        FAILED = "failed", "failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="indexes")
+    # The similarity run whose triplet net embeds; none: the pretrained backbone.
+    run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    embedder = models.CharField(max_length=12)  # pretrained | triplet
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    count = models.PositiveIntegerField(default=0)  # vectors in the index
+    dim = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=8, blank=True)  # exact | hnsw
+    artifact = models.CharField(max_length=300, blank=True)  # storage key
+    skipped = models.JSONField(default=list)  # [{image, reason}] that could not be embedded
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "status", "-id"], name="index_current")]
+
+    def __str__(self) -> str:
+        return f"index {self.pk} of {self.dataset_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0

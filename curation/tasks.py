@@ -22,6 +22,20 @@ def train_run(run_id: int) -> str:
     return execute_training_run(run_id)
 
 
+@shared_task(name="curation.build_similarity_index", acks_late=True, reject_on_worker_lost=True)
+def build_similarity_index(index_id: int) -> str:
+    from curation.services.similarity import build_similarity_index as build
+
+    return build(index_id)
+
+
+@shared_task(name="curation.extend_similarity_index", acks_late=True, reject_on_worker_lost=True)
+def extend_similarity_index(index_id: int, image_ids: list[int] | None = None) -> int:
+    from curation.services.similarity import extend_similarity_index as extend
+
+    return extend(index_id, image_ids)
+
+
 @worker_ready.connect
 def resume_orphaned_runs(**kwargs) -> None:
     """When a worker starts, re-queue training runs whose worker died mid-run."""

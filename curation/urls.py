@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation.views import datasets, history, images, imports, quality, reviews, runs
+from curation.views import datasets, history, images, imports, quality, reviews, runs, similarity
 
 app_name = "curation"
 
@@ -58,6 +58,11 @@ urlpatterns = [
     ),
     path("review/<int:item_id>/vote/", reviews.review_vote, name="review_vote"),
     path("datasets/<slug:name>/attributes/<slug:attribute>/guide/", reviews.guide, name="guide"),
+    path("images/<int:image_id>/similar/", similarity.image_similar, name="image_similar"),
+    path(
+        "datasets/<slug:name>/similarity/", similarity.dataset_similarity, name="dataset_similarity"
+    ),
+    path("datasets/<slug:name>/similarity/build/", similarity.index_build, name="index_build"),
     path("runs/", runs.run_list, name="run_list"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="run_cancel"),

@@ -123,6 +123,10 @@ def import_catalog(
                 progress(done, total)
             started = following
     report.errors.sort(key=lambda e: int(e["line"]))  # type: ignore[call-overload]
+    if report.created:
+        from curation.services.similarity import queue_index_extension
+
+        queue_index_extension(dataset.pk)
     return report
 
 

@@ -152,7 +152,7 @@ class _Reporter:
         return self.cancel
 
 
-def _item_uri(key: str) -> str:
+def item_uri(key: str) -> str:
     location = local_storage_location()
     if location is not None:
         return str(Path(location) / key)
@@ -201,8 +201,8 @@ def _train(run: TrainingRun) -> str:
     )
     train_rows = [r for r in rows if r[1] == Split.TRAIN]
     test_rows = [r for r in rows if r[1] == Split.TEST]
-    train_items = [(_item_uri(r[3]), index_of[r[2]]) for r in train_rows]
-    test_items = [(_item_uri(r[3]), index_of[r[2]]) for r in test_rows]
+    train_items = [(item_uri(r[3]), index_of[r[2]]) for r in train_rows]
+    test_items = [(item_uri(r[3]), index_of[r[2]]) for r in test_rows]
     work = Path(settings.CURATION_RUNS_DIR) / str(run.pk)
     s3 = _s3_options()
     reporter = _Reporter(run)

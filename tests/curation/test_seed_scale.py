@@ -26,10 +26,15 @@ def test_seed_scale_writes_a_consistent_catalog(client, viewer):
     assert Image.objects.filter(dataset=dataset).count() == 800
     assert Product.objects.filter(dataset=dataset).count() == 200
     # Every image shares its product's split (the database would refuse otherwise).
-    assert not Image.objects.filter(dataset=dataset).exclude(split=models_F("product__split")).exists()
+    assert (
+        not Image.objects.filter(dataset=dataset).exclude(split=models_F("product__split")).exists()
+    )
     assert Annotation.objects.filter(image__dataset=dataset).count() == 1600
     imports = LabelEvent.objects.filter(image__dataset=dataset, source="import").count()
-    assert imports == 1600 and LabelEvent.objects.filter(image__dataset=dataset, source="manual").exists()
+    assert (
+        imports == 1600
+        and LabelEvent.objects.filter(image__dataset=dataset, source="manual").exists()
+    )
     run = TrainingRun.objects.get(dataset=dataset)
     rows = RunImage.objects.filter(run=run)
     assert rows.count() == 800

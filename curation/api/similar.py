@@ -1,0 +1,64 @@
+"""REST API for similar dresses: look-alikes of a catalog image and of an uploaded photo."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from curation import similarity
+from curation.access import get_dataset_for_user, get_image_for_user
+
+QUERY = [
+    OpenApiParameter("k", OpenApiTypes.INT, description="how many results, 1-100 (default 12)"),
+    OpenApiParameter("differs_in", OpenApiTypes.STR, description="attribute that must differ"),
+    OpenApiParameter("value", OpenApiTypes.STR, description="the label it must have instead"),
+]
+
+
+def _search(call) -> Response:
+    try:
+        return Response(call())
+    except similarity.SearchError as exc:
+        raise ValidationError({"detail": str(exc)}) from None
+
+
+@extend_schema(
+    parameters=QUERY,
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="bad query or no index")},
+)
+@api_view(["GET"])
+def image_similar(request, image_id: int):
+    """Look-alikes of a catalog image, optionally 'but with another <attribute> [= value]'."""
+    image = get_image_for_user(request, image_id)
+    return _search(lambda: {
+        "image": image.pk,
+        "results": similarity.hits_json(similarity.similar_to_image(image, similarity.parse_query(request.query_params)), request),
+    })  # fmt: skip
+
+
+@extend_schema(
+    request={"multipart/form-data": {"type": "object", "properties": {
+        "dataset": {"type": "string"}, "photo": {"type": "string", "format": "binary"},
+        "k": {"type": "integer"}, "differs_in": {"type": "string"}, "value": {"type": "string"},
+    }, "required": ["dataset", "photo"]}},
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="bad photo or query")},
+)  # fmt: skip
+@api_view(["POST"])
+@parser_classes([MultiPartParser, FormParser])
+def upload_similar(request):
+    """Look-alikes of an uploaded photo in one dataset."""
+    name = str(request.data.get("dataset") or "")
+    if not name:
+        raise ValidationError({"dataset": "name the dataset to search"})
+    dataset = get_dataset_for_user(request, name)
+    photo = request.data.get("photo")
+    if photo is None or not hasattr(photo, "read"):
+        raise ValidationError({"photo": "attach the photo as a file field named 'photo'"})
+    return _search(lambda: {
+        "dataset": dataset.name,
+        "results": similarity.hits_json(similarity.similar_to_upload(dataset, photo.read(), photo.name, similarity.parse_query(request.data)), request),
+    })  # fmt: skip

@@ -1,0 +1,78 @@
+"""Similar dresses: look-alikes of an image (optionally "but another <attribute>"), search by
+an uploaded photo, and the dataset's index builds."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from curation import similarity
+from curation.access import get_dataset_for_user, get_image_for_user
+from curation.models import Attribute, SimilarityIndex
+from curation.services.similarity import SimilarityError, start_index_build
+
+
+def _attributes(dataset):
+    return list(
+        Attribute.objects.filter(dataset=dataset)
+        .prefetch_related("labels")
+        .order_by("position", "id")
+    )
+
+
+@require_GET
+@login_required
+def image_similar(request, image_id: int):
+    image = get_image_for_user(request, image_id)
+    context = {"image": image, "dataset": image.dataset, "attributes": _attributes(image.dataset), "hits": [], "error": ""}  # fmt: skip
+    try:
+        query = similarity.parse_query(request.GET)
+        context["query"] = query
+        context["hits"] = similarity.similar_to_image(image, query)
+    except similarity.SearchError as exc:
+        context["error"] = str(exc)
+        context.setdefault("query", similarity.Query())
+    template = "curation/similar.html#results" if request.htmx else "curation/similar.html"
+    return render(request, template, context, status=400 if context["error"] and "k must" in context["error"] else 200)  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def dataset_similarity(request, name: str):
+    """The dataset's index builds, and search by an uploaded photo."""
+    dataset = get_dataset_for_user(request, name)
+    indexes = list(SimilarityIndex.objects.filter(dataset=dataset).select_related("created_by", "run").order_by("-id")[:10])  # fmt: skip
+    context = {"dataset": dataset, "indexes": indexes, "current": similarity.current_index(dataset),
+               "attributes": _attributes(dataset), "hits": None, "error": "", "query": similarity.Query()}  # fmt: skip
+    if request.htmx and request.htmx.target == "index-builds":
+        return render(request, "curation/similarity.html#builds", context)
+    if request.method == "POST":
+        upload = request.FILES.get("photo")
+        try:
+            context["query"] = similarity.parse_query(request.POST)
+            if upload is None:
+                raise similarity.SearchError("choose a photo to search with")
+            context["hits"] = similarity.similar_to_upload(
+                dataset, upload.read(), upload.name, context["query"]
+            )
+        except similarity.SearchError as exc:
+            context["error"] = str(exc)
+        return render(
+            request, "curation/similarity.html", context, status=400 if context["error"] else 200
+        )
+    return render(request, "curation/similarity.html", context)
+
+
+@require_POST
+@login_required
+def index_build(request, name: str):
+    dataset = get_dataset_for_user(request, name)
+    try:
+        row = start_index_build(dataset=dataset, actor=request.user)
+    except SimilarityError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"Index #{row.pk} is queued on the cpu queue; progress shows below.")
+    return redirect("curation:dataset_similarity", name=dataset.name)
