@@ -56,3 +56,23 @@ class Command(BaseCommand):
             )
         else:
             call_command("setup_demo_users", stdout=self.stdout)
+        self._queue_demo_index()
+
+    def _queue_demo_index(self) -> None:
+        """First start: queue a similarity index of the synthetic dresses (the cpu worker
+        builds it in a minute or two), so look-alikes show on the image pages."""
+        from curation.models import SimilarityIndex
+        from curation.services.similarity import start_index_build
+
+        dataset = Dataset.objects.filter(name="synthetic-dresses").first()
+        builder = User.objects.filter(username="data_scientist").first()
+        if (
+            dataset is None
+            or builder is None
+            or SimilarityIndex.objects.filter(dataset=dataset).exists()
+        ):
+            return
+        row = start_index_build(dataset=dataset, actor=builder)
+        self.stdout.write(
+            f"Queued similarity index #{row.pk} of the synthetic dresses on the cpu queue."
+        )
