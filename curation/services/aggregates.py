@@ -10,6 +10,7 @@ from curation.models import Label, RunImage, TrainingRun
 
 def run_label_ids(run: TrainingRun) -> list[int]:
     """The run's labels as ids, in the run's order (run.label_names)."""
+    assert run.attribute_id is not None, "a classifier run has an attribute"
     by_name = dict(
         Label.objects.filter(attribute_id=run.attribute_id, name__in=run.label_names).values_list(
             "name", "id"

@@ -39,6 +39,7 @@ def check_can_review(user) -> None:
 def queue_suspects(*, run: TrainingRun, limit: int = DEFAULT_QUEUE_SIZE) -> int:
     """Put the run's `limit` top suspects in its review queue. Idempotent; returns how many
     items were added."""
+    assert run.attribute_id is not None, "a classifier run has an attribute"
     rows = list(
         RunImage.objects.filter(run=run, suspect_rank__isnull=False, suspect_rank__lte=limit)
         .exclude(predicted_label=None)
@@ -52,7 +53,7 @@ def queue_suspects(*, run: TrainingRun, limit: int = DEFAULT_QUEUE_SIZE) -> int:
             given_label_id=given,
             suggested_label_id=predicted if predicted != given else None,
             score=quality,
-            rank=rank,
+            rank=rank or 0,  # never 0: the query takes ranked rows only
         )
         for image_id, given, predicted, quality, rank in rows
     ]
@@ -102,7 +103,7 @@ def cast_vote(
         item = (
             ReviewItem.objects.select_for_update()
             .select_related("run__dataset", "image", "attribute", "decided_label")
-            .get(pk=item.pk)
+            .get(pk=item.pk or 0)
         )
         if item.status == ReviewItem.Status.DECIDED:
             decided = item.decided_label.name if item.decided_label else "no label"
@@ -130,6 +131,7 @@ def cast_vote(
 
 
 def _apply(item: ReviewItem, decision: Decision, votes: list[ReviewVote], *, actor) -> None:
+    assert decision.label_id is not None
     label = Label.objects.get(pk=decision.label_id)
     names = ", ".join(v.reviewer.username if v.reviewer else f"crowd:{v.worker}" for v in votes)
     relabel_image(
@@ -160,13 +162,14 @@ def import_answers(*, run: TrainingRun, data: bytes, filename: str, actor) -> An
     Each answer is taken or refused on its own, with its line (CSV) or position (JSON).
     """
     check_can_review(actor)
+    assert run.attribute is not None, "a classifier run has an attribute"
     report = AnswerReport()
     try:
         rows = _answer_rows(data, filename)
     except ValueError as exc:
         report.errors.append({"line": 0, "reason": str(exc)})
         return report
-    labels = {lab.name: lab for lab in Label.objects.filter(attribute_id=run.attribute_id)}
+    labels = {lab.name: lab for lab in Label.objects.filter(attribute=run.attribute)}
     items = {i.pk: i for i in ReviewItem.objects.filter(run=run)}
     for line, row in rows:
         task, worker, label_name = (

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from typing import cast
 
 import numpy as np
 from django.contrib.auth.models import User
@@ -47,8 +48,12 @@ class ScaleError(Exception):
     pass
 
 
+def _field(model: type[models.Model], name: str) -> models.Field:
+    return cast(models.Field, model._meta.get_field(name))
+
+
 def _columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
-    return [model._meta.get_field(n).column for n in names]
+    return [_field(model, n).column for n in names]
 
 
 def _write(model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence]) -> int:
@@ -65,7 +70,7 @@ def _write(model: type[models.Model], names: Sequence[str], rows: Iterable[Seque
             sql = (
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
             )
-            fields = [model._meta.get_field(n) for n in names]
+            fields = [_field(model, n) for n in names]
             batch: list[Sequence] = []
             for row in rows:
                 batch.append(
@@ -82,7 +87,7 @@ def _write(model: type[models.Model], names: Sequence[str], rows: Iterable[Seque
 
 
 def _next_id(model: type[models.Model]) -> int:
-    return (model.objects.aggregate(m=models.Max("id"))["m"] or 0) + 1
+    return (model._default_manager.aggregate(m=models.Max("id"))["m"] or 0) + 1
 
 
 def _fix_sequences(*tables: type[models.Model]) -> None:

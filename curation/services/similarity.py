@@ -143,14 +143,16 @@ def _enqueue(what: str, index_id: int, image_ids: list[int] | None = None) -> No
 
 
 def _embedder(row: SimilarityIndex):
-    from mlcore.similarity import pretrained_embedder, triplet_embedder
+    from curation.services.similarity_runs import run_embedder
+    from mlcore.similarity import pretrained_embedder
 
-    if row.run_id:
-        return triplet_embedder(row.run.artifact_uri)
+    if row.run is not None:
+        return run_embedder(row.run)
     return pretrained_embedder(image_size=settings.CURATION_EMBED_SIZE, device="cpu")
 
 
-def _uris_and_boxes(images: Iterable[Image]) -> tuple[list[int], list[str], list]:
+def _uris_and_boxes(images: Iterable[Image], localizer=None) -> tuple[list[int], list[str], list]:
+    """Ground-truth boxes in pixels; without one, the localizer's box when there is one."""
     from curation.services.training_exec import item_uri
 
     ids, uris, boxes = [], [], []
@@ -159,6 +161,13 @@ def _uris_and_boxes(images: Iterable[Image]) -> tuple[list[int], list[str], list
         ids.append(im.pk)
         uris.append(item_uri(im.file))
         boxes.append(box.pixels(im.width, im.height) if box is not None and im.width else None)
+    missing = [i for i, b in enumerate(boxes) if b is None]
+    if localizer is not None and missing:
+        from mlcore.similarity import locate
+
+        found = locate(localizer, [uris[i] for i in missing])
+        for r, pos in enumerate(found.indices.tolist()):
+            boxes[missing[pos]] = tuple(float(v) for v in found.boxes[r])
     return ids, uris, boxes
 
 
@@ -166,13 +175,14 @@ def _embed_into(row: SimilarityIndex, index, images: list[Image]) -> list[dict]:
     """Embed `images` in chunks (progress on the row) and add them to `index`."""
     import numpy as np
 
+    from curation.services.similarity_runs import run_localizer
     from mlcore.similarity import embed_images
 
-    embedder = _embedder(row)
+    embedder, localizer = _embedder(row), run_localizer(row.run)
     skipped = []
     for start in range(0, len(images), EMBED_CHUNK):
         chunk = images[start : start + EMBED_CHUNK]
-        ids, uris, boxes = _uris_and_boxes(chunk)
+        ids, uris, boxes = _uris_and_boxes(chunk, localizer)
         found = embed_images(embedder, uris, boxes=boxes, batch_size=64)
         if len(found.indices):
             index.add(np.asarray(ids)[found.indices], found.vectors)

@@ -53,9 +53,10 @@ def default_options(dataset: Dataset) -> dict[str, Any]:
     sizes = list(
         Image.objects.filter(dataset=dataset, status=ImageStatus.OK)
         .exclude(width=None)
+        .exclude(height=None)
         .values_list("width", "height")[:500]
     )
-    side = int(statistics.median(max(w, h) for w, h in sizes)) if sizes else 224
+    side = int(statistics.median(max(w or 0, h or 0) for w, h in sizes)) if sizes else 224
     if side <= 64:
         # bench/quality.py's Fashion-MNIST recipe: 93% test accuracy in 8-10 CPU epochs.
         return {

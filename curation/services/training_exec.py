@@ -61,7 +61,12 @@ def execute_training_run(run_id: int) -> str:
         return "running elsewhere"
     with _Heartbeat(run_id):
         try:
-            return _train(TrainingRun.objects.select_related("dataset", "attribute").get(pk=run_id))
+            run = TrainingRun.objects.select_related("dataset", "attribute").get(pk=run_id)
+            if run.kind == TrainingRun.Kind.SIMILARITY:
+                from curation.services.similarity_train import train_similarity
+
+                return train_similarity(run)
+            return _train(run)
         except Exception as exc:
             log.exception("training run %s failed", run_id)
             _finish(run_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -233,13 +238,14 @@ def _train(run: TrainingRun) -> str:
     given = np.array([index_of[r[2]] for r in all_rows], dtype=np.int64)
     issues = rank_label_issues(given, probs)
     reporter.phase("saving")
+    attribute_name = run.attribute.name if run.attribute else "none"
     artifact = save_model(
-        _models_destination(), name=f"{run.dataset.name}-{run.attribute.name}-run{run.pk}",
+        _models_destination(), name=f"{run.dataset.name}-{attribute_name}-run{run.pk}",
         model=result.model, label_names=names, config=config, metrics=result.metrics.to_dict(), s3=s3,
     )  # fmt: skip
     rank_of = {int(row): rank + 1 for rank, row in enumerate(issues.ranked)}
     id_of = {i: label_ids[n] for i, n in enumerate(names)}
-    updates = []
+    updates: list[tuple[Any, ...]] = []
     for pos, row in enumerate(all_rows):
         p = probs[pos]
         if np.isnan(p).any():
