@@ -27,6 +27,13 @@ class StaleLabel(Exception):
             "reload to see the current value"
         )
 
+    def changed_by(self, what: str = "it") -> str:
+        """'<who> changed <what> to <label>', naming the person (or the import) who did."""
+        ann = self.annotation
+        current = ann.label.name if ann.label else "no label"
+        who = ann.updated_by.username if ann.updated_by else ann.last_source
+        return f"{who} changed {what} to {current}"
+
 
 def check_can_relabel(user) -> None:
     if user is None or not user.has_perm("curation.relabel_image"):
@@ -128,8 +135,7 @@ def relabel_images(
                         flagged_by_run_id=flagged_by_run_id,
                     )  # fmt: skip
             except StaleLabel as exc:
-                now = exc.annotation.label.name if exc.annotation.label else "no label"
-                stale.append(f"{image.source_path}: changed to {now} since you loaded the page")
+                stale.append(f"{image.source_path}: {exc.changed_by()} since you loaded the page")
                 continue
             changed += event is not None
     return BulkResult(batch, changed, stale)

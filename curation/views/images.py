@@ -63,13 +63,7 @@ def image_relabel(request, image_id: int):
             note=request.POST.get("note", ""),
         )
     except StaleLabel as exc:
-        current = exc.annotation.label.name if exc.annotation.label else "no label"
-        who = (
-            exc.annotation.updated_by.username
-            if exc.annotation.updated_by
-            else exc.annotation.last_source
-        )
-        error = f"Not saved: {who} changed {attribute.name} to {current} since you loaded the page."
+        error = f"Not saved: {exc.changed_by(attribute.name)} since you loaded the page."
     if request.htmx:
         status = 409 if error else 200
         response = render(

@@ -155,13 +155,7 @@ def gallery_relabel(request, image_id: int):
             flagged_by_run_id=run.pk, note=f"from the {attr.name} gallery of run {run.pk}",
         )  # fmt: skip
     except StaleLabel as exc:
-        current = exc.annotation.label.name if exc.annotation.label else "no label"
-        who = (
-            exc.annotation.updated_by.username
-            if exc.annotation.updated_by
-            else exc.annotation.last_source
-        )
-        return _tile(request, image, attr, run, error=f"Not saved: {who} changed it to {current} since you loaded the page.")  # fmt: skip
+        return _tile(request, image, attr, run, error=f"Not saved: {exc.changed_by()} since you loaded the page.")  # fmt: skip
     if not request.htmx:
         return redirect(back_to(request, image.get_absolute_url()))
     return _tile(request, image, attr, run, event=event)
