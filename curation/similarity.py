@@ -58,13 +58,14 @@ def _loaded(row: SimilarityIndex):
 def _embedder(row: SimilarityIndex):
     from django.conf import settings
 
-    from mlcore.similarity import pretrained_embedder, triplet_embedder
+    from curation.services.similarity_runs import run_embedder
+    from mlcore.similarity import pretrained_embedder
 
     key = f"run:{row.run_id}" if row.run_id else f"pretrained:{settings.CURATION_EMBED_SIZE}"
     with _lock:
         if key not in _embedders:
             _embedders[key] = (
-                triplet_embedder(row.run.artifact_uri)
+                run_embedder(row.run)
                 if row.run_id
                 else pretrained_embedder(image_size=settings.CURATION_EMBED_SIZE, device="cpu")
             )
