@@ -33,6 +33,15 @@ def classifier_runs(attribute: Attribute) -> QuerySet[TrainingRun]:
     ).order_by("-id")
 
 
+def run_choices(attribute: Attribute, limit: int = 30) -> list[TrainingRun]:
+    """Finished runs for a picker, without their large JSON columns."""
+    return list(
+        classifier_runs(attribute)
+        .select_related("created_by")
+        .defer("metrics", "loss_curve", "aggregates", "progress", "label_names")[:limit]
+    )
+
+
 def default_run(attribute: Attribute) -> TrainingRun | None:
     """The promoted model's run, else the newest successful run."""
     promoted = getattr(attribute, "promoted", None)

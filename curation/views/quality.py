@@ -61,7 +61,7 @@ def dashboard(request, name: str, attribute: str):
     context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": _split(request)}
     if run is not None:
         context["board"] = quality.dashboard(run, context["split"])
-        context["runs"] = quality.classifier_runs(attr).select_related("created_by")[:30]
+        context["runs"] = quality.run_choices(attr)
         context["normalise"] = request.GET.get("norm") == "row"
     return render(request, "curation/quality.html", context)
 
@@ -212,7 +212,7 @@ def gallery_bulk(request, name: str, attribute: str):
 @login_required
 def compare(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    runs = list(quality.classifier_runs(attr).select_related("created_by")[:50])
+    runs = quality.run_choices(attr, limit=50)
     context = {"dataset": attr.dataset, "attribute": attr, "runs": runs}
     if len(runs) >= 2:
         run_b = _run_for(attr, request.GET.get("b") or str(runs[0].pk))
