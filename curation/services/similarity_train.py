@@ -90,7 +90,7 @@ def train_similarity(run: TrainingRun) -> str:
         run.pk, Status.SUCCEEDED, metrics=jsonable(metrics), artifact_uri=artifact,
         progress={**reporter.progress, "phase": "done"},
     )  # fmt: skip
-    metrics["index"] = _queue_index(run)
+    metrics.update(_queue_index(run))
     TrainingRun.objects.filter(pk=run.pk).update(metrics=jsonable(metrics))
     return "succeeded"
 
@@ -100,15 +100,15 @@ def _cancelled(run: TrainingRun, reporter: _Reporter) -> str:
     return "cancelled"
 
 
-def _queue_index(run: TrainingRun) -> int | str:
-    """Index the dataset with the new net (the run's starter builds it); the id, or why not."""
+def _queue_index(run: TrainingRun) -> dict[str, int | str]:
+    """Index the dataset with the new net (the run's starter builds it): its id, or why not."""
     from curation.services.similarity import SimilarityError, start_index_build
 
     run.refresh_from_db()
     try:
-        return start_index_build(dataset=run.dataset, actor=run.created_by, run=run).pk
+        return {"index": start_index_build(dataset=run.dataset, actor=run.created_by, run=run).pk}
     except (PermissionDenied, SimilarityError) as exc:
-        return f"no index was queued: {exc}"
+        return {"index_error": f"no index was queued: {exc}"}
 
 
 # ---- the frozen inputs ---------------------------------------------------------------------

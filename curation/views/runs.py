@@ -16,6 +16,7 @@ from curation.services.training import (
     promote_training_run,
     start_training_run,
 )
+from curation.views.similarity_runs import source_rows
 
 
 class RetrainForm(forms.Form):
@@ -102,6 +103,7 @@ def run_detail(request, run_id: int):
             "run": run,
             "suspects": suspects,
             "is_promoted": promoted is not None and promoted.run_id == run.pk,
+            "sources": source_rows(run) if run.kind == TrainingRun.Kind.SIMILARITY else None,
         },
     )
 

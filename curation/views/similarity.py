@@ -12,6 +12,7 @@ from curation import similarity
 from curation.access import get_dataset_for_user, get_image_for_user
 from curation.models import Attribute, SimilarityIndex
 from curation.services.similarity import SimilarityError, start_index_build
+from curation.views.similarity_runs import training_context
 
 
 def _attributes(dataset):
@@ -45,7 +46,8 @@ def dataset_similarity(request, name: str):
     dataset = get_dataset_for_user(request, name)
     indexes = list(SimilarityIndex.objects.filter(dataset=dataset).select_related("created_by", "run").order_by("-id")[:10])  # fmt: skip
     context = {"dataset": dataset, "indexes": indexes, "current": similarity.current_index(dataset),
-               "attributes": _attributes(dataset), "hits": None, "error": "", "query": similarity.Query()}  # fmt: skip
+               "attributes": _attributes(dataset), "hits": None, "error": "", "query": similarity.Query(),
+               **training_context(dataset)}  # fmt: skip
     if request.htmx and request.htmx.target == "index-builds":
         return render(request, "curation/similarity.html#builds", context)
     if request.method == "POST":
