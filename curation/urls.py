@@ -1,6 +1,18 @@
 from django.urls import path
 
-from curation.views import datasets, history, images, imports, quality, reviews, runs, similarity
+from curation.views import (
+    boxes,
+    datasets,
+    history,
+    images,
+    imports,
+    quality,
+    reviews,
+    runs,
+    similarity,
+    similarity_runs,
+    triplets,
+)
 
 app_name = "curation"
 
@@ -63,6 +75,14 @@ urlpatterns = [
         "datasets/<slug:name>/similarity/", similarity.dataset_similarity, name="dataset_similarity"
     ),
     path("datasets/<slug:name>/similarity/build/", similarity.index_build, name="index_build"),
+    path(
+        "datasets/<slug:name>/similarity/train/",
+        similarity_runs.similarity_train,
+        name="similarity_train",
+    ),
+    path("datasets/<slug:name>/triplets/", triplets.triplets, name="triplets"),
+    path("datasets/<slug:name>/boxes/", boxes.boxes_missing, name="boxes_missing"),
+    path("images/<int:image_id>/box/", boxes.image_box, name="image_box"),
     path("runs/", runs.run_list, name="run_list"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="run_cancel"),

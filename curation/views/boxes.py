@@ -1,0 +1,91 @@
+"""The box editor: draw where the dress is in an image (ground truth for the localizer and
+the crop every embedding starts from), and the list of images that still need one."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from curation.access import get_dataset_for_user, get_image_for_user, require_perm
+from curation.models import Image, ImageBox, ImageStatus
+from curation.services.similarity import SimilarityError, save_box
+
+DISPLAY_PX = 560  # the longer side of the image in the editor (small images are scaled up)
+PAGE = 120
+
+
+class BoxForm(forms.Form):
+    x0 = forms.FloatField(min_value=0, max_value=1, label="left")
+    y0 = forms.FloatField(min_value=0, max_value=1, label="top")
+    x1 = forms.FloatField(min_value=0, max_value=1, label="right")
+    y1 = forms.FloatField(min_value=0, max_value=1, label="bottom")
+
+
+def _next_missing(image: Image) -> Image | None:
+    return (
+        Image.objects.filter(dataset_id=image.dataset_id, status=ImageStatus.OK, box__isnull=True)
+        .filter(pk__gt=image.pk)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _style(box: ImageBox) -> str:
+    """CSS placing the box over the image, in percent of its size."""
+    return (
+        f"left: {box.x0 * 100:.3f}%; top: {box.y0 * 100:.3f}%; "
+        f"width: {(box.x1 - box.x0) * 100:.3f}%; height: {(box.y1 - box.y0) * 100:.3f}%"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def image_box(request, image_id: int):
+    image = get_image_for_user(request, image_id)
+    current = ImageBox.objects.filter(image=image).select_related("updated_by").first()
+    if request.method == "POST":
+        require_perm(request, "relabel_image", "edit boxes (merchandiser or above needed)")
+        form = BoxForm(request.POST)
+        if form.is_valid():
+            box = tuple(form.cleaned_data[k] for k in ("x0", "y0", "x1", "y1"))
+            try:
+                save_box(image=image, box=box, actor=request.user)
+            except SimilarityError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.info(request, f"Saved the box of image #{image.pk}.")
+                following = _next_missing(image) if request.POST.get("then") == "next" else None
+                return redirect("curation:image_box", image_id=(following or image).pk)
+    else:
+        initial = {k: round(getattr(current, k), 4) for k in ("x0", "y0", "x1", "y1")} if current else None  # fmt: skip
+        form = BoxForm(initial=initial)
+    scale = DISPLAY_PX / max(image.width or 1, image.height or 1)
+    context = {
+        "image": image, "dataset": image.dataset, "current": current, "form": form,
+        "display_width": round((image.width or DISPLAY_PX) * scale),
+        "current_style": _style(current) if current else "",
+        "can_edit": request.user.has_perm("curation.relabel_image"),
+        "next_missing": _next_missing(image),
+    }  # fmt: skip
+    status = 400 if request.method == "POST" else 200  # here after a POST: the form has errors
+    return render(request, "curation/box_editor.html", context, status=status)
+
+
+@require_GET
+@login_required
+def boxes_missing(request, name: str):
+    """Images of the dataset without a box, oldest first, PAGE at a time (?after=<id>)."""
+    dataset = get_dataset_for_user(request, name)
+    after = request.GET.get("after", "0")
+    if not after.isdigit():
+        after = "0"
+    missing = Image.objects.filter(dataset=dataset, status=ImageStatus.OK, box__isnull=True)
+    page = list(missing.filter(pk__gt=int(after)).order_by("pk")[: PAGE + 1])
+    context = {
+        "dataset": dataset, "images": page[:PAGE], "total": missing.count(),
+        "after": page[PAGE - 1].pk if len(page) > PAGE else None,
+    }  # fmt: skip
+    return render(request, "curation/boxes_missing.html", context)

@@ -1,0 +1,62 @@
+"""The triplet page: which of two candidates looks more like the reference? Each answer is a
+Triplet a similarity run trains (or tests) on; HTMX swaps in the next question."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from curation.access import get_dataset_for_user, require_perm
+from curation.models import Image, Triplet
+from curation.services.similarity import SimilarityError, record_triplet
+from curation.triplet_questions import next_question
+
+CHOICES = ("a", "b", "skip")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def triplets(request, name: str):
+    dataset = get_dataset_for_user(request, name)
+    error = ""
+    if request.method == "POST":
+        require_perm(request, "review_label", "judge look-alikes (merchandiser or above needed)")
+        error = _answer(request, dataset)
+        if not error and not request.htmx:
+            return redirect("curation:triplets", name=dataset.name)
+    mine = Triplet.objects.filter(dataset=dataset, actor=request.user)
+    context = {
+        "dataset": dataset, "question": next_question(dataset), "error": error,
+        "total": Triplet.objects.filter(dataset=dataset).count(), "mine": mine.count(),
+        "can_judge": request.user.has_perm("curation.review_label"),
+    }  # fmt: skip
+    template = "curation/triplets.html#question" if request.htmx else "curation/triplets.html"
+    return render(request, template, context, status=400 if error else 200)
+
+
+def _answer(request, dataset) -> str:
+    """Record the answer in request.POST; the error message, or "" when it was taken."""
+    choice = request.POST.get("choice", "")
+    if choice not in CHOICES:
+        return f"choose a, b or skip, not '{choice[:20]}'"
+    if choice == "skip":
+        return ""
+    raw = {key: request.POST.get(key, "") for key in ("reference", "a", "b")}
+    bad = [key for key, value in raw.items() if not value.isdigit()]
+    if bad:
+        return f"the question lost its images ({', '.join(bad)}); answer the next one"
+    ids = {key: int(value) for key, value in raw.items()}
+    images = Image.objects.filter(dataset=dataset, pk__in=ids.values()).in_bulk()
+    missing = [str(v) for v in ids.values() if v not in images]
+    if missing:
+        return f"image #{', #'.join(missing)} is not part of {dataset.name}"
+    closer, farther = (ids["a"], ids["b"]) if choice == "a" else (ids["b"], ids["a"])
+    try:
+        record_triplet(
+            reference=images[ids["reference"]], closer=images[closer], farther=images[farther],
+            actor=request.user,
+        )  # fmt: skip
+    except SimilarityError as exc:
+        return str(exc)
+    return ""
