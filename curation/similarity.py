@@ -226,9 +226,10 @@ def similar_to_upload(dataset: Dataset, data: bytes, name: str, query: Query) ->
 
 
 def _embed_files(row: SimilarityIndex, uris: list[str]) -> np.ndarray:
+    from curation.services.training_exec import _s3_options
     from mlcore.similarity import embed_images
 
-    found = embed_images(_embedder(row), uris, batch_size=8)
+    found = embed_images(_embedder(row), uris, batch_size=8, s3=_s3_options())
     if not len(found.indices):
         reason = found.skipped[0][1] if found.skipped else "unreadable"
         raise SearchError(f"the image could not be embedded: {reason}")

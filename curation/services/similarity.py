@@ -153,7 +153,7 @@ def _embedder(row: SimilarityIndex):
 
 def _uris_and_boxes(images: Iterable[Image], localizer=None) -> tuple[list[int], list[str], list]:
     """Ground-truth boxes in pixels; without one, the localizer's box when there is one."""
-    from curation.services.training_exec import item_uri
+    from curation.services.training_exec import _s3_options, item_uri
 
     ids, uris, boxes = [], [], []
     for im in images:
@@ -165,7 +165,7 @@ def _uris_and_boxes(images: Iterable[Image], localizer=None) -> tuple[list[int],
     if localizer is not None and missing:
         from mlcore.similarity import locate
 
-        found = locate(localizer, [uris[i] for i in missing])
+        found = locate(localizer, [uris[i] for i in missing], s3=_s3_options())
         for r, pos in enumerate(found.indices.tolist()):
             boxes[missing[pos]] = tuple(float(v) for v in found.boxes[r])
     return ids, uris, boxes
@@ -176,6 +176,7 @@ def _embed_into(row: SimilarityIndex, index, images: list[Image]) -> list[dict]:
     import numpy as np
 
     from curation.services.similarity_runs import run_localizer
+    from curation.services.training_exec import _s3_options
     from mlcore.similarity import embed_images
 
     embedder, localizer = _embedder(row), run_localizer(row.run)
@@ -183,7 +184,7 @@ def _embed_into(row: SimilarityIndex, index, images: list[Image]) -> list[dict]:
     for start in range(0, len(images), EMBED_CHUNK):
         chunk = images[start : start + EMBED_CHUNK]
         ids, uris, boxes = _uris_and_boxes(chunk, localizer)
-        found = embed_images(embedder, uris, boxes=boxes, batch_size=64)
+        found = embed_images(embedder, uris, boxes=boxes, batch_size=64, s3=_s3_options())
         if len(found.indices):
             index.add(np.asarray(ids)[found.indices], found.vectors)
         skipped += [{"image": ids[pos], "reason": why} for pos, why in found.skipped]

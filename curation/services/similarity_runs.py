@@ -74,8 +74,9 @@ def default_similarity_options(dataset: Dataset) -> dict[str, Any]:
         base = {"arch": "resnet18", "pretrained": False, "small_stem": True, "width": 32,
                 "image_size": side, "lr": 0.01, "batch_size": 64}  # fmt: skip
     else:
+        # lr: TripletConfig's default, tuned for Lite0 in bench/similarity.py
         base = {"arch": "efficientnet_lite0", "pretrained": True, "small_stem": False,
-                "image_size": settings.CURATION_EMBED_SIZE, "lr": 0.001, "batch_size": 32}  # fmt: skip
+                "image_size": settings.CURATION_EMBED_SIZE, "batch_size": 32}  # fmt: skip
     return {**base, "epochs": 10, "dim": 128, "margin": 0.2, "progress_every": 10, **RUN_DEFAULTS}
 
 

@@ -288,3 +288,39 @@ def test_the_command_waits_and_prints_json(dresses, data_scientist):
     assert body["status"] == "succeeded" and body["kind"] == "similarity"
     assert 0 <= body["metrics"]["triplet_accuracy"] <= 1 and "queued run" in err.getvalue()
     assert Triplet.objects.count() == 0
+
+
+@pytest.mark.s3
+def test_with_s3_storage_the_models_live_in_the_bucket_and_the_index_loads_them(
+    tmp_path, settings, s3_server, s3_bucket, data_scientist, django_capture_on_commit_callbacks
+):
+    settings.CURATION_RUNS_DIR = tmp_path / "runs"
+    settings.AWS_STORAGE_BUCKET_NAME = s3_bucket
+    settings.AWS_S3_ENDPOINT_URL = s3_server.endpoint_url
+    settings.AWS_ACCESS_KEY_ID = s3_server.access_key
+    settings.AWS_SECRET_ACCESS_KEY = s3_server.secret_key
+    settings.AWS_S3_REGION_NAME = s3_server.region
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": s3_bucket, "endpoint_url": s3_server.endpoint_url,
+                "access_key": s3_server.access_key, "secret_key": s3_server.secret_key,
+                "region_name": s3_server.region, "file_overwrite": True,
+            },
+        },
+    }  # fmt: skip
+    load_demo_catalog("synthetic-dresses", out_dir=tmp_path / "demo", n_products=10)
+    dataset = Dataset.objects.get(name="synthetic-dresses")
+    ImageBox.objects.filter(image__in=_images(dataset, "test")[:2]).delete()
+    run = _start(dataset, data_scientist, epochs=1, localize=True, localize_epochs=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert execute_training_run(run.pk) == "succeeded"
+    run.refresh_from_db()
+    prefix = f"s3://{s3_bucket}/models/similarity/synthetic-dresses-run{run.pk}/"
+    assert run.artifact_uri == prefix + "triplet.pt"
+    assert run.metrics["localizer"]["uri"] == prefix + "localizer.pt"
+    assert run.metrics["localizer"]["cropped_by_localizer"] == 2
+    index = SimilarityIndex.objects.get(pk=run.metrics["index"])
+    assert (index.status, index.count, index.error) == ("ready", 30, "")
