@@ -81,6 +81,15 @@ class LocalizeConfig:
     def decode_size(self) -> int:
         return self.source_size or 2 * self.image_size
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LocalizeConfig:
+        """Inverse of to_dict; unknown keys are ignored, missing ones take defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
     def backbone_config(self) -> TrainConfig:
         config = TrainConfig(
             arch=self.arch,
@@ -239,7 +248,7 @@ def fit_localizer(
     uris = [str(u) for u, _ in items]
     inputs = runs.digest(f"{u}\t{tuple(float(v) for v in b)}" for u, b in items)
     path, ckpt = runs.open_checkpoint(
-        out_dir, resume=resume, config=dataclasses.asdict(config), inputs=inputs, kind=KIND
+        out_dir, resume=resume, config=config.to_dict(), inputs=inputs, kind=KIND
     )
     views = decode_views(
         uris, size=config.decode_size, mode="squash", num_workers=config.num_workers, s3=s3
@@ -315,7 +324,7 @@ def fit_localizer(
         history.append(EpochRecord(epoch + 1, loss_sum.item() / max(done, 1), done * bs, done, seconds, lr))  # fmt: skip
         runs.save(
             path, kind=KIND, model=net, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1,
-            config=dataclasses.asdict(config), inputs=inputs, history=history,
+            config=config.to_dict(), inputs=inputs, history=history,
         )  # fmt: skip
         written = path
     net.eval()
@@ -335,7 +344,7 @@ def load_localizer(path: str | os.PathLike[str], *, device: str = "cpu") -> Loca
     ckpt: dict[str, Any] = load_checkpoint(path)
     if ckpt.get("kind") != KIND:
         raise ValueError(f"{path}: not a localizer checkpoint (kind {ckpt.get('kind')!r}).")
-    config = LocalizeConfig(**ckpt["config"])
+    config = LocalizeConfig.from_dict(ckpt["config"])
     net = _build(config, load_weights=False)
     net.load_state_dict(ckpt["model"])
     net.to(resolve_device(device)).eval()
