@@ -10,6 +10,7 @@ triplets, the localizer's boxes) is written to the run's folder the first time.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def train_similarity(run: TrainingRun) -> str:
         return _cancelled(run, reporter)
     reporter.phase("evaluating")
     metrics.update(_accuracy(result.embedder, uris, boxes, snap, s3))
+    metrics["baseline_triplet_accuracy"] = _baseline(uris, boxes, snap, s3)
     metrics["dropped_triplets"] = result.dropped_triplets
     metrics["skipped"] = [{"uri": u, "reason": why} for u, why in result.skipped][:200]
     reporter.phase("saving")
@@ -90,9 +92,22 @@ def train_similarity(run: TrainingRun) -> str:
         run.pk, Status.SUCCEEDED, metrics=jsonable(metrics), artifact_uri=artifact,
         progress={**reporter.progress, "phase": "done"},
     )  # fmt: skip
-    metrics.update(_queue_index(run))
+    held, baseline = metrics["triplet_accuracy"], metrics["baseline_triplet_accuracy"]
+    if _known(held) and _known(baseline) and held < baseline:
+        # Replacing the pretrained index with a worse embedding would make search worse.
+        metrics["index_error"] = (
+            f"no index was built with this net: on held-out triplets it scores {held:.3f}, "
+            f"below the pretrained embedder's {baseline:.3f}; build one from this page to use "
+            "it anyway"
+        )
+    else:
+        metrics.update(_queue_index(run))
     TrainingRun.objects.filter(pk=run.pk).update(metrics=jsonable(metrics))
     return "succeeded"
+
+
+def _known(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
 
 
 def _cancelled(run: TrainingRun, reporter: _Reporter) -> str:
@@ -178,7 +193,9 @@ def _triplets(run, ids, test, groups, labels, options, seed: int) -> dict[str, A
         if counts["group"]:
             found["group"] = part[group_triplets(groups[part], per_item=counts["group"], seed=s)]
         if counts["attribute"] and labels.shape[1]:
-            found["attribute"] = part[attribute_triplets(labels[part], per_item=counts["attribute"], seed=s)]  # fmt: skip
+            # its own seed: on a catalog where each product has its own labels, the same seed
+            # would draw the same (reference, closer) pairs as the product-group source
+            found["attribute"] = part[attribute_triplets(labels[part], per_item=counts["attribute"], seed=s + 7)]  # fmt: skip
         return found
 
     train = within(np.flatnonzero(~test), {k: options[f"{k}_per_image"] for k in ("flip", "group", "attribute")}, seed)  # fmt: skip
@@ -277,3 +294,21 @@ def _accuracy(embedder, uris, boxes, snap, s3) -> dict[str, Any]:
         "triplet_accuracy": held, "train_triplet_accuracy": train,
         "accuracy_by_source": {"held": held_per, "train": train_per},
     }  # fmt: skip
+
+
+def _baseline(uris, boxes, snap, s3) -> float:
+    """Held-out triplet accuracy of the pretrained embedder an index uses without a run
+    (NaN without held-out triplets): what the trained net has to beat."""
+    from mlcore.similarity import embed_images, pretrained_embedder
+    from mlcore.similarity.evaluate import triplet_accuracy
+
+    held = np.concatenate([np.asarray(snap["held"][k], np.int64).reshape(-1, 3) for k in HELD_SOURCES])  # fmt: skip
+    if not len(held):
+        return float("nan")
+    used = np.unique(held)
+    embedder = pretrained_embedder(image_size=settings.CURATION_EMBED_SIZE)
+    found = embed_images(embedder, [uris[i] for i in used], boxes=[boxes[i] for i in used], s3=s3)
+    row = np.full(len(uris), -1, np.int64)
+    row[used[found.indices]] = np.arange(len(found.indices))
+    t = row[held]
+    return triplet_accuracy(found.vectors, t[(t >= 0).all(1)])

@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from curation import similarity
-from curation.access import get_dataset_for_user, get_image_for_user
-from curation.models import Attribute, SimilarityIndex
+from curation.access import get_dataset_for_user, get_image_for_user, require_perm
+from curation.models import Attribute, SimilarityIndex, TrainingRun
 from curation.services.similarity import SimilarityError, start_index_build
 from curation.views.similarity_runs import training_context
 
@@ -71,8 +71,17 @@ def dataset_similarity(request, name: str):
 @login_required
 def index_build(request, name: str):
     dataset = get_dataset_for_user(request, name)
+    require_perm(request, "start_training", "build indexes (data scientist needed)")
+    raw = request.POST.get("run", "")  # a similarity run whose net embeds; none: pretrained
+    run = (
+        TrainingRun.objects.filter(pk=int(raw), dataset=dataset).first()
+        if raw.isdigit() and len(raw) < 19
+        else None
+    )
     try:
-        row = start_index_build(dataset=dataset, actor=request.user)
+        if raw and run is None:
+            raise SimilarityError(f"there is no run #{raw[:20]} of {dataset.name}")
+        row = start_index_build(dataset=dataset, actor=request.user, run=run)
     except SimilarityError as exc:
         messages.error(request, str(exc))
     else:

@@ -65,8 +65,16 @@ def _images(dataset, split: str) -> list[Image]:
     return list(Image.objects.filter(dataset=dataset, split=split).order_by("id"))
 
 
+@pytest.fixture
+def weak_baseline(monkeypatch):
+    """The pretrained embedder scores 0 on held-out triplets, so the trained net wins."""
+    from curation.services import similarity_train
+
+    monkeypatch.setattr(similarity_train, "_baseline", lambda *args: 0.0)
+
+
 def test_a_run_learns_look_alikes_and_the_index_uses_its_net(
-    dresses, data_scientist, django_capture_on_commit_callbacks
+    dresses, data_scientist, django_capture_on_commit_callbacks, weak_baseline
 ):
     run = _start(dresses, data_scientist)
     assert (run.kind, run.attribute_id, run.status) == ("similarity", None, "queued")
@@ -102,10 +110,33 @@ def test_peoples_triplets_train_or_test_by_their_split(dresses, data_scientist, 
     assert m["triplets"]["train"]["human"] == 2 * 3 and m["triplets"]["held"]["human"] == 1
     assert m["human_unused"] == {"mixed_splits": 1, "unusable_image": 0}
     assert set(m["accuracy_by_source"]["held"]) == {"group", "attribute", "human"}
+    assert 0.5 < m["baseline_triplet_accuracy"] <= 1  # the pretrained embedder, measured
+
+
+def test_a_net_worse_than_the_pretrained_embedder_is_not_indexed_unless_asked(
+    dresses, data_scientist, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from curation.services import similarity_train
+
+    monkeypatch.setattr(similarity_train, "_baseline", lambda *args: 1.0)
+    run = _start(dresses, data_scientist, epochs=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert execute_training_run(run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert "below the pretrained embedder's 1.000" in run.metrics["index_error"]
+    assert "index" not in run.metrics and not SimilarityIndex.objects.exists()
+    client.force_login(data_scientist)
+    assert "Build an index with this net" in client.get(run.get_absolute_url()).content.decode()
+    url = reverse("curation:index_build", args=[dresses.name])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, {"run": run.pk}).status_code == 302
+    assert SimilarityIndex.objects.get().run_id == run.pk
+    client.post(url, {"run": "99999"})
+    assert SimilarityIndex.objects.count() == 1
 
 
 def test_the_localizer_is_scored_against_the_whole_image_and_crops_images_without_a_box(
-    dresses, data_scientist
+    dresses, data_scientist, weak_baseline
 ):
     from curation.services.similarity import _uris_and_boxes
     from curation.services.similarity_runs import run_localizer
@@ -292,7 +323,13 @@ def test_the_command_waits_and_prints_json(dresses, data_scientist):
 
 @pytest.mark.s3
 def test_with_s3_storage_the_models_live_in_the_bucket_and_the_index_loads_them(
-    tmp_path, settings, s3_server, s3_bucket, data_scientist, django_capture_on_commit_callbacks
+    tmp_path,
+    settings,
+    s3_server,
+    s3_bucket,
+    data_scientist,
+    django_capture_on_commit_callbacks,
+    weak_baseline,
 ):
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
     settings.AWS_STORAGE_BUCKET_NAME = s3_bucket
@@ -323,4 +360,4 @@ def test_with_s3_storage_the_models_live_in_the_bucket_and_the_index_loads_them(
     assert run.metrics["localizer"]["uri"] == prefix + "localizer.pt"
     assert run.metrics["localizer"]["cropped_by_localizer"] == 2
     index = SimilarityIndex.objects.get(pk=run.metrics["index"])
-    assert (index.status, index.count, index.error) == ("ready", 30, "")
+    assert (index.status, index.count, index.error) == ("ready", 30, ""), run.metrics
