@@ -171,9 +171,10 @@ def embed_images(
     num_workers: int = 0,
     s3: S3Options | None = None,
 ) -> Embeddings:
-    """Embed images by path or s3 URI. boxes[i] ((x0, y0, x1, y1) pixels, e.g. from
-    localize.locate) crops image i first, grown by `margin`. Unreadable images are skipped
-    and listed; rows of `vectors` follow `indices`."""
+    """Embed N images by path or s3 URI -> Embeddings(vectors (N', D) float32 unit rows,
+    indices (N',) int64) for the N' readable ones, in order; the rest in .skipped.
+    boxes[i] ((x0, y0, x1, y1) pixels, e.g. Located.boxes) crops image i first, grown by
+    `margin`."""
     vectors: list[torch.Tensor] = []
     indices: list[torch.Tensor] = []
     skipped: list[tuple[int, str]] = []

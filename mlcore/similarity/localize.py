@@ -359,7 +359,9 @@ def locate(
     num_workers: int = 0,
     s3: S3Options | None = None,
 ) -> Located:
-    """The dress box of each readable image (see the module docstring); rows in order."""
+    """The dress box of each readable image (see the module docstring): N URIs ->
+    Located(boxes (N', 4) float32 pixels of the original image, scores (N',), indices (N',))
+    for the N' readable ones, in order; the rest in .skipped."""
     config, net, device = model.config, model.net, model.device
     mean, std = input_stats(config.arch)
     prep = BatchPrep(mean=mean, std=std, channels_last=False)
