@@ -101,7 +101,7 @@ def cast_vote(
         raise ReviewError(f"'{label.name}' is not a label of this attribute")
     with transaction.atomic():
         item = (
-            ReviewItem.objects.select_for_update()
+            ReviewItem.objects.select_for_update(of=("self",))
             .select_related("run__dataset", "image", "attribute", "decided_label")
             .get(pk=item.pk or 0)
         )

@@ -240,7 +240,7 @@ def extend_similarity_index(index_id: int, image_ids: list[int] | None = None) -
 
     with transaction.atomic():
         row = (
-            SimilarityIndex.objects.select_for_update()
+            SimilarityIndex.objects.select_for_update(of=("self",))
             .select_related("dataset", "run")
             .get(pk=index_id)
         )
