@@ -22,7 +22,7 @@ from curation.models import (
 from curation.services.aggregates import refresh_run_aggregates
 from mlcore.eval.metrics import metrics_from_confusion
 
-GALLERY_PAGE = 48
+GALLERY_PAGE = 24  # tiles per page; the next page loads as the last tile scrolls in
 
 
 def classifier_runs(attribute: Attribute) -> QuerySet[TrainingRun]:

@@ -113,8 +113,12 @@ def _tile(request, image: Image, attr: Attribute, run: TrainingRun, **extra):
         run=run, image=image
     )
     quality._attach_current([row], attr.pk)
+    # The page the tile lives on (not this POST's URL): where a no-JS post returns to.
+    page_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.POST.get(
+        "next", ""
+    )
     context = {
-        "row": row, "attribute": attr, "run": run,
+        "row": row, "attribute": attr, "run": run, "page_url": page_url,
         "labels": quality.current_labels(attr),
         "can_relabel": request.user.has_perm("curation.relabel_image"), **extra,
     }  # fmt: skip

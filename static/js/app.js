@@ -5,6 +5,16 @@
 (function () {
   const undo = [];  // [event id, tile id] of this page's changes, newest last
 
+  // A tile that htmx is still swapping in has no htmx handlers yet: a submit now would be a
+  // plain page post. Wait for the swap to settle, then act.
+  function whenSettled(el, action) {
+    if (el.closest(".htmx-swapping, .htmx-settling, .htmx-added")) {
+      setTimeout(function () { whenSettled(document.getElementById(el.id) || el, action); }, 25);
+      return;
+    }
+    action(el);
+  }
+
   function tiles() { return Array.from(document.querySelectorAll(".grid .tile")); }
   function typing(e) { const t = e.target; return t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA"); }
   function pickOption(select, n, offset) {
@@ -42,8 +52,27 @@
       const form = current.querySelector("form.tileform");
       if (e.key === "Enter" && current.dataset.href) { window.location = current.dataset.href; return; }
       if (!form) return;
-      if (/^[1-9]$/.test(e.key) && pickOption(form.querySelector("select"), Number(e.key), 0)) { e.preventDefault(); return; }
-      if (e.key === "a") { const b = form.querySelector("button.accept"); if (b) { b.click(); e.preventDefault(); } return; }
+      if (/^[1-9]$/.test(e.key)) {
+        // The page lists its labels in order; the tile's form sends the chosen one.
+        const ids = (document.getElementById("gallery-page").dataset.labels || "").split(",");
+        const id = ids[Number(e.key) - 1];
+        if (id) {
+          e.preventDefault();
+          whenSettled(current, function (tile) {
+            const f = tile.querySelector("form.tileform");
+            f.querySelector('input[name="label"]').value = id;
+            f.requestSubmit();
+          });
+        }
+        return;
+      }
+      if (e.key === "a") {
+        if (form.querySelector("button.accept")) {
+          e.preventDefault();
+          whenSettled(current, function (tile) { const b = tile.querySelector("button.accept"); if (b) b.click(); });
+        }
+        return;
+      }
       if (e.key === "x") { const c = current.querySelector(".pick input"); if (c) { c.checked = !c.checked; e.preventDefault(); } return; }
       return;
     }
