@@ -195,8 +195,11 @@ def drive(
     duration: float,
     weights: dict[str, float],
     seed: int = 0,
+    think: float = 0.0,
 ) -> tuple[Results, float]:
-    """Run the clients for `duration` seconds. weights: dashboard / gallery / relabel."""
+    """Run the clients for `duration` seconds. weights: dashboard / gallery / relabel.
+    think: mean pause (uniform 0..2×think seconds) between one client's requests; 0 sends
+    the next request as soon as the last answer arrives (closed loop, the hardest case)."""
     attr = dataset.attributes.get(name="neckline")
     run_id = attr.promoted.run_id
     labels = list(attr.labels.values_list("pk", flat=True))
@@ -265,6 +268,8 @@ def drive(
                 if found:
                     cursors[key] = found.group(1).replace("&amp;", "&")
             results.add(kind, elapsed, error)
+            if think:
+                time.sleep(rng.uniform(0, 2 * think))
 
     threads = [
         threading.Thread(target=worker, args=(i, c), daemon=True) for i, c in enumerate(clients)
@@ -355,13 +360,16 @@ def bench_main(
     parser.add_argument("--workers", type=int, default=4, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean pause between a client's requests (s)"
+    )
     args = parser.parse_args()
     setup_django(args.database_url)
     from django.utils import timezone
 
     sizes = [args.images] + ([args.baseline_images] if args.baseline_images else [])
     datasets = {n: ensure_catalog(n, f"scale-{n}") for n in sizes}
-    print(f"{args.clients} clients, {args.duration:.0f} s per catalog, gunicorn {args.workers}×{args.threads}, "
+    print(f"{args.clients} clients (think {args.think:.2f} s), {args.duration:.0f} s per catalog, gunicorn {args.workers}×{args.threads}, "
           f"PostgreSQL; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     summary = {}
     failed = False
@@ -376,6 +384,7 @@ def bench_main(
                 dataset=dataset,
                 duration=args.duration,
                 weights=weights,
+                think=args.think,
             )
         finally:
             server.stop()
