@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--attribute", default="category")
     parser.add_argument("--dresses", default="synthetic-dresses")
+    parser.add_argument("--pages", default="quality,gallery,review,history,similar")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     base = f"/datasets/{args.dataset}/attributes/{args.attribute}"
@@ -44,7 +45,9 @@ def main() -> None:
             page.screenshot(path=str(OUT / f"{name}.png"), full_page=full)
             print("wrote", OUT / f"{name}.png")
 
-        shot(f"{base}/quality/", "quality", full=True)
+        wanted = set(args.pages.split(","))
+        if wanted & {"quality", "gallery"}:
+            shot(f"{base}/quality/", "quality", full=True)
         cell = page.locator("#confusion td:not(.diag) a").first
         href = cell.get_attribute("href") if cell.count() else None
         # The busiest off-diagonal cell makes the most telling gallery.
@@ -56,15 +59,17 @@ def main() -> None:
         )
         if best is not None:
             href = counts.nth(best).get_attribute("href")
-        if href:
+        if href and "gallery" in wanted:
             shot(href, "gallery")
-        shot(f"{base}/review/", "review")
-        shot(f"/datasets/{args.dataset}/history/", "history")
+        if "review" in wanted:
+            shot(f"{base}/review/", "review")
+        if "history" in wanted:
+            shot(f"/datasets/{args.dataset}/history/", "history")
         first = page.locator("a.tile").first
         page.goto(f"/datasets/{args.dresses}/")
         page.wait_for_load_state()
         first = page.locator("#gallery-page a.tile").first
-        if first.count():
+        if first.count() and "similar" in wanted:
             image_url = first.get_attribute("href")
             page.goto(image_url)
             page.wait_for_selector("#similar .tile", timeout=60_000)
