@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import os
-import statistics
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from curation.services.training import (
     _coerce,
     check_can_train,
     enqueue_training_run,
+    typical_side,
 )
 
 # Options of the run itself (the rest are mlcore TripletConfig fields), with their types.
@@ -63,13 +63,7 @@ def _triplet_fields() -> dict[str, str]:
 def default_similarity_options(dataset: Dataset) -> dict[str, Any]:
     """A CPU-friendly start: small catalogs images get a small-stem ResNet-18 from scratch,
     photos the ImageNet EfficientNet-Lite0 at the index's embedding size."""
-    sizes = list(
-        Image.objects.filter(dataset=dataset, status=ImageStatus.OK)
-        .exclude(width=None)
-        .exclude(height=None)
-        .values_list("width", "height")[:500]
-    )
-    side = int(statistics.median(max(w or 0, h or 0) for w, h in sizes)) if sizes else 224
+    side = typical_side(dataset)
     if side <= 64:
         base = {"arch": "resnet18", "pretrained": False, "small_stem": True, "width": 32,
                 "image_size": side, "lr": 0.01, "batch_size": 64}  # fmt: skip

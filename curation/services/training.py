@@ -48,15 +48,20 @@ def check_can_train(user) -> None:
         raise PermissionDenied("your role cannot start training runs (data scientist needed)")
 
 
-def default_options(dataset: Dataset) -> dict[str, Any]:
-    """Sensible defaults for this catalog on a CPU worker: small images get a small stem."""
+def typical_side(dataset: Dataset) -> int:
+    """Median longer side of (up to 500 of) the dataset's usable images; 224 when unknown."""
     sizes = list(
         Image.objects.filter(dataset=dataset, status=ImageStatus.OK)
         .exclude(width=None)
         .exclude(height=None)
         .values_list("width", "height")[:500]
     )
-    side = int(statistics.median(max(w or 0, h or 0) for w, h in sizes)) if sizes else 224
+    return int(statistics.median(max(w or 0, h or 0) for w, h in sizes)) if sizes else 224
+
+
+def default_options(dataset: Dataset) -> dict[str, Any]:
+    """Sensible defaults for this catalog on a CPU worker: small images get a small stem."""
+    side = typical_side(dataset)
     if side <= 64:
         # bench/quality.py's Fashion-MNIST recipe: 93% test accuracy in 8-10 CPU epochs.
         return {
