@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -35,12 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--class-weighting", choices=["none", "inverse", "effective"])
         parser.add_argument("--cv-folds", type=int)
         parser.add_argument("--cv-epochs", type=int)
+        self.add_run_arguments(parser, option_help="any other TrainConfig field")
+
+    def add_run_arguments(self, parser, *, option_help: str) -> None:
+        """The arguments every run command shares: --option, --user, --wait, --json."""
         parser.add_argument(
-            "--option",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE",
-            help="any other TrainConfig field",
+            "--option", action="append", default=[], metavar="NAME=VALUE", help=option_help
         )
         parser.add_argument(
             "--user", default="admin", help="who starts it (needs the data scientist role)"
@@ -49,42 +51,54 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the final run as JSON")
 
     def handle(self, *args, **o):
-        dataset = Dataset.objects.filter(name=o["dataset"]).first()
-        if dataset is None:
-            raise CommandError(f"dataset '{o['dataset']}' does not exist")
+        dataset = self.dataset(o["dataset"])
         attribute = Attribute.objects.filter(dataset=dataset, name=o["attribute"]).first()
         if attribute is None:
             names = ", ".join(dataset.attributes.values_list("name", flat=True))
             raise CommandError(
                 f"dataset '{dataset.name}' has no attribute '{o['attribute']}' (has: {names})"
             )
+        options = self.options(
+            o, ("arch", "epochs", "image_size", "class_weighting", "cv_folds", "cv_epochs"),
+            flags=("stn", "pretrained"),
+        )  # fmt: skip
+        self.start_and_report(
+            lambda user: start_training_run(
+                dataset=dataset, attribute=attribute, options=options, actor=user
+            ),
+            o,
+        )
+
+    def dataset(self, name: str) -> Dataset:
+        dataset = Dataset.objects.filter(name=name).first()
+        if dataset is None:
+            raise CommandError(f"dataset '{name}' does not exist")
+        return dataset
+
+    def options(self, o: dict, keys: tuple[str, ...], *, flags: tuple[str, ...]) -> dict:
+        """The named options that were given, the flags that were set, then each --option
+        NAME=VALUE (VALUE read as JSON when it is JSON, else as a plain word)."""
+        options = {key: o[key] for key in keys if o[key] is not None}
+        options.update({flag: True for flag in flags if o[flag]})
+        for item in o["option"]:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise CommandError(f"--option {item!r}: use NAME=VALUE")
+            try:
+                options[name] = json.loads(value)
+            except ValueError:
+                options[name] = value  # a plain word, e.g. arch=resnet18
+        return options
+
+    def start_and_report(self, start: Callable[[Any], TrainingRun], o: dict) -> None:
+        """Start the run as --user, then follow it (--wait) and print it (--json)."""
         user = get_user_model().objects.filter(username=o["user"]).first()
         if user is None:
             raise CommandError(
                 f"no user '{o['user']}'; pass --user with a data scientist's username"
             )
-        options = {
-            key: o[key]
-            for key in ("arch", "epochs", "image_size", "class_weighting", "cv_folds", "cv_epochs")
-            if o[key] is not None
-        }
-        if o["stn"]:
-            options["stn"] = True
-        if o["pretrained"]:
-            options["pretrained"] = True
-        for item in o["option"]:
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise CommandError(f"--option {item!r}: use NAME=VALUE")
-            options[name] = (
-                json.loads(value)
-                if value[:1] in "0123456789-[{tf" and value not in ("true", "false")
-                else value
-            )
         try:
-            run = start_training_run(
-                dataset=dataset, attribute=attribute, options=options, actor=user
-            )
+            run = start(user)
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         except PermissionDenied as exc:
@@ -97,9 +111,8 @@ class Command(BaseCommand):
         if o["json"]:
             from curation.api.runs import RunSerializer
 
-            data = RunSerializer(run).data
-            self.stdout.write(json.dumps(data, default=str))
-        if run.status in {TrainingRun.Status.FAILED}:
+            self.stdout.write(json.dumps(RunSerializer(run).data, default=str))
+        if run.status == TrainingRun.Status.FAILED:
             raise CommandError(f"run {run.pk} failed: {run.error}")
 
     def _follow(self, run: TrainingRun) -> TrainingRun:
