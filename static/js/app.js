@@ -14,6 +14,7 @@
     }
     action(el);
   }
+  window.labelqa = { whenSettled: whenSettled };  // similarity.js waits the same way
 
   function tiles() { return Array.from(document.querySelectorAll(".grid .tile")); }
   function typing(e) { const t = e.target; return t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA"); }

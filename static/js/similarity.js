@@ -58,7 +58,13 @@
     const question = document.querySelector("#question form.triplet");
     if (!question) return;
     const value = { a: "a", 1: "a", b: "b", 2: "b", s: "skip" }[e.key];
-    const button = value && question.querySelector('button[name="choice"][value="' + value + '"]');
-    if (button) { button.click(); e.preventDefault(); }
+    if (!value) return;
+    e.preventDefault();
+    // The question just answered may still be swapping in: click once htmx owns the new one.
+    window.labelqa.whenSettled(question.closest("#question") || question, function (q) {
+      const form = q.matches("form") ? q : q.querySelector("form.triplet");
+      const button = form && form.querySelector('button[name="choice"][value="' + value + '"]');
+      if (button) button.click();
+    });
   });
 })();
