@@ -127,46 +127,96 @@ def _write(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
     return outcomes
 
 
-def _products_for(ctx: WriteContext, plans: list[Plan]) -> dict[str, Product]:
+_ID_LOOKUP_CHUNK = 900  # keys per "IN (…)": under every SQLite build's variable limit
+
+
+def _insert(model, columns: list[str], rows: list[tuple]) -> None:
+    """executemany of plain tuples: the write side of an import is mostly this, and the ORM's
+    bulk_create spends several times longer building model instances than the insert takes."""
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join(['%s'] * len(columns))})",
+                rows,
+            )
+
+
+def _ids_by(model, dataset_id: int, column: str, keys: list[str]) -> dict[str, int]:
+    """{key: id} of this dataset's rows; `column` is unique per dataset."""
+    found: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for i in range(0, len(keys), _ID_LOOKUP_CHUNK):
+            part = keys[i : i + _ID_LOOKUP_CHUNK]
+            cursor.execute(
+                f"SELECT {column}, id FROM {model._meta.db_table} WHERE dataset_id = %s "
+                f"AND {column} IN ({', '.join(['%s'] * len(part))})",
+                [dataset_id, *part],
+            )
+            found.update(cursor.fetchall())
+    return found
+
+
+def _products_for(ctx: WriteContext, plans: list[Plan]) -> dict[str, tuple[int, str]]:
+    """{product key: (id, split)} for the plans' products, inserting the new ones."""
     keys = {p.row.product or p.row.path for p in plans}
-    products = {pr.key: pr for pr in Product.objects.filter(dataset=ctx.dataset, key__in=keys)}
-    fresh: dict[str, Product] = {}
+    products = {
+        key: (pk, split)
+        for key, pk, split in Product.objects.filter(dataset=ctx.dataset, key__in=keys).values_list(
+            "key", "pk", "split"
+        )
+    }
+    fresh: dict[str, str] = {}  # key -> split
     for plan in plans:
         key = plan.row.product or plan.row.path
-        product = products.get(key) or fresh.get(key)
-        if product is None:
-            split = plan.row.split or assign_split(
+        split = products[key][1] if key in products else fresh.get(key)
+        if split is None:
+            fresh[key] = plan.row.split or assign_split(
                 salt=ctx.dataset.split_salt,
                 test_fraction=ctx.dataset.test_fraction,
                 product_key=key,
             )
-            fresh[key] = Product(dataset=ctx.dataset, key=key, split=split)
-        elif plan.row.split and plan.row.split != product.split:
+        elif plan.row.split and plan.row.split != split:
             raise RowProblem(
                 plan,
-                f"product '{key}' is already in the {product.split} split; a row cannot put it "
+                f"product '{key}' is already in the {split} split; a row cannot put it "
                 f"in {plan.row.split} (splits never change)",
             )
-    Product.objects.bulk_create(fresh.values())
-    return {**products, **fresh}
+    now = Product._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
+    _insert(
+        Product,
+        ["dataset_id", "key", "split", "created_at"],
+        [(ctx.dataset.pk, key, split, now) for key, split in fresh.items()],
+    )
+    ids = _ids_by(Product, ctx.dataset.pk, "key", list(fresh))
+    return {**products, **{key: (ids[key], split) for key, split in fresh.items()}}
+
+
+_IMAGE_COLUMNS = [
+    "sha256", "size_bytes", "status", "quarantine_reason", "width", "height", "format",
+    "phash", "file", "thumbnail",
+]  # fmt: skip
+_IMAGE_DEFAULTS = {"width": None, "height": None, "format": "", "phash": ""}  # quarantined rows
 
 
 def _create_images(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
     products = _products_for(ctx, plans)
-    images = []
+    created = Image._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
+    rows = []
     for plan in plans:
         assert plan.result is not None
-        product = products[plan.row.product or plan.row.path]
-        images.append(
-            Image(
-                dataset=ctx.dataset,
-                product=product,
-                split=product.split,
-                source_path=plan.row.path,
-                **_image_fields(plan.result),
-            )
+        product_id, split = products[plan.row.product or plan.row.path]
+        fields = _image_fields(plan.result)
+        rows.append(
+            (ctx.dataset.pk, product_id, split, plan.row.path, created)
+            + tuple(fields.get(k, _IMAGE_DEFAULTS.get(k)) for k in _IMAGE_COLUMNS)
         )
-    Image.objects.bulk_create(images)
+    _insert(
+        Image,
+        ["dataset_id", "product_id", "split", "source_path", "created_at", *_IMAGE_COLUMNS],
+        rows,
+    )
+    image_ids = _ids_by(Image, ctx.dataset.pk, "source_path", [p.row.path for p in plans])
     # Annotations and history rows are many and simple: insert them with executemany, with
     # the shared values prepared once (several times faster than bulk_create here).
     now = timezone.now()
@@ -174,11 +224,12 @@ def _create_images(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
     event_now = LabelEvent._meta.get_field("created_at").get_db_prep_save(now, connection)
     batch = LabelEvent._meta.get_field("batch").get_db_prep_save(ctx.batch, connection)
     annotations, events = [], []
-    for plan, image in zip(plans, images, strict=True):
+    for plan in plans:
+        image_id = image_ids[plan.row.path]
         for attr_id, label_id in plan.labels.items():
             annotations.append(
                 (
-                    image.pk,
+                    image_id,
                     attr_id,
                     label_id,
                     label_id,
@@ -191,7 +242,7 @@ def _create_images(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
             if label_id is not None:
                 events.append(
                     (
-                        image.pk,
+                        image_id,
                         attr_id,
                         label_id,
                         ctx.actor_id,
@@ -201,17 +252,18 @@ def _create_images(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
                         event_now,
                     )
                 )
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {Annotation._meta.db_table} (image_id, attribute_id, label_id, synced_label_id, "
-            "version, last_source, updated_at, updated_by_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            annotations,
-        )
-        cursor.executemany(
-            f"INSERT INTO {LabelEvent._meta.db_table} (image_id, attribute_id, new_label_id, actor_id, "
-            "source, note, batch, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            events,
-        )
+    _insert(
+        Annotation,
+        ["image_id", "attribute_id", "label_id", "synced_label_id", "version", "last_source",
+         "updated_at", "updated_by_id"],
+        annotations,
+    )  # fmt: skip
+    _insert(
+        LabelEvent,
+        ["image_id", "attribute_id", "new_label_id", "actor_id", "source", "note", "batch",
+         "created_at"],
+        events,
+    )  # fmt: skip
     return [(p, "quarantined" if isinstance(p.result, Rejection) else "created", []) for p in plans]
 
 
