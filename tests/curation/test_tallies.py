@@ -105,3 +105,21 @@ def test_the_dataset_page_shows_tallied_counts(client, viewer, imported):
 def test_seeded_rows_by_copy_are_tallied_too():
     call_command("seed_scale", "--images", "200", "--dataset", "scale-tally")
     _assert_in_step(Dataset.objects.get(name="scale-tally").pk)
+
+
+@pytest.mark.django_db
+def test_on_postgresql_the_counters_are_kept_once_per_statement():
+    """Per-row triggers made a COPY of n rows cost O(n²) (each upsert walked the counter
+    row's earlier versions); the statement triggers must be the only tally triggers left."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("runs in make test's PostgreSQL pass (SQLite keeps per-row triggers)")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname, tgtype & 1 FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE %s",
+            ["%tally%"],
+        )
+        found = dict(cursor.fetchall())
+    per_row = sorted(name for name, row in found.items() if row and "cleanup" not in name)
+    assert per_row == [] and len(found) == 8, found
