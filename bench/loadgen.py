@@ -26,6 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/labelqa_scale"
+CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/3")
 # Sessions made here must verify in the server: both sides sign with this key.
 SECRET = "bench-" + secrets.token_hex(24)
 
@@ -144,6 +145,7 @@ class Server:
             **os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": SECRET, "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DJANGO_SECURE_COOKIES": "false", "DATABASE_CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING",
+            "CACHE_URL": CACHE_URL,  # shared by the workers, as in production (docker/.env.example)
         }  # fmt: skip
         self.port = port
         self.proc = subprocess.Popen(

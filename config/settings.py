@@ -95,14 +95,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache holds failed-login counters: one per process by default; give several web
-# processes a shared one (redis://…) so the limit holds across them.
+# The cache holds failed-login counters and rendered dashboard boards: one per process by
+# default; give several web processes a shared one (redis://…) so the login limit holds
+# across them, a board is rendered once for all of them, and sessions are read from it.
 CACHE_URL = env_str("CACHE_URL")
+SHARED_CACHE = CACHE_URL.startswith(("redis://", "rediss://"))
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-    if CACHE_URL.startswith(("redis://", "rediss://"))
+    if SHARED_CACHE
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+# Sessions: read through the cache when every process shares it (a query less per request);
+# with per-process caches a logout in one process would not reach the others, so the
+# database alone.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if SHARED_CACHE
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTHENTICATION_BACKENDS = ["curation.login_limit.RateLimitedModelBackend"]
 # N failed log-ins for one username from one address lock that pair for the window.

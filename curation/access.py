@@ -23,7 +23,10 @@ def can_view(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    return any(g.name in ROLE_GROUPS for g in user.groups.all())
+    # Asked several times a request: the user object lives for one request, so remember it.
+    if not hasattr(user, "_curation_can_view"):
+        user._curation_can_view = user.groups.filter(name__in=ROLE_GROUPS).exists()
+    return user._curation_can_view
 
 
 def require_viewer(request) -> None:

@@ -6,6 +6,8 @@ Everything follows the attribute's current label order, whatever order the run h
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,9 +114,28 @@ class Dashboard:
         return out
 
 
-def dashboard(run: TrainingRun, split: str) -> Dashboard:
+def board_cache_key(
+    run: TrainingRun, attribute: Attribute, split: str, normalise: bool, labels: list[Label]
+) -> str | None:
+    """The cache key of a rendered dashboard board, or None while the run has no aggregates.
+
+    A board is a pure function of what goes into this key: the run's aggregates (frozen when
+    the run finishes), the split, the display choice, and the attribute's labels with their
+    names and order (editable). Anything else changing gives a new key, never a stale page.
+    """
+    if not run.aggregates:
+        return None
+    material = json.dumps(
+        [run.aggregates, [(lab.pk, lab.name) for lab in labels], attribute.dataset.name, attribute.name],
+        sort_keys=True,
+    )  # fmt: skip
+    digest = hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+    return f"qa-board:v1:{run.pk}:{split}:{int(normalise)}:{digest}"
+
+
+def dashboard(run: TrainingRun, split: str, labels: list[Label] | None = None) -> Dashboard:
     aggregates = run.aggregates or refresh_run_aggregates(run)
-    labels = current_labels(run.attribute)
+    labels = current_labels(run.attribute) if labels is None else labels
     entry = aggregates["splits"].get(split) or {"confusion": None, "unscored": 0}
     k = len(aggregates["label_ids"])
     confusion = _reorder(entry["confusion"] or [[0] * k] * k, aggregates["label_ids"], labels)

@@ -73,12 +73,13 @@ def relabel_image(
         new_label_id = label.pk if label else None
         if annotation.label_id == new_label_id:
             return annotation, None
+        now, actor_id = timezone.now(), getattr(actor, "pk", None)
         changed = Annotation.objects.filter(pk=annotation.pk, version=annotation.version).update(
             label_id=new_label_id,
             version=F("version") + 1,
             last_source=source,
-            updated_by_id=getattr(actor, "pk", None),
-            updated_at=timezone.now(),
+            updated_by_id=actor_id,
+            updated_at=now,
         )
         if not changed:  # someone committed between our read and our write
             annotation.refresh_from_db()
@@ -88,14 +89,16 @@ def relabel_image(
             attribute=attribute,
             old_label_id=annotation.label_id,
             new_label_id=new_label_id,
-            actor_id=getattr(actor, "pk", None),
+            actor_id=actor_id,
             source=source,
             note=note[:500],
             batch=batch,
             flagged_by_run_id=flagged_by_run_id,
             reverts=reverts,
         )
-    annotation.refresh_from_db()
+    # What the UPDATE wrote (it matched this version), without reading the row back.
+    annotation.label_id, annotation.version = new_label_id, annotation.version + 1
+    annotation.last_source, annotation.updated_by_id, annotation.updated_at = source, actor_id, now
     return annotation, event
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from curation import quality
@@ -58,12 +61,33 @@ def _label_param(request, key: str, labels: dict[int, Label]) -> int | None:
 def dashboard(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
     run = _run_for(attr, request.GET.get("run"))
-    context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": _split(request)}
+    split, normalise = _split(request), request.GET.get("norm") == "row"
+    context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": split}
     if run is not None:
-        context["board"] = quality.dashboard(run, context["split"])
         context["runs"] = quality.run_choices(attr)
-        context["normalise"] = request.GET.get("norm") == "row"
+        context["normalise"] = normalise
+        context["board_html"] = _board_html(attr, run, split, normalise)
     return render(request, "curation/quality.html", context)
+
+
+BOARD_CACHE_SECONDS = 24 * 3600
+
+
+def _board_html(attr: Attribute, run: TrainingRun, split: str, normalise: bool) -> str:
+    """The KPIs, per-class table, F1 chart and confusion matrix, rendered once per key (most
+    of the page's cost: a matrix cell is a link) and then served from the cache."""
+    labels = quality.current_labels(attr)
+    key = quality.board_cache_key(run, attr, split, normalise, labels)
+    html = cache.get(key) if key else None
+    if html is None:
+        context = {
+            "dataset": attr.dataset, "attribute": attr, "run": run, "split": split,
+            "normalise": normalise, "b": quality.dashboard(run, split, labels),
+        }  # fmt: skip
+        html = render_to_string("curation/quality.html#board", context)
+        if key:
+            cache.set(key, str(html), BOARD_CACHE_SECONDS)
+    return mark_safe(html)  # noqa: S308 - our own template's output
 
 
 def _gallery_filter(request, labels: dict[int, Label]) -> quality.GalleryFilter:
@@ -108,18 +132,16 @@ def gallery(request, name: str, attribute: str):
     return render(request, "curation/gallery.html", context)
 
 
-def _tile(request, image: Image, attr: Attribute, run: TrainingRun, **extra):
-    row = RunImage.objects.select_related("image", "given_label", "predicted_label").get(
-        run=run, image=image
-    )
-    quality._attach_current([row], attr.pk)
+def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: list[Label], **extra):
+    """One gallery tile; row.current is the annotation today (read here unless given)."""
+    if not hasattr(row, "current"):
+        quality._attach_current([row], attr.pk)
     # The page the tile lives on (not this POST's URL): where a no-JS post returns to.
     page_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.POST.get(
         "next", ""
     )
     context = {
-        "row": row, "attribute": attr, "run": run, "page_url": page_url,
-        "labels": quality.current_labels(attr),
+        "row": row, "attribute": attr, "run": run, "page_url": page_url, "labels": labels,
         "can_relabel": request.user.has_perm("curation.relabel_image"), **extra,
     }  # fmt: skip
     return render(
@@ -127,17 +149,30 @@ def _tile(request, image: Image, attr: Attribute, run: TrainingRun, **extra):
     )
 
 
-def _gallery_target(request, image_id: int) -> tuple[Image, Attribute, TrainingRun]:
+def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, TrainingRun]:
+    """The run's row of the image (with the image), the attribute and the run of a tile post."""
     image = get_image_for_user(request, image_id)
-    attr = Attribute.objects.filter(
-        dataset_id=image.dataset_id, name=request.POST.get("attribute", "")
-    ).first()
+    attr = (
+        Attribute.objects.filter(
+            dataset_id=image.dataset_id, name=request.POST.get("attribute", "")
+        )
+        .select_related("dataset")
+        .first()
+    )
     if attr is None:
         raise Http404("That attribute does not exist in this image's dataset.")
     run = _run_for(attr, request.POST.get("run"))
-    if run is None or not RunImage.objects.filter(run=run, image=image).exists():
+    row = (
+        None
+        if run is None
+        else RunImage.objects.select_related("given_label", "predicted_label")
+        .filter(run=run, image=image)
+        .first()
+    )
+    if run is None or row is None:
         raise Http404(f"Image #{image_id} is not in that run.")
-    return image, attr, run  # fmt: skip
+    row.image = image
+    return row, attr, run
 
 
 @require_POST
@@ -145,24 +180,27 @@ def _gallery_target(request, image_id: int) -> tuple[Image, Attribute, TrainingR
 def gallery_relabel(request, image_id: int):
     """One click or key in a gallery: relabel and give back the tile."""
     require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
-    image, attr, run = _gallery_target(request, image_id)
+    row, attr, run = _gallery_target(request, image_id)
+    labels = quality.current_labels(attr)
     # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
     raw = request.POST.get("choice") or request.POST.get("label", "")
-    label = Label.objects.filter(attribute=attr, pk=raw if raw.isdigit() else -1).first()
+    label = next((lab for lab in labels if str(lab.pk) == raw), None)
     if label is None:
         raise Http404(f"'{raw}' is not a label of {attr.name}.")
     version = request.POST.get("version", "")
     try:
-        _, event = relabel_image(
-            image=image, attribute=attr, label=label, actor=request.user,
+        annotation, event = relabel_image(
+            image=row.image, attribute=attr, label=label, actor=request.user,
             expected_version=int(version) if version.isdigit() else None,
             flagged_by_run_id=run.pk, note=f"from the {attr.name} gallery of run {run.pk}",
         )  # fmt: skip
     except StaleLabel as exc:
-        return _tile(request, image, attr, run, error=f"Not saved: {exc.changed_by()} since you loaded the page.")  # fmt: skip
+        return _tile(request, row, attr, run, labels, error=f"Not saved: {exc.changed_by()} since you loaded the page.")  # fmt: skip
     if not request.htmx:
-        return redirect(back_to(request, image.get_absolute_url()))
-    return _tile(request, image, attr, run, event=event)
+        return redirect(back_to(request, row.image.get_absolute_url()))
+    annotation.label = label
+    row.current = annotation  # type: ignore[attr-defined]
+    return _tile(request, row, attr, run, labels, event=event)
 
 
 @require_POST
@@ -171,12 +209,13 @@ def gallery_undo(request, event_id: int):
     """`u` in a gallery: revert the user's last change there and give back the tile."""
     require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
     event = get_event_for_user(request, event_id)
-    image, attr, run = _gallery_target(request, event.image_id)
+    row, attr, run = _gallery_target(request, event.image_id)
+    labels = quality.current_labels(attr)
     try:
         revert_label_event(event=event, actor=request.user)
     except StaleLabel as exc:
-        return _tile(request, image, attr, run, error=f"Not undone: {exc.__cause__ or exc}")
-    return _tile(request, image, attr, run, undone=True)
+        return _tile(request, row, attr, run, labels, error=f"Not undone: {exc.__cause__ or exc}")
+    return _tile(request, row, attr, run, labels, undone=True)
 
 
 @require_POST

@@ -102,3 +102,23 @@ def test_settings_read_secrets_from_files(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         "k" * 60, "app", "s3cret", "db.internal", "AKIAFROMFILE", "secret-from-file",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cache_url", "engine"),
+    [("", "db"), ("redis://127.0.0.1:6379/9", "cached_db")],
+)
+def test_sessions_go_through_the_cache_only_when_every_process_shares_it(cache_url, engine):
+    """A per-process cache would keep a logged-out session alive in the other processes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "CACHE_URL": cache_url, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.SESSION_ENGINE)"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == f"django.contrib.sessions.backends.{engine}"

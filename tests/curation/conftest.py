@@ -16,6 +16,15 @@ ROLES = ("viewer", "merchandiser", "data_scientist", "admin")
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """The per-process cache (login counters, rendered dashboard boards) starts empty: ids
+    are reused between tests on SQLite, so an entry could otherwise outlive its test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path):
     """Every test gets its own media folder, so stored files never leak between tests."""
     settings.STORAGES = {

@@ -3,6 +3,8 @@ many, undo), dataset history, and run comparison."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -36,24 +38,57 @@ def _url(name, neckline, **query):
     return f"{base}?{urlencode(query)}" if query else base
 
 
+def _per_class(html: str) -> list[list[str]]:
+    """The per-class table's rows as cell texts."""
+    body = html.split('id="per-class"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]  # fmt: skip
+
+
 def test_the_dashboard_shows_per_class_metrics_in_label_order(client, viewer, neckline, run):
     client.force_login(viewer)
     page = client.get(_url("quality", neckline))
     assert page.status_code == 200
-    board = page.context["board"]
-    assert [r.label.name for r in board.rows] == ["round", "v-neck", "boat"]
+    html = page.content.decode()
+    rows = _per_class(html)
+    assert [r[0] for r in rows] == ["round", "v-neck", "boat"]
+    board = quality.dashboard(run, "test")
     assert board.n == 2 and board.accuracy == 0.5
     assert int(board.confusion.sum()) == RunImage.objects.filter(run=run, split="test").count()
-    html = page.content.decode()
-    assert 'id="confusion"' in html and "F1 per class" in html
+    assert sum(int(r[4]) for r in rows) == board.n  # support column
+    assert (
+        'id="confusion"' in html and "F1 per class" in html and "0.5000</strong> accuracy" in html
+    )
 
 
 def test_the_dashboard_follows_a_new_label_order(client, viewer, neckline, run):
+    client.force_login(viewer)
+    assert _per_class(client.get(_url("quality", neckline)).content.decode())[0][0] == "round"
     for position, name in enumerate(["boat", "round", "v-neck"]):
         neckline.labels.filter(name=name).update(position=position)
+    assert _per_class(client.get(_url("quality", neckline)).content.decode())[0][0] == "boat"
+
+
+def test_the_rendered_board_is_cached_until_a_label_changes(
+    client, viewer, neckline, run, monkeypatch
+):
+    from curation.views import quality as views
+
+    rendered = []
+    real = views.render_to_string
+    monkeypatch.setattr(views, "render_to_string", lambda *a, **k: rendered.append(a[0]) or real(*a, **k))  # fmt: skip
     client.force_login(viewer)
-    board = client.get(_url("quality", neckline)).context["board"]
-    assert board.rows[0].label.name == "boat"
+    first = client.get(_url("quality", neckline)).content.decode()
+    second = client.get(_url("quality", neckline)).content.decode()
+    board = first.split('<p class="kpis">', 1)[1].split("</main>", 1)[0]
+    assert rendered == ["curation/quality.html#board"] and board in second
+    client.get(_url("quality", neckline, norm="row"))  # another display: its own entry
+    assert len(rendered) == 2
+    neckline.labels.filter(name="boat").update(name="bateau")
+    renamed = client.get(_url("quality", neckline)).content.decode()
+    assert len(rendered) == 3 and "bateau" in renamed and ">boat<" not in renamed
 
 
 def test_the_dashboard_has_an_empty_state_and_helpful_404s(client, viewer, neckline):
