@@ -118,6 +118,7 @@ def gallery(request, name: str, attribute: str):
             "The 'after' cursor is malformed; open the gallery from its first page."
         )
     rows, next_cursor = quality.gallery(run, flt, after=after)
+    quality.attach_tile_urls(rows)
     query = {k: v for k, v in request.GET.items() if k != "after"}
     query["run"] = str(run.pk)
     context = {
@@ -136,6 +137,7 @@ def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: lis
     """One gallery tile; row.current is the annotation today (read here unless given)."""
     if not hasattr(row, "current"):
         quality._attach_current([row], attr.pk)
+    quality.attach_tile_urls([row])
     # The page the tile lives on (not this POST's URL): where a no-JS post returns to.
     page_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.POST.get(
         "next", ""
