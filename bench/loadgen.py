@@ -179,9 +179,11 @@ class Results:
     errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, kind: str, seconds: float, error: str | None) -> None:
+    def add(self, kind: str, seconds: float, error: str | None, *, timed: bool = True) -> None:
+        """timed=False (warm-up): the latency is left out, an error still counts."""
         with self.lock:
-            self.latencies[kind].append(seconds)
+            if timed:
+                self.latencies[kind].append(seconds)
             if error:
                 self.errors[kind].append(error)
 
@@ -198,10 +200,14 @@ def drive(
     weights: dict[str, float],
     seed: int = 0,
     think: float = 0.0,
+    warmup: float = 0.0,
 ) -> tuple[Results, float]:
-    """Run the clients for `duration` seconds. weights: dashboard / gallery / relabel.
-    think: mean pause (uniform 0..2×think seconds) between one client's requests; 0 sends
-    the next request as soon as the last answer arrives (closed loop, the hardest case)."""
+    """Run the clients for `warmup` + `duration` seconds and time the last `duration`.
+    weights: dashboard / gallery / relabel. think: mean pause (uniform 0..2×think seconds)
+    between one client's requests; 0 sends the next request as soon as the last answer
+    arrives (closed loop, the hardest case). warmup: fresh server processes connect to the
+    database and compile templates on their first requests; those latencies are left out
+    (their errors and relabels still count)."""
     attr = dataset.attributes.get(name="neckline")
     run_id = attr.promoted.run_id
     labels = list(attr.labels.values_list("pk", flat=True))
@@ -212,7 +218,8 @@ def drive(
         + [f"{base}/gallery/?run={run_id}&given={a}&predicted={b}" for a in labels for b in labels]
     )
     results = Results()
-    stop_at = time.monotonic() + duration
+    timed_from = time.monotonic() + warmup
+    stop_at = timed_from + duration
     kinds, probs = zip(*weights.items(), strict=True)
 
     def worker(index: int, client: Client) -> None:
@@ -244,7 +251,7 @@ def drive(
                     "Content-Type": "application/x-www-form-urlencoded", "X-CSRFToken": client.csrf,
                     "HX-Request": "true", "Referer": f"http://127.0.0.1:{port}{base}/gallery/",
                 })  # fmt: skip
-            start = time.perf_counter()
+            began, start = time.monotonic(), time.perf_counter()
             error = None
             try:
                 conn.request(method, url, body=body, headers=headers)
@@ -269,19 +276,18 @@ def drive(
                 )
                 if found:
                     cursors[key] = found.group(1).replace("&amp;", "&")
-            results.add(kind, elapsed, error)
+            results.add(kind, elapsed, error, timed=began >= timed_from)
             if think:
                 time.sleep(rng.uniform(0, 2 * think))
 
     threads = [
         threading.Thread(target=worker, args=(i, c), daemon=True) for i, c in enumerate(clients)
     ]
-    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return results, time.monotonic() - started
+    return results, time.monotonic() - timed_from
 
 
 def audit(clients: list[Client], dataset, since) -> tuple[int, int, list[str]]:
@@ -365,13 +371,16 @@ def bench_main(
     parser.add_argument(
         "--think", type=float, default=0.0, help="mean pause between a client's requests (s)"
     )
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, help="seconds of load before timing starts"
+    )
     args = parser.parse_args()
     setup_django(args.database_url)
     from django.utils import timezone
 
     sizes = [args.images] + ([args.baseline_images] if args.baseline_images else [])
     datasets = {n: ensure_catalog(n, f"scale-{n}") for n in sizes}
-    print(f"{args.clients} clients (think {args.think:.2f} s), {args.duration:.0f} s per catalog, gunicorn {args.workers}×{args.threads}, "
+    print(f"{args.clients} clients (think {args.think:.2f} s), {args.duration:.0f} s per catalog after {args.warmup:.0f} s warm-up, gunicorn {args.workers}×{args.threads}, "
           f"PostgreSQL; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     summary = {}
     failed = False
@@ -387,6 +396,7 @@ def bench_main(
                 duration=args.duration,
                 weights=weights,
                 think=args.think,
+                warmup=args.warmup,
             )
         finally:
             server.stop()

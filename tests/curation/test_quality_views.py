@@ -4,6 +4,7 @@ many, undo), dataset history, and run comparison."""
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -204,6 +205,39 @@ def test_relabel_from_a_gallery_swaps_the_tile_and_writes_history(
     assert undone.status_code == 200 and "Undone" in undone.content.decode()
     assert Annotation.objects.get(pk=ann.pk).label_id == row.given_label_id
     assert LabelEvent.objects.filter(reverts=event).exists()
+
+
+def test_a_tile_post_names_what_is_wrong_and_defaults_to_the_current_run(
+    client, merchandiser, neckline, run, viewer
+):
+    row = RunImage.objects.filter(run=run).order_by("image_id").first()
+    gone = RunImage.objects.filter(run=run).order_by("-image_id").first()
+    gone.delete()  # an image of the dataset the run did not score
+    url = reverse("curation:gallery_relabel", args=[row.image_id])
+    label = row.predicted_label_id
+    client.force_login(merchandiser)
+    cases = [
+        (url, {"attribute": "colour", "run": run.pk, "label": label}, "does not exist in this image's dataset"),
+        (url, {"attribute": "neckline", "run": run.pk + 99, "label": label}, f"Run #{run.pk + 99} is not a finished run"),
+        (url, {"attribute": "neckline", "run": run.pk, "label": 99999}, "'99999' is not a label of neckline"),
+        (reverse("curation:gallery_relabel", args=[99999]), {"attribute": "neckline", "run": run.pk, "label": label}, "no image #99999"),
+    ]  # fmt: skip
+    cases.append((reverse("curation:gallery_relabel", args=[gone.image_id]), {"attribute": "neckline", "run": run.pk, "label": label}, "is not in that run"))  # fmt: skip
+    for target, data, message in cases:
+        page = client.post(target, data, headers={"HX-Request": "true"})
+        assert page.status_code == 404 and message in unescape(page.content.decode()), data
+    # No run named: the attribute's current run, as the gallery page itself does.
+    page = client.post(
+        url, {"attribute": "neckline", "label": label}, headers={"HX-Request": "true"}
+    )
+    assert page.status_code == 200 and f'id="tile-{row.image_id}"' in page.content.decode()
+    client.force_login(viewer)
+    page = client.post(
+        url,
+        {"attribute": "neckline", "run": run.pk, "label": label},
+        headers={"HX-Request": "true"},
+    )
+    assert page.status_code == 403
 
 
 def test_bulk_relabel_is_one_batch_that_reverts_together(client, merchandiser, neckline, run):
