@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from curation.auth_cache import user_facts
 from curation.models import (
     Attribute,
     Dataset,
@@ -23,10 +24,9 @@ def can_view(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    # Asked several times a request: the user object lives for one request, so remember it.
-    if not hasattr(user, "_curation_can_view"):
-        user._curation_can_view = user.groups.filter(name__in=ROLE_GROUPS).exists()
-    return user._curation_can_view
+    if not user.is_active:
+        return False
+    return not user_facts(user)["roles"].isdisjoint(ROLE_GROUPS)
 
 
 def require_viewer(request) -> None:

@@ -82,3 +82,11 @@ class RateLimitedModelBackend(ModelBackend):
         if seconds_locked(request, username or kwargs.get("username")):
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+    def get_all_permissions(self, user_obj, obj=None):
+        """Through curation.auth_cache (the shared cache), not three queries a request."""
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        from curation.auth_cache import user_facts
+
+        return user_facts(user_obj)["perms"]
