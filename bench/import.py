@@ -6,7 +6,7 @@ stores the original and a thumbnail, computes a perceptual hash and writes the r
 and history in the database (SQLite by default, or DATABASE_URL).
 
     python bench/import.py                      # 10,000 images (5,000 per split)
-    python bench/import.py --per-split 35000    # all 70,000 (with the Debian data set)
+    python bench/import.py --per-split 60000    # all 70,000 (with the Debian data set)
 """
 
 from __future__ import annotations

@@ -131,15 +131,21 @@ _ID_LOOKUP_CHUNK = 900  # keys per "IN (…)": under every SQLite build's variab
 
 
 def _insert(model, columns: list[str], rows: list[tuple]) -> None:
-    """executemany of plain tuples: the write side of an import is mostly this, and the ORM's
-    bulk_create spends several times longer building model instances than the insert takes."""
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
-                f"VALUES ({', '.join(['%s'] * len(columns))})",
-                rows,
-            )
+    """Plain tuples in bulk: the write side of an import is mostly this. COPY on PostgreSQL
+    (its statement triggers then run once, and no SQL text is built per row); executemany on
+    SQLite. The ORM's bulk_create spent several times longer building model instances than
+    the insert itself took."""
+    if not rows:
+        return
+    table, names = model._meta.db_table, ", ".join(columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            one = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({one})", rows)
 
 
 def _ids_by(model, dataset_id: int, column: str, keys: list[str]) -> dict[str, int]:
