@@ -183,6 +183,9 @@ CURATION_MAX_UPLOAD_MB = env_int("CURATION_MAX_UPLOAD_MB", 200)
 # Folders an import started from the web page may read (empty: anywhere the server can read).
 # The command line is not limited: whoever runs it has the server's files anyway.
 CURATION_IMPORT_ROOTS = env_list("CURATION_IMPORT_ROOTS", [])
+# The only folder a weights_path given through the page or the API may name (the command
+# line, again, is not limited).
+CURATION_WEIGHTS_DIR = Path(env_str("CURATION_WEIGHTS_DIR", str(VAR_DIR / "weights")))
 CURATION_THUMBNAIL_PX = env_int("CURATION_THUMBNAIL_PX", 160)
 # Side of the square the similarity embedder sees (pretrained EfficientNet-Lite0 backbone);
 # smaller is faster on CPU workers.

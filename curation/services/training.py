@@ -11,6 +11,7 @@ import math
 import statistics
 from dataclasses import fields
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -76,8 +77,15 @@ def default_options(dataset: Dataset) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def build_config(dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with the user's options, validated by mlcore's TrainConfig."""
+def build_config(
+    dataset: Dataset, options: dict[str, Any], *, trusted: bool = False
+) -> dict[str, Any]:
+    """Defaults overlaid with the user's options, validated by mlcore's TrainConfig.
+
+    trusted: options from the command line. From the page or the API a weights_path must
+    name a file in settings.CURATION_WEIGHTS_DIR, so a run can't be pointed at any file the
+    worker can read.
+    """
     from mlcore.config import TrainConfig  # light: no torch import
 
     known = {f.name for f in fields(TrainConfig)}
@@ -88,6 +96,8 @@ def build_config(dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
         )
     types = {f.name: str(f.type) for f in fields(TrainConfig)}
     given = {k: _coerce(k, v, types[k]) for k, v in options.items() if v not in (None, "")}
+    if given.get("weights_path") and not trusted:
+        given["weights_path"] = str(_weights_file(str(given["weights_path"])))
     merged = {**default_options(dataset), **given}
     if merged.get("arch") == "efficientnet_lite0" and "small_stem" not in options:
         merged["small_stem"] = False
@@ -97,6 +107,19 @@ def build_config(dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise TrainingError(str(exc)) from exc
     return config.to_dict()
+
+
+def _weights_file(raw: str) -> Path:
+    folder = Path(settings.CURATION_WEIGHTS_DIR).resolve()
+    path = (folder / raw).resolve()  # a bare file name is taken inside the folder
+    if not path.is_relative_to(folder):
+        raise TrainingError(
+            f"weights_path must name a file in {folder} (CURATION_WEIGHTS_DIR); copy the "
+            "weights there, or start the run with `manage.py train` on the server"
+        )
+    if not path.is_file():
+        raise TrainingError(f"weights_path: there is no file {path.name} in {folder}")
+    return path
 
 
 # Upper bounds for options from the page and the API: beyond them a run would only exhaust
@@ -147,13 +170,19 @@ def _coerce(name: str, value: Any, type_name: str) -> Any:
 
 @transaction.atomic
 def start_training_run(
-    *, dataset: Dataset, attribute: Attribute, options: dict[str, Any] | None = None, actor
+    *,
+    dataset: Dataset,
+    attribute: Attribute,
+    options: dict[str, Any] | None = None,
+    actor,
+    trusted: bool = False,
 ) -> TrainingRun:
-    """Snapshot the attribute's labels and queue a run on the `train` queue."""
+    """Snapshot the attribute's labels and queue a run on the `train` queue. trusted: the
+    options come from the command line (see build_config)."""
     check_can_train(actor)
     if attribute.dataset_id != dataset.pk:
         raise TrainingError(f"attribute '{attribute.name}' is not part of dataset '{dataset.name}'")
-    config = build_config(dataset, options or {})
+    config = build_config(dataset, options or {}, trusted=trusted)
     labels = list(attribute.labels.order_by("position", "id"))
     rows = list(
         Annotation.objects.filter(

@@ -190,3 +190,8 @@ def test_the_dockerfile_builds_a_python_311_image_run_as_a_user():
     assert cmd, "the image's default command should be the web process"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "var", "docker/.env"} <= set(ignored)
+
+
+def test_the_weights_folder_is_on_the_volume_web_and_workers_share():
+    env = _env_example()
+    assert env["CURATION_WEIGHTS_DIR"].startswith(env["VAR_DIR"] + "/")

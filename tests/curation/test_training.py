@@ -65,6 +65,43 @@ def test_bad_options_are_refused_with_a_reason(colours, data_scientist, options,
         _start(colours, data_scientist, **options)
 
 
+def test_a_weights_path_from_the_page_or_api_must_be_in_the_weights_folder(
+    colours, data_scientist, settings, tmp_path
+):
+    settings.CURATION_WEIGHTS_DIR = tmp_path / "weights"
+    settings.CURATION_WEIGHTS_DIR.mkdir()
+    (settings.CURATION_WEIGHTS_DIR / "resnet18.pt").write_bytes(b"not read until the run starts")
+    outside = tmp_path / "elsewhere.pt"
+    outside.write_bytes(b"x")
+    client = APIClient()
+    client.force_authenticate(data_scientist)
+    for raw, words in [
+        (str(outside), "CURATION_WEIGHTS_DIR"),
+        ("../elsewhere.pt", "CURATION_WEIGHTS_DIR"),
+        ("/etc/passwd", "CURATION_WEIGHTS_DIR"),
+        ("missing.pt", "no file missing.pt"),
+    ]:
+        body = {
+            "dataset": "colours",
+            "attribute": "colour",
+            "options": {**FAST_OPTIONS, "weights_path": raw},
+        }
+        response = client.post("/api/runs/", body, format="json")
+        assert response.status_code == 400 and words in response.json()["options"], raw
+    assert not TrainingRun.objects.exists()
+    run = _start(colours, data_scientist, weights_path="resnet18.pt")  # a bare name: in the folder
+    assert run.config["weights_path"] == str(
+        (settings.CURATION_WEIGHTS_DIR / "resnet18.pt").resolve()
+    )
+    # The command line is trusted: whoever runs it has the server's files anyway.
+    dataset, attribute = colours
+    trusted = start_training_run(
+        dataset=dataset, attribute=attribute, actor=data_scientist, trusted=True,
+        options={**FAST_OPTIONS, "weights_path": str(outside)},
+    )  # fmt: skip
+    assert trusted.config["weights_path"] == str(outside)
+
+
 def test_the_snapshot_trains_on_train_and_tests_on_test_only(colours, data_scientist):
     run = _start(colours, data_scientist)
     train_ids = set(

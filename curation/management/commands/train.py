@@ -64,7 +64,7 @@ class Command(BaseCommand):
         )  # fmt: skip
         self.start_and_report(
             lambda user: start_training_run(
-                dataset=dataset, attribute=attribute, options=options, actor=user
+                dataset=dataset, attribute=attribute, options=options, actor=user, trusted=True
             ),
             o,
         )
