@@ -180,9 +180,10 @@ CURATION_SOURCE_S3_ENDPOINT_URL = env_str("CURATION_SOURCE_S3_ENDPOINT_URL") or 
 CURATION_MAX_IMAGE_PIXELS = env_int("CURATION_MAX_IMAGE_PIXELS", 40_000_000)
 CURATION_MAX_FILE_MB = env_int("CURATION_MAX_FILE_MB", 50)
 CURATION_MAX_UPLOAD_MB = env_int("CURATION_MAX_UPLOAD_MB", 200)
-# Folders an import started from the web page may read (empty: anywhere the server can read).
-# The command line is not limited: whoever runs it has the server's files anyway.
-CURATION_IMPORT_ROOTS = env_list("CURATION_IMPORT_ROOTS", [])
+# Folders an import started from the web page may read: by default only var/catalogs, a drop
+# folder (a .zip upload or s3:// work from anywhere). The command line is not limited:
+# whoever runs it has the server's files anyway.
+CURATION_IMPORT_ROOTS = env_list("CURATION_IMPORT_ROOTS", [str(VAR_DIR / "catalogs")])
 # The only folder a weights_path given through the page or the API may name (the command
 # line, again, is not limited).
 CURATION_WEIGHTS_DIR = Path(env_str("CURATION_WEIGHTS_DIR", str(VAR_DIR / "weights")))

@@ -35,6 +35,9 @@ def _isolated_storage(settings, tmp_path):
         },
     }
     settings.VAR_DIR = tmp_path / "var"
+    settings.CURATION_IMPORT_ROOTS = [
+        str(tmp_path)
+    ]  # the web import page may read the test's files
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from config.celery import app
 
