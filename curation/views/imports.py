@@ -33,15 +33,24 @@ class ImportForm(forms.Form):
         required=False, label="Let changed source labels replace labels people changed here"
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        roots = ", ".join(settings.CURATION_IMPORT_ROOTS) or "nowhere (set CURATION_IMPORT_ROOTS)"
+        self.fields["source"].help_text = (
+            f"A folder with labels.csv or a CSV file on the server, under {roots}; "
+            "or s3://bucket/prefix/."
+        )
+
     def clean_source(self):
         source = self.cleaned_data["source"].strip()
         roots = settings.CURATION_IMPORT_ROOTS
-        if source and roots and not source.startswith("s3://"):
+        if source and not source.startswith("s3://"):
             resolved = Path(source).expanduser().resolve()
             if not any(resolved.is_relative_to(Path(root).resolve()) for root in roots):
+                where = f"only under {', '.join(roots)}" if roots else "no server folder"
                 raise forms.ValidationError(
-                    f"imports from the web may read only under {', '.join(roots)} "
-                    "(CURATION_IMPORT_ROOTS); upload a .zip instead, or use s3://"
+                    f"imports from the web may read {where} (CURATION_IMPORT_ROOTS); "
+                    "upload a .zip instead, or use s3://"
                 )
         return source
 
