@@ -8,23 +8,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.support.services import use_s3_storage
+
 
 def _s3(settings, s3_server, bucket: str) -> None:
-    settings.AWS_STORAGE_BUCKET_NAME = bucket
-    settings.AWS_S3_ENDPOINT_URL = s3_server.endpoint_url
-    settings.AWS_ACCESS_KEY_ID = s3_server.access_key
-    settings.AWS_SECRET_ACCESS_KEY = s3_server.secret_key
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket, "endpoint_url": s3_server.endpoint_url,
-                "access_key": s3_server.access_key, "secret_key": s3_server.secret_key,
-                "region_name": s3_server.region,
-            },
-        },
-    }  # fmt: skip
+    use_s3_storage(settings, s3_server, bucket)
 
 
 @pytest.mark.s3

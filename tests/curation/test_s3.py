@@ -9,6 +9,7 @@ from curation.models import Image
 from curation.services.imports import import_catalog
 from curation.services.sources import SourceError
 from tests.support.catalogs import png_bytes
+from tests.support.services import use_s3_storage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.s3]
 
@@ -59,20 +60,7 @@ def test_a_missing_s3_manifest_or_bucket_is_a_clear_error(s3_settings, s3_bucket
 def test_originals_and_thumbnails_can_live_in_s3(
     settings, s3_server, s3_bucket, small_catalog, client, viewer
 ):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": s3_bucket,
-                "endpoint_url": s3_server.endpoint_url,
-                "access_key": s3_server.access_key,
-                "secret_key": s3_server.secret_key,
-                "region_name": s3_server.region,
-                "file_overwrite": True,
-            },
-        },
-    }
+    use_s3_storage(settings, s3_server, s3_bucket)
     report = import_catalog(str(small_catalog), dataset_name="dresses", create=True)
     assert report.created == 6
     keys = {o["Key"] for o in s3_server.client().list_objects_v2(Bucket=s3_bucket)["Contents"]}

@@ -23,6 +23,7 @@ from curation.services.similarity_runs import start_similarity_run
 from curation.services.training import TrainingError
 from curation.services.training_exec import execute_training_run
 from mlcore.datasets.synthetic_dresses import ATTRIBUTES
+from tests.support.services import use_s3_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -332,22 +333,7 @@ def test_with_s3_storage_the_models_live_in_the_bucket_and_the_index_loads_them(
     weak_baseline,
 ):
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
-    settings.AWS_STORAGE_BUCKET_NAME = s3_bucket
-    settings.AWS_S3_ENDPOINT_URL = s3_server.endpoint_url
-    settings.AWS_ACCESS_KEY_ID = s3_server.access_key
-    settings.AWS_SECRET_ACCESS_KEY = s3_server.secret_key
-    settings.AWS_S3_REGION_NAME = s3_server.region
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": s3_bucket, "endpoint_url": s3_server.endpoint_url,
-                "access_key": s3_server.access_key, "secret_key": s3_server.secret_key,
-                "region_name": s3_server.region, "file_overwrite": True,
-            },
-        },
-    }  # fmt: skip
+    use_s3_storage(settings, s3_server, s3_bucket)
     dataset = create_dataset(
         name="synthetic-dresses", is_synthetic=True,
         attributes={k: list(v) for k, v in ATTRIBUTES.items()},

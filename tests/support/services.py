@@ -148,3 +148,24 @@ def seaweedfs_session():
             proc.kill()
             proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def use_s3_storage(settings, server, bucket: str) -> None:
+    """Point the app's default storage, and the AWS_* settings the models use, at `bucket`
+    on the test S3 server (settings: pytest-django's fixture, undone after the test)."""
+    settings.AWS_STORAGE_BUCKET_NAME = bucket
+    settings.AWS_S3_ENDPOINT_URL = server.endpoint_url
+    settings.AWS_ACCESS_KEY_ID = server.access_key
+    settings.AWS_SECRET_ACCESS_KEY = server.secret_key
+    settings.AWS_S3_REGION_NAME = server.region
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket, "endpoint_url": server.endpoint_url,
+                "access_key": server.access_key, "secret_key": server.secret_key,
+                "region_name": server.region, "file_overwrite": True,
+            },
+        },
+    }  # fmt: skip
