@@ -28,13 +28,18 @@ from curation.services.labels import StaleLabel, relabel_image, relabel_images, 
 from curation.views.nav import back_to
 
 
+def _is_id(raw: str) -> bool:
+    """Digits that fit a database id (a longer number would overflow the query, not 404)."""
+    return raw.isdigit() and len(raw) <= 18
+
+
 def _run_for(attribute: Attribute, raw: str | None) -> TrainingRun | None:
     """The run named by ?run= (it must be a finished classifier run of this attribute), else
     the default run."""
     if not raw:
         return quality.default_run(attribute)
-    if not raw.isdigit():
-        raise Http404(f"'{raw}' is not a run number.")
+    if not _is_id(raw):
+        raise Http404(f"'{raw[:20]}' is not a run number.")
     run = quality.classifier_runs(attribute).filter(pk=int(raw)).select_related("attribute").first()
     if run is None:
         raise Http404(f"Run #{raw} is not a finished run of {attribute.name}.")
@@ -168,7 +173,7 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
             run__kind=TrainingRun.Kind.CLASSIFIER, run__status=TrainingRun.Status.SUCCEEDED,
         )
         .first()
-        if raw_run.isdigit()
+        if _is_id(raw_run)
         else None
     )  # fmt: skip
     if row is not None and row.run.attribute is not None:

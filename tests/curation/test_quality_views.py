@@ -219,6 +219,7 @@ def test_a_tile_post_names_what_is_wrong_and_defaults_to_the_current_run(
     cases = [
         (url, {"attribute": "colour", "run": run.pk, "label": label}, "does not exist in this image's dataset"),
         (url, {"attribute": "neckline", "run": run.pk + 99, "label": label}, f"Run #{run.pk + 99} is not a finished run"),
+        (url, {"attribute": "neckline", "run": "9" * 30, "label": label}, "is not a run number"),
         (url, {"attribute": "neckline", "run": run.pk, "label": 99999}, "'99999' is not a label of neckline"),
         (reverse("curation:gallery_relabel", args=[99999]), {"attribute": "neckline", "run": run.pk, "label": label}, "no image #99999"),
     ]  # fmt: skip
