@@ -112,7 +112,10 @@ def test_s3_round_trip_gives_identical_predictions(trained, s3_server, s3_bucket
     from_s3 = predict_items(
         load_model(f"{dest}/colour/latest").model, remote, config=saved.config
     )  # keys and endpoint from the environment
-    assert np.array_equal(from_s3.probs, expected.probs[:6])
+    # Against the same six local files in one batch of six: a different batch size may take
+    # other CPU kernels and differ in the last bit (seen in CI: 0.29625335 vs 0.29625332).
+    local = predict_items(saved.model, items[:6], config=saved.config)
+    np.testing.assert_allclose(from_s3.probs, local.probs, rtol=0, atol=1e-6)
     assert [i for i, _ in from_s3.skipped] == [6]
     meta = json.loads(
         client.get_object(Bucket=s3_bucket, Key="models/colour/v0001/meta.json")["Body"].read()
