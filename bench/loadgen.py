@@ -72,7 +72,7 @@ def ensure_catalog(images: int, dataset: str):
         return found
     start = time.monotonic()
     print(
-        f"seeding {images:,} images into '{dataset}' (one time; about a minute per 100k here)…",
+        f"seeding {images:,} images into '{dataset}' (one time; about 30 s per 100k here)…",
         flush=True,
     )
     created = seed_scale_catalog(

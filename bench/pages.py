@@ -2,7 +2,7 @@
 concurrent clients for 60 s against gunicorn + PostgreSQL at 1,000,000 images, next to the
 same run at 10,000 images. Prints p50/p95/errors and checks that no relabel was lost.
 
-    .venv/bin/python bench/pages.py                        # seeds once (~10 min), then ~3 min
+    .venv/bin/python bench/pages.py                        # seeds once (~6 min), then ~3 min
     .venv/bin/python bench/pages.py --images 100000 --duration 20
 
 Goals at 1M images: pages p95 < 100 ms, relabel p95 < 50 ms, 0 errors, 0 lost updates.
