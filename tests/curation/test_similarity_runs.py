@@ -49,12 +49,18 @@ def dresses(tmp_path, settings):
     """30 synthetic products x 3 photos with exact boxes; a fixed salt, so the same 6
     products land in the test split every time."""
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
+    return _pinned_dresses(tmp_path, n_products=30)
+
+
+def _pinned_dresses(tmp_path, *, n_products: int) -> Dataset:
+    """The synthetic-dresses demo under a fixed split salt: the same products land in the
+    test split every run (a random salt left 10 products' test split empty one run in nine)."""
     dataset = create_dataset(
         name="synthetic-dresses", is_synthetic=True,
         attributes={k: list(v) for k, v in ATTRIBUTES.items()},
     )  # fmt: skip
     Dataset.objects.filter(pk=dataset.pk).update(split_salt="helper6-fixed")
-    load_demo_catalog("synthetic-dresses", out_dir=tmp_path / "demo", n_products=30)
+    load_demo_catalog("synthetic-dresses", out_dir=tmp_path / "demo", n_products=n_products)
     return Dataset.objects.get(pk=dataset.pk)
 
 
@@ -334,14 +340,7 @@ def test_with_s3_storage_the_models_live_in_the_bucket_and_the_index_loads_them(
 ):
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
     use_s3_storage(settings, s3_server, s3_bucket)
-    dataset = create_dataset(
-        name="synthetic-dresses", is_synthetic=True,
-        attributes={k: list(v) for k, v in ATTRIBUTES.items()},
-    )  # fmt: skip
-    # A fixed salt: 2 of the 10 products land in the test split (a random one left it empty
-    # about one run in nine, so no image lacked a box).
-    Dataset.objects.filter(pk=dataset.pk).update(split_salt="helper6-fixed")
-    load_demo_catalog("synthetic-dresses", out_dir=tmp_path / "demo", n_products=10)
+    dataset = _pinned_dresses(tmp_path, n_products=10)  # 2 of the 10 products are test
     unboxed = _images(dataset, "test")[:2]
     assert len(unboxed) == 2
     ImageBox.objects.filter(image__in=unboxed).delete()
