@@ -72,26 +72,71 @@ def _embedder(row: SimilarityIndex):
         return _embedders[key]
 
 
+def _localizer(row: SimilarityIndex):
+    """The dress localizer of the run whose net built the index (None without one), once
+    per process."""
+    if row.run_id is None:
+        return None
+    from curation.services.similarity_runs import run_localizer
+
+    key = f"localizer:{row.run_id}"
+    with _lock:
+        if key not in _embedders:
+            _embedders[key] = run_localizer(row.run)
+        return _embedders[key]
+
+
+# More changed (image, attribute) pairs than this since the cached table: rebuild it whole.
+DELTA_LIMIT = 5000
+
+
 def label_table(dataset: Dataset):
     """(LabelTable, attributes, [label by index] per attribute) for every usable image.
 
-    Rebuilt when any label changes (the newest history id moves) or a model is promoted.
+    Built once per process; a label change applies the history events since then to a copy
+    (the pairs they touch, read back from today's annotations), so a relabel never re-reads
+    the catalog. A promoted model, a new image or label, or a long gap rebuilds it whole.
     """
-    from mlcore.similarity import LabelTable
-
-    stamp = (
-        LabelEvent.objects.aggregate(m=Max("id"))["m"],
+    events = LabelEvent.objects.aggregate(m=Max("id"))["m"] or 0
+    base = (
         tuple(
-            PromotedModel.objects.filter(attribute__dataset=dataset).values_list(
-                "run_id", flat=True
-            )
+            PromotedModel.objects.filter(attribute__dataset=dataset)
+            .order_by("attribute_id")
+            .values_list("attribute_id", "run_id")
         ),
         Image.objects.filter(dataset=dataset).aggregate(m=Max("id"))["m"],
+        Label.objects.filter(attribute__dataset=dataset).aggregate(m=Max("id"))["m"],
     )
     with _lock:
         cached = _tables.get(dataset.pk)
-        if cached is not None and cached[0] == stamp:
-            return cached[1], cached[2], cached[3]
+    if cached is not None and cached[0] == base and cached[1] <= events:
+        if cached[1] == events:
+            return cached[2], cached[3], cached[4]
+        table = _apply_events(dataset, cached, events)
+        if table is not None:
+            with _lock:
+                _tables[dataset.pk] = (base, events, table, cached[3], cached[4])
+            return table, cached[3], cached[4]
+    table, attributes, by_index = _build_table(dataset)
+    with _lock:
+        _tables[dataset.pk] = (base, events, table, attributes, by_index)
+    return table, attributes, by_index
+
+
+def _label_positions(
+    attributes: list[Attribute],
+) -> tuple[list[dict[int, Label]], list[dict[int, int]]]:
+    by_index, position = [], []
+    for attr in attributes:
+        ordered = sorted(attr.labels.all(), key=lambda lab: (lab.position, lab.pk))
+        by_index.append(dict(enumerate(ordered)))
+        position.append({lab.pk: i for i, lab in enumerate(ordered)})
+    return by_index, position
+
+
+def _build_table(dataset: Dataset):
+    from mlcore.similarity import LabelTable
+
     attributes = list(
         Attribute.objects.filter(dataset=dataset)
         .prefetch_related("labels")
@@ -100,11 +145,9 @@ def label_table(dataset: Dataset):
     ids = np.array(list(Image.objects.filter(dataset=dataset, status="ok").order_by("id").values_list("id", flat=True)), dtype=np.int64)  # fmt: skip
     labels = np.full((len(ids), len(attributes)), -1, dtype=np.int64)
     row_of = {int(i): r for r, i in enumerate(ids)}
-    by_index = []
+    by_index, position = _label_positions(attributes)
     for col, attr in enumerate(attributes):
-        ordered = sorted(attr.labels.all(), key=lambda lab: (lab.position, lab.pk))
-        at = {lab.pk: i for i, lab in enumerate(ordered)}
-        by_index.append(dict(enumerate(ordered)))
+        at = position[col]
         promoted = (
             PromotedModel.objects.filter(attribute=attr).values_list("run_id", flat=True).first()
         )
@@ -115,10 +158,43 @@ def label_table(dataset: Dataset):
         for image_id, label_id in Annotation.objects.filter(attribute=attr, label__isnull=False).values_list("image_id", "label_id"):  # fmt: skip
             if image_id in row_of:
                 labels[row_of[image_id], col] = at[label_id]
-    table = LabelTable(ids, labels, [a.name for a in attributes])
-    with _lock:
-        _tables[dataset.pk] = (stamp, table, attributes, by_index)
-    return table, attributes, by_index
+    return LabelTable(ids, labels, [a.name for a in attributes]), attributes, by_index
+
+
+def _apply_events(dataset: Dataset, cached, events: int):
+    """A new LabelTable with the (image, attribute) pairs changed by history events after
+    cached[1] set from today's annotations (the promoted model's guess where a label was
+    cleared), or None when there are too many to beat a rebuild."""
+    base, since, table, attributes, _ = cached
+    pairs = list(
+        LabelEvent.objects.filter(pk__gt=since, pk__lte=events, image__dataset=dataset)
+        .values_list("image_id", "attribute_id")
+        .distinct()[: DELTA_LIMIT + 1]
+    )
+    if len(pairs) > DELTA_LIMIT:
+        return None
+    if not pairs:
+        return table
+    labels = table.labels.copy()
+    col_of = {a.pk: c for c, a in enumerate(attributes)}
+    _, position = _label_positions(attributes)
+    image_ids = sorted({i for i, _ in pairs})
+    current = dict.fromkeys(pairs)
+    for image_id, attr_id, label_id in Annotation.objects.filter(image_id__in=image_ids, attribute_id__in=col_of).values_list("image_id", "attribute_id", "label_id"):  # fmt: skip
+        if (image_id, attr_id) in current:
+            current[(image_id, attr_id)] = label_id
+    cleared = [p for p, label_id in current.items() if label_id is None]
+    if cleared:
+        promoted = dict(base[0])  # attribute id -> promoted run id
+        for image_id, attr_id, label_id in RunImage.objects.filter(run_id__in=promoted.values(), image_id__in={i for i, _ in cleared}).exclude(predicted_label=None).values_list("image_id", "run__attribute_id", "predicted_label_id"):  # fmt: skip
+            if (image_id, attr_id) in current and current[(image_id, attr_id)] is None:
+                current[(image_id, attr_id)] = label_id
+    rows = table.rows_of(np.array([i for i, _ in current], dtype=np.int64))
+    for row, ((_, attr_id), label_id) in zip(rows.tolist(), current.items(), strict=True):
+        col = col_of.get(attr_id)
+        if row >= 0 and col is not None:
+            labels[row, col] = position[col].get(label_id, -1) if label_id is not None else -1
+    return table.with_labels(labels)
 
 
 @dataclass
@@ -194,10 +270,12 @@ def similar_to_image(image: Image, query: Query) -> list[Hit]:
     index = _loaded(row)
     if image.pk in index:
         vector = index.vectors([image.pk])[0]
-    else:  # added after the last build: embed it now
-        from curation.services.training_exec import item_uri
+    else:  # added after the last build: embed it now, cropped as the build would have
+        from curation.services.similarity import uris_and_boxes
 
-        vector = _embed_files(row, [item_uri(image.file)])
+        with_box = Image.objects.select_related("box").get(pk=image.pk)
+        _, uris, boxes = uris_and_boxes([with_box], _localizer(row))
+        vector = query_vector(row, uris[0], boxes[0])
     table, _, _ = label_table(image.dataset)
     return search(image.dataset, vector, table.of([image.pk])[0], query, exclude=image.pk)
 
@@ -219,17 +297,22 @@ def similar_to_upload(dataset: Dataset, data: bytes, name: str, query: Query) ->
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"query{Path(name).suffix.lower()}"
         path.write_bytes(data)
-        vector = _embed_files(row, [str(path)])
+        vector = query_vector(row, str(path))
     if query.differs_in and not query.value:
         raise SearchError("for an uploaded photo, say which label the results should have (its own labels are unknown)")  # fmt: skip
     return search(dataset, vector, None, query)
 
 
-def _embed_files(row: SimilarityIndex, uris: list[str]) -> np.ndarray:
+def query_vector(row: SimilarityIndex, uri: str, box=None) -> np.ndarray:
+    """(D,) unit vector of one query image: cropped to `box` (pixels), else to the index's
+    localizer's box when its run trained one, as the index build crops images without a box."""
+    from curation.services.similarity import fill_boxes
     from curation.services.training_exec import _s3_options
     from mlcore.similarity import embed_images
 
-    found = embed_images(_embedder(row), uris, batch_size=8, s3=_s3_options())
+    if box is None:
+        box = fill_boxes(_localizer(row), [uri], [None])[0]
+    found = embed_images(_embedder(row), [uri], boxes=[box], batch_size=8, s3=_s3_options())
     if not len(found.indices):
         reason = found.skipped[0][1] if found.skipped else "unreadable"
         raise SearchError(f"the image could not be embedded: {reason}")

@@ -1,4 +1,5 @@
-"""REST API for training runs: start (202), status, cancel, promote, suspects, predictions."""
+"""REST API for training runs (classifier and similarity): start (202), status, cancel, promote,
+suspects, predictions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 from curation.access import get_dataset_for_user, get_run_for_user
 from curation.api.views import IdCursor
 from curation.models import Attribute, RunImage, TrainingRun
+from curation.services.similarity_runs import start_similarity_run
 from curation.services.training import (
     TrainingError,
     cancel_training_run,
@@ -36,10 +38,23 @@ class RunSerializer(serializers.ModelSerializer):
 
 class StartRunSerializer(serializers.Serializer):
     dataset = serializers.CharField()
-    attribute = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=TrainingRun.Kind.choices, default=TrainingRun.Kind.CLASSIFIER,
+        help_text="classifier: one attribute's labels; similarity: the look-alike embedding",
+    )  # fmt: skip
+    attribute = serializers.CharField(
+        required=False, default="", help_text="the attribute to learn (classifier runs only)"
+    )
     options = serializers.DictField(
         required=False, default=dict, help_text='e.g. {"arch": "resnet50", "epochs": 5}'
     )
+
+    def validate(self, data):
+        if data["kind"] == TrainingRun.Kind.CLASSIFIER and not data["attribute"]:
+            raise ValidationError({"attribute": "a classifier run needs the attribute to learn"})
+        if data["kind"] == TrainingRun.Kind.SIMILARITY and data["attribute"]:
+            raise ValidationError({"attribute": "a similarity run learns from every attribute; leave it out"})  # fmt: skip
+        return data
 
 
 class RunImageSerializer(serializers.ModelSerializer):
@@ -65,23 +80,22 @@ class RunImageSerializer(serializers.ModelSerializer):
 def run_start(request):
     body = StartRunSerializer(data=request.data)
     body.is_valid(raise_exception=True)
-    dataset = get_dataset_for_user(request, body.validated_data["dataset"])
-    attribute = Attribute.objects.filter(
-        dataset=dataset, name=body.validated_data["attribute"]
-    ).first()
-    if attribute is None:
-        raise ValidationError(
-            {
-                "attribute": f"dataset '{dataset.name}' has no attribute '{body.validated_data['attribute']}'"
-            }
-        )
+    data = body.validated_data
+    dataset = get_dataset_for_user(request, data["dataset"])
     try:
-        run = start_training_run(
-            dataset=dataset,
-            attribute=attribute,
-            options=body.validated_data["options"],
-            actor=request.user,
-        )
+        if data["kind"] == TrainingRun.Kind.SIMILARITY:
+            run = start_similarity_run(dataset=dataset, options=data["options"], actor=request.user)
+        else:
+            attribute = Attribute.objects.filter(dataset=dataset, name=data["attribute"]).first()
+            if attribute is None:
+                raise ValidationError(
+                    {
+                        "attribute": f"dataset '{dataset.name}' has no attribute '{data['attribute']}'"
+                    }
+                )
+            run = start_training_run(
+                dataset=dataset, attribute=attribute, options=data["options"], actor=request.user
+            )
     except TrainingError as exc:
         raise ValidationError({"options": str(exc)}) from exc
     return Response(

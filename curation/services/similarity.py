@@ -151,9 +151,9 @@ def _embedder(row: SimilarityIndex):
     return pretrained_embedder(image_size=settings.CURATION_EMBED_SIZE, device="cpu")
 
 
-def _uris_and_boxes(images: Iterable[Image], localizer=None) -> tuple[list[int], list[str], list]:
+def uris_and_boxes(images: Iterable[Image], localizer=None) -> tuple[list[int], list[str], list]:
     """Ground-truth boxes in pixels; without one, the localizer's box when there is one."""
-    from curation.services.training_exec import _s3_options, item_uri
+    from curation.services.training_exec import item_uri
 
     ids, uris, boxes = [], [], []
     for im in images:
@@ -161,14 +161,25 @@ def _uris_and_boxes(images: Iterable[Image], localizer=None) -> tuple[list[int],
         ids.append(im.pk)
         uris.append(item_uri(im.file))
         boxes.append(box.pixels(im.width, im.height) if box is not None and im.width else None)
-    missing = [i for i, b in enumerate(boxes) if b is None]
-    if localizer is not None and missing:
-        from mlcore.similarity import locate
+    return ids, uris, fill_boxes(localizer, uris, boxes)
 
-        found = locate(localizer, [uris[i] for i in missing], s3=_s3_options())
-        for r, pos in enumerate(found.indices.tolist()):
-            boxes[missing[pos]] = tuple(float(v) for v in found.boxes[r])
-    return ids, uris, boxes
+
+def fill_boxes(localizer, uris: list[str], boxes: list) -> list:
+    """boxes with each None replaced by the localizer's box of that image (pixels), where it
+    finds one; unchanged without a localizer. The index build and the query side both crop
+    this way, so a query is embedded like the images it is compared with."""
+    from curation.services.training_exec import _s3_options
+
+    missing = [i for i, b in enumerate(boxes) if b is None]
+    if localizer is None or not missing:
+        return boxes
+    from mlcore.similarity import locate
+
+    boxes = list(boxes)
+    found = locate(localizer, [uris[i] for i in missing], s3=_s3_options())
+    for r, pos in enumerate(found.indices.tolist()):
+        boxes[missing[pos]] = tuple(float(v) for v in found.boxes[r])
+    return boxes
 
 
 def _embed_into(row: SimilarityIndex, index, images: list[Image]) -> list[dict]:
@@ -183,7 +194,7 @@ def _embed_into(row: SimilarityIndex, index, images: list[Image]) -> list[dict]:
     skipped = []
     for start in range(0, len(images), EMBED_CHUNK):
         chunk = images[start : start + EMBED_CHUNK]
-        ids, uris, boxes = _uris_and_boxes(chunk, localizer)
+        ids, uris, boxes = uris_and_boxes(chunk, localizer)
         found = embed_images(embedder, uris, boxes=boxes, batch_size=64, s3=_s3_options())
         if len(found.indices):
             index.add(np.asarray(ids)[found.indices], found.vectors)

@@ -17,6 +17,7 @@ closer dress that also changes the sleeve, but only if it is among the pool near
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -71,16 +72,34 @@ class LabelTable:
             raise ValueError(f"attribute {attribute} not in [0, {self.labels.shape[1]}).")
         return int(attribute)
 
-    def of(self, ids: Collection[int] | np.ndarray) -> np.ndarray:
-        """(n, A) int64 labels of `ids`; all -1 for an id not in the table."""
+    def rows_of(self, ids: Collection[int] | np.ndarray) -> np.ndarray:
+        """(n,) int64 row of each of `ids` in `labels`; -1 for an id not in the table."""
         ids = np.asarray(ids, dtype=np.int64).ravel()
-        out = np.full((ids.shape[0], self.labels.shape[1]), UNKNOWN, np.int64)
+        rows = np.full(ids.shape[0], -1, np.int64)
         if not self.ids.size:
-            return out
+            return rows
         at = np.minimum(np.searchsorted(self._sorted_ids, ids), self.ids.size - 1)
         found = self._sorted_ids[at] == ids
-        out[found] = self.labels[self._order[at[found]]]
+        rows[found] = self._order[at[found]]
+        return rows
+
+    def of(self, ids: Collection[int] | np.ndarray) -> np.ndarray:
+        """(n, A) int64 labels of `ids`; all -1 for an id not in the table."""
+        rows = self.rows_of(ids)
+        out = np.full((rows.shape[0], self.labels.shape[1]), UNKNOWN, np.int64)
+        out[rows >= 0] = self.labels[rows[rows >= 0]]
         return out
+
+    def with_labels(self, labels: np.ndarray) -> LabelTable:
+        """The same ids with new labels (N, A): no re-sort or re-check of the ids, so an
+        update of a large table costs O(N) for the counts alone."""
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != self.labels.shape:
+            raise ValueError(f"labels must have shape {self.labels.shape}, got {labels.shape}.")
+        new = copy.copy(self)
+        new.labels = labels
+        new._counts = [np.bincount(c[c >= 0], minlength=1) for c in labels.T]
+        return new
 
 
 @dataclass

@@ -75,6 +75,10 @@ REQUESTS = [
     ("NUL in an option", "data_scientist", "post", "/api/runs/", {"data": {"dataset": "dresses", "attribute": "neckline", "options": {"device": "cpu\x00"}}}, 400, "device"),
     ("run for unknown attribute", "data_scientist", "post", "/api/runs/", {"data": {"dataset": "dresses", "attribute": "hem"}}, 400, "hem"),
     ("run for unknown dataset", "data_scientist", "post", "/api/runs/", {"data": {"dataset": "nope", "attribute": "hem"}}, 404, "nope"),
+    ("classifier run without attribute", "data_scientist", "post", "/api/runs/", {"data": {"dataset": "dresses"}}, 400, "needs the attribute"),
+    ("similarity run with an attribute", "data_scientist", "post", "/api/runs/", {"data": {"dataset": "dresses", "kind": "similarity", "attribute": "neckline"}}, 400, "leave it out"),
+    ("unknown run kind", "data_scientist", "post", "/api/runs/", {"data": {"dataset": "dresses", "kind": "gan", "attribute": "neckline"}}, 400, "gan"),
+    ("similarity run bad option", "data_scientist", "post", "/api/runs/", {"data": {"dataset": "dresses", "kind": "similarity", "options": {"dim": "wide"}}}, 400, "dim"),
     ("promote an unfinished run", "data_scientist", "post", "/api/runs/{run}/promote/", {}, 409, "succeeded"),
     # --- page forms
     ("relabel unknown attribute", "merchandiser", "post", "/images/{image}/relabel/", {"form": {"attribute": "hem", "label": "1"}}, 404, "attribute"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
@@ -162,3 +163,40 @@ def _upload(data: bytes, name: str):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type="image/png")
+
+
+def test_the_label_table_follows_relabels_without_reading_the_catalog_again(
+    dresses, merchandiser, data_scientist, django_assert_max_num_queries, monkeypatch
+):
+    from curation.models import Attribute, Label, RunImage
+    from curation.services.labels import relabel_image
+    from curation.services.training import promote_training_run
+    from tests.support.runs import finished_run
+
+    neckline = Attribute.objects.get(dataset=dresses, name="neckline")
+    first, second, third = Image.objects.filter(dataset=dresses).order_by("id")[:3]
+    run = finished_run(neckline, wrong={third.pk})  # the model disagrees with third's label
+    promote_training_run(run=run, actor=data_scientist)
+    table, attributes, by_index = similarity.label_table(dresses)
+    col = [a.pk for a in attributes].index(neckline.pk)
+    before = by_index[col][int(table.of([first.pk])[0, col])].name
+    other = Label.objects.filter(attribute=neckline).exclude(name=before).first()
+    relabel_image(image=first, attribute=neckline, label=other, actor=merchandiser)
+    relabel_image(image=third, attribute=neckline, label=None, actor=merchandiser)
+
+    with django_assert_max_num_queries(7):  # 4 stamps, events, annotations, a prediction
+        updated, _, _ = similarity.label_table(dresses)
+    assert by_index[col][int(updated.of([first.pk])[0, col])].name == other.name
+    guess = RunImage.objects.get(run=run, image=third).predicted_label.name
+    assert by_index[col][int(updated.of([third.pk])[0, col])].name == guess  # cleared: the model's
+    assert guess != by_index[col][int(table.of([third.pk])[0, col])].name
+    rebuilt, _, _ = similarity._build_table(dresses)
+    np.testing.assert_array_equal(updated.labels, rebuilt.labels)
+    assert updated.count(col, int(updated.of([first.pk])[0, col])) == rebuilt.count(
+        col, int(rebuilt.of([first.pk])[0, col])
+    )
+
+    monkeypatch.setattr(similarity, "DELTA_LIMIT", 0)  # too many changes: rebuild whole
+    relabel_image(image=second, attribute=neckline, label=other, actor=merchandiser)
+    again, _, _ = similarity.label_table(dresses)
+    assert by_index[col][int(again.of([second.pk])[0, col])].name == other.name

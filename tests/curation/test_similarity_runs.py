@@ -145,7 +145,7 @@ def test_a_net_worse_than_the_pretrained_embedder_is_not_indexed_unless_asked(
 def test_the_localizer_is_scored_against_the_whole_image_and_crops_images_without_a_box(
     dresses, data_scientist, weak_baseline
 ):
-    from curation.services.similarity import _uris_and_boxes
+    from curation.services.similarity import uris_and_boxes
     from curation.services.similarity_runs import run_localizer
 
     run = _start(dresses, data_scientist, epochs=1, localize=True, localize_epochs=2)
@@ -159,9 +159,23 @@ def test_the_localizer_is_scored_against_the_whole_image_and_crops_images_withou
     image = _images(dresses, "train")[0]
     ImageBox.objects.filter(image=image).delete()
     image = Image.objects.select_related("box").get(pk=image.pk)
-    _, _, boxes = _uris_and_boxes([image], run_localizer(run))
+    _, uris, boxes = uris_and_boxes([image], run_localizer(run))
     x0, y0, x1, y1 = boxes[0]
     assert 0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height
+
+    # A query photo (an upload) is cropped by the same localizer before it is embedded, as
+    # the index build crops images without a box.
+    import numpy as np
+
+    from curation.services.similarity_runs import run_embedder
+    from mlcore.similarity import embed_images
+
+    row = SimilarityIndex.objects.create(dataset=dresses, run=run, embedder="triplet")
+    embedder = run_embedder(run)
+    cropped = embed_images(embedder, uris, boxes=boxes).vectors[0]
+    whole = embed_images(embedder, uris).vectors[0]
+    query = similarity.query_vector(row, uris[0])
+    assert np.allclose(query, cropped, atol=1e-5) and not np.allclose(query, whole, atol=1e-3)
 
 
 def test_too_few_boxes_skip_the_localizer_and_say_so(dresses, data_scientist):
@@ -227,6 +241,27 @@ def test_a_redelivered_run_resumes_from_its_checkpoint_on_the_same_inputs(
     assert run.attempts == 2 and run.progress["resumed"] is True
     assert run.progress["first_epoch_of_attempt"] == 2  # epoch 1 came from the checkpoint
     assert run.metrics["triplets"]["train"]["human"] == 0  # the inputs frozen at the start
+
+
+def test_the_api_starts_a_similarity_run_with_202(dresses, data_scientist, merchandiser):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(data_scientist)
+    body = {"dataset": dresses.name, "kind": "similarity", "options": {"epochs": 1, "dim": 16}}
+    response = client.post("/api/runs/", body, format="json")
+    assert response.status_code == 202, response.content
+    run = TrainingRun.objects.get(pk=response.json()["id"])
+    assert (run.kind, run.attribute_id, run.status, run.config["dim"]) == (
+        "similarity",
+        None,
+        "queued",
+        16,
+    )
+    shown = client.get(f"/api/runs/{run.pk}/").json()
+    assert (shown["kind"], shown["attribute"]) == ("similarity", None)
+    client.force_authenticate(merchandiser)
+    assert client.post("/api/runs/", body, format="json").status_code == 403
 
 
 @pytest.mark.parametrize("role", ["viewer", "merchandiser"])

@@ -101,3 +101,15 @@ def test_label_table_lookup():
         LabelTable(np.array([1, 1]), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="shape"):
         LabelTable(np.array([1, 2]), np.zeros((3, 2)))
+
+
+def test_label_table_rows_and_new_labels_keep_the_ids():
+    table = LabelTable(np.array([30, 10, 20]), np.array([[3, 3], [1, 1], [2, -1]]))
+
+    np.testing.assert_array_equal(table.rows_of([20, 99, 30, 10]), [2, -1, 0, 1])
+    changed = table.with_labels(np.array([[3, 0], [1, 1], [2, 0]]))
+    np.testing.assert_array_equal(changed.of([20, 10]), [[2, 0], [1, 1]])
+    assert (changed.count(1), changed.count(1, 0), changed.count(1, 3)) == (3, 2, 0)
+    assert table.count(1, 3) == 1  # the original is untouched
+    with pytest.raises(ValueError, match="shape"):
+        table.with_labels(np.zeros((2, 2)))
