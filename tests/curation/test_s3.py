@@ -69,3 +69,33 @@ def test_originals_and_thumbnails_can_live_in_s3(
     client.force_login(viewer)
     response = client.get(f"/images/{image.pk}/file/")
     assert b"".join(response.streaming_content) == (small_catalog / "img" / "2.png").read_bytes()
+
+
+def test_a_prefix_with_more_objects_than_one_listing_page_imports_every_row(
+    s3_settings, s3_server, s3_bucket
+):
+    """S3 answers a listing 1,000 keys at a time; the import reads the manifest's keys, so a
+    prefix of 1,100 photos (and a neighbouring prefix) must give exactly its 1,100 rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = s3_server.client()
+    n = 1100
+    rows = ["path,product,neckline"]
+
+    def put(i: int) -> None:
+        body = png_bytes((i % 256, i // 256, 7), size=(8, 8))
+        client.put_object(Bucket=s3_bucket, Key=f"big/img/{i:04d}.png", Body=body)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, range(n)))
+    rows += [f"img/{i:04d}.png,p{i // 2},{['round', 'boat'][i % 2]}" for i in range(n)]
+    client.put_object(Bucket=s3_bucket, Key="big/labels.csv", Body="\n".join(rows).encode())
+    client.put_object(Bucket=s3_bucket, Key="big-neighbour/img/0000.png", Body=b"not a png")
+    page = client.list_objects_v2(Bucket=s3_bucket, Prefix="big/")
+    assert page["IsTruncated"]  # more than one listing page really is there
+
+    report = import_catalog(f"s3://{s3_bucket}/big/", dataset_name="s3-many", create=True)
+    assert (report.created, report.errors, report.quarantined) == (n, [], [])
+    assert Image.objects.filter(dataset__name="s3-many").count() == n
+    again = import_catalog(f"s3://{s3_bucket}/big/", dataset_name="s3-many")
+    assert (again.created, again.updated, again.unchanged) == (0, 0, n)
