@@ -308,6 +308,13 @@ def test_the_run_pages_show_progress_metrics_and_suspects(colours, data_scientis
     client.force_login(data_scientist)
     queued = client.get(f"/runs/{run.pk}/").content.decode()
     assert "Waiting for a worker" in queued and "Cancel run" in queued
+    assert (
+        f"{run.config['cv_folds']}-fold cross-fitting, {run.config['cv_epochs']} epochs a fold"
+        in queued
+    )
+    probe = _start(colours, data_scientist, cv_method="linear_probe", optimizer="adamw")
+    page = client.get(f"/runs/{probe.pk}/").content.decode()
+    assert "linear probe on frozen pretrained features" in page and "adamw lr" in page
     execute_training_run(run.pk)
     page = client.get(f"/runs/{run.pk}/").content.decode()
     assert "Confusion matrix" in page and "<svg" in page and "Promote to current model" in page
