@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,16 +185,19 @@ def _models_destination() -> str:
     return f"s3://{settings.AWS_STORAGE_BUCKET_NAME}/models"
 
 
-def _train(run: TrainingRun) -> str:
-    import numpy as np
+@dataclass
+class RunItems:
+    """A classifier run's frozen snapshot as mlcore takes it: (uri, label index) per split."""
 
-    from mlcore.config import TrainConfig
-    from mlcore.eval.crossval import out_of_sample_probs
-    from mlcore.eval.issues import rank_label_issues
-    from mlcore.store import save_model
-    from mlcore.train.fit import fit
+    label_ids: dict[str, int]  # label name -> Label id
+    index_of: dict[int, int]  # Label id -> position in run.label_names
+    train_rows: list[tuple]  # (RunImage id, split, given Label id, image file) by RunImage id
+    test_rows: list[tuple]
+    train_items: list[tuple[str, int]]
+    test_items: list[tuple[str, int]]
 
-    config = TrainConfig.from_dict(run.config)
+
+def run_items(run: TrainingRun) -> RunItems:
     names: list[str] = list(run.label_names)
     label_ids = dict(
         Label.objects.filter(attribute=run.attribute, name__in=names).values_list("name", "id")
@@ -206,8 +210,28 @@ def _train(run: TrainingRun) -> str:
     )
     train_rows = [r for r in rows if r[1] == Split.TRAIN]
     test_rows = [r for r in rows if r[1] == Split.TEST]
-    train_items = [(item_uri(r[3]), index_of[r[2]]) for r in train_rows]
-    test_items = [(item_uri(r[3]), index_of[r[2]]) for r in test_rows]
+    return RunItems(
+        label_ids, index_of, train_rows, test_rows,
+        [(item_uri(r[3]), index_of[r[2]]) for r in train_rows],
+        [(item_uri(r[3]), index_of[r[2]]) for r in test_rows],
+    )  # fmt: skip
+
+
+def _train(run: TrainingRun) -> str:
+    import numpy as np
+
+    from mlcore.config import TrainConfig
+    from mlcore.eval.crossval import out_of_sample_probs
+    from mlcore.eval.issues import rank_label_issues
+    from mlcore.store import save_model
+    from mlcore.train.fit import fit
+
+    config = TrainConfig.from_dict(run.config)
+    names: list[str] = list(run.label_names)
+    items = run_items(run)
+    label_ids, index_of = items.label_ids, items.index_of
+    train_rows, test_rows = items.train_rows, items.test_rows
+    train_items, test_items = items.train_items, items.test_items
     work = Path(settings.CURATION_RUNS_DIR) / str(run.pk)
     s3 = _s3_options()
     reporter = _Reporter(run)

@@ -46,6 +46,9 @@ class RetrainForm(forms.Form):
     )
 
 
+FORM_DEFAULTS = ("epochs", "image_size", "pretrained", "cv_folds")
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def retrain(request, name: str, attribute: str):
@@ -56,6 +59,12 @@ def retrain(request, name: str, attribute: str):
         raise Http404(f"Dataset '{name}' has no attribute '{attribute}'.")
     defaults = default_options(dataset)
     initial = {"class_weighting": "none", "cv_folds": 3, **defaults}
+    # What the form's fields become when another architecture is picked (static/js/app.js).
+    arch_defaults = {
+        arch: {"pretrained": False}
+        | {k: v for k, v in default_options(dataset, arch).items() if k in FORM_DEFAULTS}
+        for arch, _ in RetrainForm.base_fields["arch"].choices  # type: ignore[attr-defined]
+    }
     form = RetrainForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         options = dict(form.cleaned_data)
@@ -67,7 +76,7 @@ def retrain(request, name: str, attribute: str):
             form.add_error(None, str(exc))
         else:
             return redirect(run.get_absolute_url())
-    context = {"dataset": dataset, "attribute": attr, "form": form}
+    context = {"dataset": dataset, "attribute": attr, "form": form, "arch_defaults": arch_defaults}
     status = 400 if request.method == "POST" else 200  # here after a POST: the form has errors
     return render(request, "curation/retrain.html", context, status=status)
 

@@ -115,3 +115,19 @@
 document.addEventListener("htmx:beforeSwap", function (e) {
   if (e.detail.xhr.status === 409) { e.detail.shouldSwap = true; e.detail.isError = false; }
 });
+
+// Retrain form: picking an architecture fills in its default epochs, image size, weights
+// and folds (the server applies the rest of that architecture's recipe).
+document.addEventListener("change", function (e) {
+  const select = e.target;
+  if (!select || select.name !== "arch" || !select.form || !select.form.dataset.archDefaults) return;
+  const source = document.getElementById(select.form.dataset.archDefaults);
+  const defaults = source ? JSON.parse(source.textContent)[select.value] : null;
+  if (!defaults) return;
+  Object.keys(defaults).forEach(function (name) {
+    const field = select.form.elements[name];
+    if (!field) return;
+    if (field.type === "checkbox") field.checked = Boolean(defaults[name]);
+    else field.value = defaults[name];
+  });
+});

@@ -234,3 +234,19 @@ def test_data_scientist_uploads_a_zip_and_watches_the_import_finish(
     job = ImportJob.objects.get()
     assert (job.status, job.dataset_name, job.report["created"]) == ("succeeded", "uploaded", 6)
     assert Image.objects.filter(dataset__name="uploaded").count() == 6
+
+
+def test_picking_an_architecture_fills_in_its_defaults_on_the_retrain_form(
+    imported, data_scientist, open_as
+):
+    page = open_as(data_scientist, "/datasets/dresses/attributes/neckline/retrain/")
+    epochs, size = page.get_by_label("Epochs"), page.get_by_label("Image size (px)")
+    weights = page.get_by_label("Start from ImageNet weights (EfficientNet-Lite0 only)")
+    expect(epochs).to_have_value("8")  # the small-image ResNet recipe
+    page.get_by_label("Arch").select_option("efficientnet_lite0")
+    expect(epochs).to_have_value("3")
+    expect(size).to_have_value("32")
+    expect(weights).to_be_checked()
+    page.get_by_label("Arch").select_option("resnet50")
+    expect(epochs).to_have_value("8")
+    expect(weights).not_to_be_checked()

@@ -322,3 +322,26 @@ def test_the_run_pages_show_progress_metrics_and_suspects(colours, data_scientis
     form = client.get("/datasets/colours/attributes/colour/retrain/")
     assert form.status_code == 200 and "Start training" in form.content.decode()
     assert Annotation.objects.exists()
+
+
+def test_each_architecture_gets_its_own_recipe_and_the_users_options_win(colours):
+    from curation.services.training import build_config
+
+    dataset, _ = colours
+    lite = build_config(dataset, {"arch": "efficientnet_lite0"})
+    assert (lite["optimizer"], lite["lr"], lite["epochs"], lite["pretrained"]) == (
+        "adamw",
+        2e-3,
+        3,
+        True,
+    )
+    assert (lite["image_size"], lite["small_stem"], lite["cv_epochs"]) == (32, True, 1)
+    mine = build_config(dataset, {"arch": "efficientnet_lite0", "epochs": 5, "pretrained": False})
+    assert (mine["epochs"], mine["pretrained"], mine["optimizer"]) == (5, False, "adamw")
+    resnet = build_config(dataset, {"arch": "resnet50"})
+    assert (resnet["arch"], resnet["optimizer"], resnet["lr"], resnet["small_stem"]) == (
+        "resnet50",
+        "sgd",
+        0.1,
+        True,
+    )
