@@ -335,14 +335,41 @@ class TrainingRun(models.Model):
 
     @property
     def percent(self) -> int:
+        """Share of the whole job done. A classifier run's cross-fitting counts in epochs of
+        the training set: k-fold is k models of cv_epochs on (k-1)/k of it; the linear probe
+        about one epoch (a forward pass, then k regressions)."""
         p = self.progress or {}
         if self.status == self.Status.SUCCEEDED:
             return 100
         epochs, steps = p.get("epochs") or 0, p.get("steps") or 0
         if not epochs or not steps:
             return 0
-        done = (p.get("epoch", 1) - 1) + p.get("step", 0) / steps
-        return min(99, int(100 * done / epochs))
+        done = min(epochs, (p.get("epoch", 1) - 1) + p.get("step", 0) / steps)
+        config = self.config or {}
+        folds = int(config.get("cv_folds") or 0)
+        if self.kind != self.Kind.CLASSIFIER or folds < 2:
+            return min(99, int(100 * done / epochs))
+        fold, fold_steps = int(p.get("fold") or 0), p.get("fold_steps") or 0
+        phase = p.get("phase")
+        if config.get("cv_method") == "linear_probe":
+            cv_total, cv_done = 1.0, 0.0
+            if phase == "cross-fitting" and fold_steps:  # fold 0: features; f: f fits done
+                cv_done = (
+                    0.3 * p.get("fold_step", 0) / fold_steps
+                    if fold == 0
+                    else 0.3 + 0.7 * fold / folds
+                )
+        else:
+            per_fold = (config.get("cv_epochs") or epochs) * (folds - 1) / folds
+            cv_total, cv_done = folds * per_fold, 0.0
+            if phase == "cross-fitting" and fold and fold_steps:
+                within = (p.get("fold_epoch", 1) - 1 + p.get("fold_step", 0) / fold_steps) / (
+                    p.get("fold_epochs") or 1
+                )
+                cv_done = per_fold * (fold - 1 + min(1.0, within))
+        if phase in ("ranking", "saving", "done"):
+            cv_done = cv_total
+        return min(99, int(100 * (done + cv_done) / (epochs + cv_total)))
 
 
 class RunImage(models.Model):

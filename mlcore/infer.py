@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
 from mlcore.config import TrainConfig
-from mlcore.data.dataset import Item
+from mlcore.data.dataset import Batch, Item
 from mlcore.data.loaders import eval_loader
 from mlcore.data.transforms import BatchPrep
 from mlcore.models import Classifier, channels_last_ok, input_stats
@@ -24,10 +24,14 @@ def predict_items(
     num_workers: int | None = None,
     features: bool = False,
     s3: S3Options | None = None,
+    on_batch: Callable[[int], bool] | None = None,
 ) -> EvalOutput:
     """items: [(path or URI, label or -1)] -> probs (N', K) for the N' readable images (and
     pooled features (N', D) when features=True), in item order; the rest in .skipped.
-    Runs on the device the model is on, with the eval preset of `config`."""
+    Runs on the device the model is on, with the eval preset of `config`.
+
+    on_batch(items done so far) is called after each batch; when it returns True the pass
+    stops there (a cancel) and the output covers the items done."""
     device = next(model.parameters()).device
     mean, std = input_stats(config.arch)
     loader = eval_loader(
@@ -40,7 +44,7 @@ def predict_items(
     )
     return evaluate(
         model,
-        loader,
+        loader if on_batch is None else _watched(loader, on_batch),
         device=device,
         prep=BatchPrep(
             mean=mean,
@@ -50,6 +54,15 @@ def predict_items(
         amp=config.amp,
         features=features,
     )
+
+
+def _watched(batches: Iterable[Batch], on_batch: Callable[[int], bool]) -> Iterator[Batch]:
+    done = 0
+    for batch in batches:
+        yield batch
+        done += len(batch) + len(batch.skipped)
+        if on_batch(done):
+            return
 
 
 def embed_items(

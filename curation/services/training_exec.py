@@ -115,6 +115,7 @@ class _Reporter:
         self.last_write = 0.0
         self.last_check = 0.0
         self.cancel = False
+        self.fold_started: dict[int, float] = {}
 
     def phase(self, name: str, **extra: Any) -> None:
         self.progress = {**self.progress, "phase": name, **extra}
@@ -134,9 +135,17 @@ class _Reporter:
         self._write()
 
     def fold(self, fold: int, folds: int, p: Any) -> None:
+        """Cross-fitting progress (fold -1: the linear probe's one pass over every image).
+        The ETA covers the folds still to come, each taken to last as long as this one."""
+        now = time.monotonic()
+        started = self.fold_started.setdefault(fold, now)
+        per_fold = now - started + float(p.eta_s)
+        later = folds - fold - 1 if fold >= 0 else 0
         self.progress = {
             **self.progress, "phase": "cross-fitting", "fold": fold + 1, "folds": folds, "fold_epoch": p.epoch,
             "fold_epochs": p.epochs, "fold_step": p.step, "fold_steps": p.steps,
+            "eta_s": round(float(p.eta_s) + later * per_fold, 1),
+            "images_per_s": round(float(p.images_per_s), 1) if p.images_per_s else self.progress.get("images_per_s"),
         }  # fmt: skip
         self._write()
 

@@ -12,6 +12,7 @@ folds and predicts fold f. Two methods (config.cv_method):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from mlcore.storage import S3Options
 from mlcore.train.engine import TrainProgress
 from mlcore.train.fit import check_items, fit
 
-FoldProgress = Callable[[int, int, TrainProgress], None]  # (fold 0-based, folds, progress)
+FoldProgress = Callable[[int, int, TrainProgress], None]  # (fold 0-based, -1: all; folds, progress)
 
 
 @dataclass
@@ -75,7 +76,16 @@ def out_of_sample_probs(
     probs = np.full((len(checked), k), np.nan, dtype=np.float32)
     result = OutOfSample(probs, labels, fold, config.cv_method)
     if config.cv_method == "linear_probe":
-        return _linear_probe(config, checked, k, splits, result, s3=s3)
+        return _linear_probe(
+            config,
+            checked,
+            k,
+            splits,
+            result,
+            progress=progress,
+            should_cancel=should_cancel,
+            s3=s3,
+        )
 
     fold_config = replace(config, epochs=config.cv_epochs or config.epochs)
     for f, (train_rows, held) in enumerate(splits):
@@ -108,8 +118,13 @@ def _linear_probe(
     splits: list[tuple[np.ndarray, np.ndarray]],
     result: OutOfSample,
     *,
+    progress: FoldProgress | None,
+    should_cancel: Callable[[], bool] | None,
     s3: S3Options | None,
 ) -> OutOfSample:
+    """Progress: fold -1 while the features are computed (step = images done), then fold f
+    (step 1 of 1) as each fold's regression is fitted. A cancel stops between batches and
+    between folds."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -118,22 +133,42 @@ def _linear_probe(
             "cv_method='linear_probe' needs a backbone that never saw these labels: "
             "arch='efficientnet_lite0' with pretrained=True, or a weights_path."
         )
+    folds, start = len(splits), time.monotonic()
+
+    def report(fold: int, step: int, steps: int, eta_s: float) -> None:
+        if progress is not None:
+            rate = step / max(time.monotonic() - start, 1e-6) if fold < 0 else 0.0
+            progress(fold, folds, TrainProgress(1, 1, step, steps, float("nan"), rate, eta_s))
+
+    def on_batch(done: int) -> bool:
+        left = (len(items) - done) * (time.monotonic() - start) / max(done, 1)
+        report(-1, done, len(items), left)
+        return bool(should_cancel and should_cancel())
+
     model = build_model(config, k).eval()
-    out = predict_items(model, items, config=config, features=True, s3=s3)
+    out = predict_items(model, items, config=config, features=True, s3=s3, on_batch=on_batch)
+    if should_cancel is not None and should_cancel():
+        result.cancelled = True
+        return result
     assert out.features is not None
     feats = np.full((len(items), out.features.shape[1]), np.nan, dtype=np.float32)
     feats[out.indices] = out.features
     ok = np.zeros(len(items), dtype=bool)
     ok[out.indices] = True
-    for train_rows, held in splits:
+    fits_start = time.monotonic()
+    for f, (train_rows, held) in enumerate(splits):
+        if should_cancel is not None and should_cancel():
+            result.cancelled = True
+            return result
         train_rows, held = train_rows[ok[train_rows]], held[ok[held]]
-        if not len(held):
-            continue
-        scaler = StandardScaler().fit(feats[train_rows])
-        clf = LogisticRegression(max_iter=1000, C=0.5)
-        clf.fit(scaler.transform(feats[train_rows]), result.labels[train_rows])
-        fold_probs = np.zeros((len(held), k), dtype=np.float32)
-        fold_probs[:, clf.classes_] = clf.predict_proba(scaler.transform(feats[held]))
-        result.probs[held] = fold_probs
+        if len(held):
+            scaler = StandardScaler().fit(feats[train_rows])
+            clf = LogisticRegression(max_iter=1000, C=0.5)
+            clf.fit(scaler.transform(feats[train_rows]), result.labels[train_rows])
+            fold_probs = np.zeros((len(held), k), dtype=np.float32)
+            fold_probs[:, clf.classes_] = clf.predict_proba(scaler.transform(feats[held]))
+            result.probs[held] = fold_probs
+        per_fold = (time.monotonic() - fits_start) / (f + 1)
+        report(f, 1, 1, per_fold * (folds - f - 1))
     result.skipped = sorted(out.skipped)
     return result

@@ -345,3 +345,30 @@ def test_each_architecture_gets_its_own_recipe_and_the_users_options_win(colours
         0.1,
         True,
     )
+
+
+def test_the_progress_bar_counts_cross_fitting_not_just_training():
+    def percents(config, stages, kind="classifier"):
+        return [
+            TrainingRun(kind=kind, status="running", config=config, progress=p).percent
+            for p in stages
+        ]
+
+    trained = {"epoch": 4, "epochs": 4, "step": 10, "steps": 10}
+    kfold = [
+        {"phase": "training", "epoch": 1, "epochs": 4, "step": 5, "steps": 10},
+        {"phase": "training", **trained},
+        {"phase": "cross-fitting", **trained, "folds": 3},
+        {"phase": "cross-fitting", **trained, "folds": 3, "fold": 1, "fold_epoch": 1, "fold_epochs": 2, "fold_step": 5, "fold_steps": 10},
+        {"phase": "cross-fitting", **trained, "folds": 3, "fold": 3, "fold_epoch": 2, "fold_epochs": 2, "fold_step": 10, "fold_steps": 10},
+        {"phase": "ranking", **trained},
+    ]  # fmt: skip
+    # 4 training epochs, then 3 folds x 2 epochs on 2/3 of the images: 4 epochs' worth more.
+    assert percents({"cv_folds": 3, "cv_epochs": 2}, kfold) == [6, 50, 50, 54, 99, 99]
+    probe = [
+        {"phase": "training", **trained},
+        {"phase": "cross-fitting", **trained, "fold": 0, "fold_step": 500, "fold_steps": 1000},
+        {"phase": "cross-fitting", **trained, "fold": 2, "folds": 3, "fold_step": 1, "fold_steps": 1},
+    ]  # fmt: skip
+    assert percents({"cv_folds": 3, "cv_method": "linear_probe"}, probe) == [80, 83, 95]
+    assert percents({}, kfold[:2], kind="similarity") == [12, 99]

@@ -60,13 +60,44 @@ def test_linear_probe_gives_out_of_sample_probs_from_frozen_features(make_items,
         cv_method="linear_probe",
     )
 
-    result = out_of_sample_probs(config, items, NAMES, work_dir=tmp_path)
+    seen = []
+    result = out_of_sample_probs(
+        config,
+        items,
+        NAMES,
+        work_dir=tmp_path,
+        progress=lambda f, k, p: seen.append((f, k, p.step, p.steps)),
+    )
 
-    assert result.method == "linear_probe"
+    assert result.method == "linear_probe" and not result.cancelled
+    features = [s for s in seen if s[0] == -1]  # the one pass over every image
+    assert (
+        features
+        and features[-1][2:] == (30, 30)
+        and [s[2] for s in features] == sorted(s[2] for s in features)
+    )
+    assert [s for s in seen if s[0] >= 0] == [(0, 3, 1, 1), (1, 3, 1, 1), (2, 3, 1, 1)]
     assert result.probs.shape == (30, 3) and not np.isnan(result.probs).any()
     np.testing.assert_allclose(result.probs.sum(axis=1), 1.0, rtol=1e-5)
     accuracy = (result.probs.argmax(axis=1) == result.labels).mean()
     assert accuracy > 0.6  # the patterns are easy even for frozen ImageNet features
+
+
+@pytest.mark.parametrize("stop_at_fold", [-1, 0])  # during the feature pass / after fold 0
+def test_a_cancelled_linear_probe_stops_without_the_remaining_folds(
+    make_items, tmp_path, stop_at_fold
+):
+    config = tiny_config(
+        arch="efficientnet_lite0", pretrained=True, image_size=32, cv_folds=3, cv_method="linear_probe",
+        batch_size=4,
+    )  # fmt: skip
+    reported = []
+    result = out_of_sample_probs(
+        config, make_items(24), NAMES, work_dir=tmp_path,
+        progress=lambda f, k, p: reported.append(f), should_cancel=lambda: stop_at_fold in reported,
+    )  # fmt: skip
+    assert result.cancelled and max(reported) == stop_at_fold  # nothing ran after the cancel
+    assert np.isnan(result.probs).any(axis=1).sum() >= 8  # at least one fold has no probabilities
 
 
 def test_linear_probe_needs_a_label_independent_backbone(make_items, tmp_path):
