@@ -95,7 +95,8 @@ def label_table(dataset: Dataset):
 
     Built once per process; a label change applies the history events since then to a copy
     (the pairs they touch, read back from today's annotations), so a relabel never re-reads
-    the catalog. A promoted model, a new image or label, or a long gap rebuilds it whole.
+    the catalog. A promoted model, a new image, a label added, renamed or moved, or a long gap
+    rebuilds it whole.
     """
     events = LabelEvent.objects.aggregate(m=Max("id"))["m"] or 0
     base = (
@@ -105,7 +106,11 @@ def label_table(dataset: Dataset):
             .values_list("attribute_id", "run_id")
         ),
         Image.objects.filter(dataset=dataset).aggregate(m=Max("id"))["m"],
-        Label.objects.filter(attribute__dataset=dataset).aggregate(m=Max("id"))["m"],
+        tuple(  # a new, renamed or reordered label changes the captions and positions
+            Label.objects.filter(attribute__dataset=dataset)
+            .order_by("id")
+            .values_list("id", "name", "position")
+        ),
     )
     with _lock:
         cached = _tables.get(dataset.pk)
