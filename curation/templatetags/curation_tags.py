@@ -9,6 +9,17 @@ def get_item(mapping, key):
     return mapping.get(key) if mapping else None
 
 
+@register.filter
+def roles(user) -> list[str]:
+    """{{ user|roles }}: the user's role names, sorted, from the per-request (and shared-
+    cache) user facts that permission checks already loaded, not another query."""
+    from curation.auth_cache import user_facts
+
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return sorted(user_facts(user)["roles"])
+
+
 def _scale(values, lo, hi, out_lo, out_hi):
     span = (hi - lo) or 1.0
     return [out_lo + (v - lo) / span * (out_hi - out_lo) for v in values]

@@ -66,3 +66,14 @@ def test_an_inactive_user_has_nothing(shared, merchandiser):
     User.objects.filter(pk=merchandiser.pk).update(is_active=False)
     user = _fresh(merchandiser)
     assert not user.has_perm("curation.relabel_image") and not can_view(user)
+
+
+def test_the_page_header_names_the_roles_without_asking_the_database(shared, merchandiser):
+    from django.template import Context, Template
+
+    user = _fresh(merchandiser)
+    assert can_view(user)  # the request's permission check loads the facts
+    header = Template("{% load curation_tags %}{% for r in user|roles %}[{{ r }}]{% endfor %}")
+    with CaptureQueriesContext(connection) as queries:
+        assert header.render(Context({"user": user})) == "[merchandiser]"
+    assert len(queries) == 0, [q["sql"] for q in queries]
