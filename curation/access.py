@@ -49,12 +49,15 @@ def get_dataset_for_user(request, name: str) -> Dataset:
 
 
 def get_attribute_for_user(request, name: str, attribute: str) -> Attribute:
-    dataset = get_dataset_for_user(request, name)
+    """The attribute with its dataset and promoted run, in one query; a miss then says
+    whether the dataset or the attribute is what does not exist."""
+    require_viewer(request)
     try:
         return Attribute.objects.select_related("dataset", "promoted__run").get(
-            dataset=dataset, name=attribute
+            dataset__name=name, name=attribute
         )
     except Attribute.DoesNotExist:
+        dataset = get_dataset_for_user(request, name)
         names = ", ".join(dataset.attributes.values_list("name", flat=True)) or "none yet"
         raise Http404(
             f"Dataset '{name}' has no attribute '{attribute}' (it has: {names})."

@@ -315,3 +315,18 @@ def test_comparison_splits_the_change_into_relabels_and_model(
         assert r.delta == pytest.approx(r.from_relabels + r.from_model + r.rest)
     one = client.get(_url("compare", neckline))
     assert one.status_code == 200
+
+
+def test_a_gallery_page_of_the_promoted_run_reads_the_attribute_and_run_once(
+    client, viewer, neckline, run, data_scientist, settings, django_assert_max_num_queries
+):
+    from curation.services.training import promote_training_run
+
+    settings.SHARED_CACHE = True  # roles and permissions from the cache, as in production
+    promote_training_run(run=run, actor=data_scientist)
+    client.force_login(viewer)
+    url = _url("gallery", neckline, run=run.pk, split="test")
+    assert client.get(url).status_code == 200  # warms the cached user facts
+    # session, user, attribute + dataset + promoted run, labels, gallery rows, annotations
+    with django_assert_max_num_queries(6):
+        assert client.get(url).status_code == 200
