@@ -40,10 +40,12 @@ def _run_for(attribute: Attribute, raw: str | None) -> TrainingRun | None:
         return quality.default_run(attribute)
     if not _is_id(raw):
         raise Http404(f"'{raw[:20]}' is not a run number.")
-    promoted = quality.default_run(attribute) if hasattr(attribute, "promoted") else None
-    if promoted is not None and promoted.pk == int(raw):  # loaded with the attribute already
-        promoted.attribute = attribute
-        return promoted
+    promoted = getattr(attribute, "promoted", None)  # loaded with the attribute, with its run
+    if promoted is not None and promoted.run_id == int(raw):
+        run = promoted.run
+        if run.kind == TrainingRun.Kind.CLASSIFIER and run.status == TrainingRun.Status.SUCCEEDED:
+            run.attribute = attribute
+            return run
     run = quality.classifier_runs(attribute).filter(pk=int(raw)).select_related("attribute").first()
     if run is None:
         raise Http404(f"Run #{raw} is not a finished run of {attribute.name}.")
