@@ -279,7 +279,7 @@ def similar_to_image(image: Image, query: Query) -> list[Hit]:
         from curation.services.similarity import uris_and_boxes
 
         with_box = Image.objects.select_related("box").get(pk=image.pk)
-        _, uris, boxes = uris_and_boxes([with_box], _localizer(row))
+        _, uris, boxes = uris_and_boxes([with_box])  # its own box; query_vector localizes the rest
         vector = query_vector(row, uris[0], boxes[0])
     table, _, _ = label_table(image.dataset)
     return search(image.dataset, vector, table.of([image.pk])[0], query, exclude=image.pk)

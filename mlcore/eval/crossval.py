@@ -140,15 +140,18 @@ def _linear_probe(
             rate = step / max(time.monotonic() - start, 1e-6) if fold < 0 else 0.0
             progress(fold, folds, TrainProgress(1, 1, step, steps, float("nan"), rate, eta_s))
 
+    def stop() -> bool:
+        result.cancelled = result.cancelled or bool(should_cancel and should_cancel())
+        return result.cancelled
+
     def on_batch(done: int) -> bool:
         left = (len(items) - done) * (time.monotonic() - start) / max(done, 1)
         report(-1, done, len(items), left)
-        return bool(should_cancel and should_cancel())
+        return stop()
 
     model = build_model(config, k).eval()
     out = predict_items(model, items, config=config, features=True, s3=s3, on_batch=on_batch)
-    if should_cancel is not None and should_cancel():
-        result.cancelled = True
+    if stop():
         return result
     assert out.features is not None
     feats = np.full((len(items), out.features.shape[1]), np.nan, dtype=np.float32)
@@ -157,8 +160,7 @@ def _linear_probe(
     ok[out.indices] = True
     fits_start = time.monotonic()
     for f, (train_rows, held) in enumerate(splits):
-        if should_cancel is not None and should_cancel():
-            result.cancelled = True
+        if stop():
             return result
         train_rows, held = train_rows[ok[train_rows]], held[ok[held]]
         if len(held):
