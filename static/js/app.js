@@ -1,5 +1,5 @@
 // Keyboard use. Galleries: j/k or arrows move between tiles, Enter opens one.
-// QA gallery tiles: number keys pick a label, a accepts the prediction, x selects, u undoes
+// QA gallery tiles: number keys pick a label (0 is the tenth), a accepts the prediction, x selects, u undoes
 // your last change on the page. Review cards: g keeps the given label, s takes the
 // suggestion, number keys vote for a label. Image page: number keys pick a label.
 (function () {
@@ -18,6 +18,9 @@
 
   function tiles() { return Array.from(document.querySelectorAll(".grid .tile")); }
   function typing(e) { const t = e.target; return t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA"); }
+  // Number keys 1-9 pick the first nine labels and 0 the tenth (ten-class catalogs such as
+  // Fashion-MNIST); 0 when no key is a label key.
+  function labelKey(e) { return /^[0-9]$/.test(e.key) ? (Number(e.key) || 10) : 0; }
   function pickOption(select, n, offset) {
     const option = select.options[n - 1 + offset];
     if (!option) return false;
@@ -53,10 +56,10 @@
       const form = current.querySelector("form.tileform");
       if (e.key === "Enter" && current.dataset.href) { window.location = current.dataset.href; return; }
       if (!form) return;
-      if (/^[1-9]$/.test(e.key)) {
+      if (labelKey(e)) {
         // The page lists its labels in order; the tile's form sends the chosen one.
         const ids = (document.getElementById("gallery-page").dataset.labels || "").split(",");
-        const id = ids[Number(e.key) - 1];
+        const id = ids[labelKey(e) - 1];
         if (id) {
           e.preventDefault();
           whenSettled(current, function (tile) {
@@ -85,12 +88,12 @@
         if (b) { b.click(); e.preventDefault(); }
         return;
       }
-      if (/^[1-9]$/.test(e.key) && pickOption(form.querySelector("select"), Number(e.key), 0)) e.preventDefault();
+      if (labelKey(e) && pickOption(form.querySelector("select"), labelKey(e), 0)) e.preventDefault();
       return;
     }
     const picker = document.querySelector("form.labelform[data-hotkeys] select");
-    if (picker && /^[1-9]$/.test(e.key)) {
-      if (pickOption(picker, Number(e.key), 1)) e.preventDefault();  // options[0] is "no label"
+    if (picker && labelKey(e)) {
+      if (pickOption(picker, labelKey(e), 1)) e.preventDefault();  // options[0] is "no label"
     }
   });
 

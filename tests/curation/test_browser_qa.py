@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from curation.models import Annotation, Image, LabelEvent, ReviewItem, RunImage
+from curation.models import Annotation, Image, Label, LabelEvent, ReviewItem, RunImage
 from curation.roles import ensure_role_groups
 from tests.support.browser import screenshot
 from tests.support.runs import finished_run
@@ -68,6 +68,26 @@ def test_merchandiser_goes_from_a_confusion_cell_to_a_fix_with_keys_and_undo(
     page.keyboard.press("3")  # the third label in the attribute's order: boat
     expect(page.locator(f"#tile-{wrong.image_id} .current")).to_have_text("boat")
     assert _label_of(wrong.image_id) == run.attribute.labels.get(name="boat").pk
+
+
+def test_key_zero_picks_the_tenth_label(run, merchandiser, open_as):
+    """Ten-class catalogs (Fashion-MNIST) need a key for the last class too."""
+    neckline = run.attribute
+    have = neckline.labels.count()
+    for k in range(have, 10):
+        Label.objects.create(attribute=neckline, name=f"extra-{k + 1}", position=100 + k)
+    tenth = neckline.labels.order_by("position", "id")[9]
+    wrong = RunImage.objects.get(run=run, split="test", is_error=True)
+    page = open_as(
+        merchandiser,
+        f"/datasets/dresses/attributes/neckline/gallery/?run={run.pk}&fp={wrong.predicted_label_id}",
+    )
+    expect(page.locator("p.keys")).to_contain_text(f"0 {tenth.name}")
+    page.wait_for_load_state()
+    page.keyboard.press("j")
+    page.keyboard.press("0")
+    expect(page.locator(f"#tile-{wrong.image_id} .current")).to_have_text(tenth.name)
+    assert _label_of(wrong.image_id) == tenth.pk
 
 
 def test_a_change_shows_in_dataset_history_and_reverts_from_there(run, merchandiser, open_as):
