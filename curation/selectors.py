@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from curation.models import (
     Annotation,
@@ -19,6 +20,28 @@ from curation.models import (
     Split,
     SplitTally,
 )
+
+
+def datasets_with_counts() -> QuerySet[Dataset]:
+    """Every dataset with n_ok (usable images, from the trigger-kept SplitTally rows) and
+    n_quarantined (an index range on (dataset, status): quarantined images are few), so the
+    list never counts the catalog."""
+    usable = (
+        SplitTally.objects.filter(dataset_id=OuterRef("pk"))
+        .values("dataset_id")
+        .annotate(n=Sum("n"))
+        .values("n")
+    )
+    quarantined = (
+        Image.objects.filter(dataset_id=OuterRef("pk"), status=ImageStatus.QUARANTINED)
+        .values("dataset_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Dataset.objects.annotate(
+        n_ok=Coalesce(Subquery(usable, output_field=IntegerField()), 0),
+        n_quarantined=Coalesce(Subquery(quarantined, output_field=IntegerField()), 0),
+    ).order_by("name")
 
 
 def attributes_with_labels(dataset: Dataset) -> list[Attribute]:

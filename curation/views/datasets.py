@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from curation import selectors
 from curation.access import get_dataset_for_user, require_perm, require_viewer
-from curation.models import Dataset, Image, ImageStatus, Label, Split
+from curation.models import Image, ImageStatus, Label, Split
 from curation.services.datasets import move_label
 
 
@@ -24,10 +23,7 @@ def _int_or_none(raw: str | None) -> int | None:
 @login_required
 def dataset_list(request):
     require_viewer(request)
-    datasets = Dataset.objects.annotate(
-        n_ok=Count("images", filter=Q(images__status=ImageStatus.OK)),
-        n_quarantined=Count("images", filter=Q(images__status=ImageStatus.QUARANTINED)),
-    ).order_by("name")
+    datasets = selectors.datasets_with_counts()
     return render(request, "curation/dataset_list.html", {"datasets": datasets})
 
 

@@ -7,6 +7,8 @@ from collections import Counter
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from curation.models import Annotation, Dataset, Image, LabelTally, Product, SplitTally
 from curation.services.labels import relabel_image
@@ -100,6 +102,22 @@ def test_the_dataset_page_shows_tallied_counts(client, viewer, imported):
         "boat": (1, 1),
     }
 
+
+
+def test_the_dataset_list_counts_from_tallies_not_the_catalog(client, viewer, imported):
+    Image.objects.filter(pk=Image.objects.filter(dataset=imported).first().pk).update(
+        status="quarantined"
+    )
+    Dataset.objects.create(name="empty-one")
+    client.force_login(viewer)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/")
+    shown = {d.name: (d.n_ok, d.n_quarantined) for d in page.context["datasets"]}
+    assert shown == {"dresses": (5, 1), "empty-one": (0, 0)}
+    # Usable images come from SplitTally; only the (few) quarantined ones are counted.
+    listing = next(q["sql"] for q in queries.captured_queries if "curation_dataset" in q["sql"])
+    assert "curation_splittally" in listing
+    assert "'ok'" not in listing and "= ok" not in listing
 
 @pytest.mark.django_db(transaction=True)
 def test_seeded_rows_by_copy_are_tallied_too():
