@@ -53,8 +53,10 @@ def get_attribute_for_user(request, name: str, attribute: str) -> Attribute:
     whether the dataset or the attribute is what does not exist."""
     require_viewer(request)
     try:
-        return Attribute.objects.select_related("dataset", "promoted__run").get(
-            dataset__name=name, name=attribute
+        return (
+            Attribute.objects.select_related("dataset", "promoted__run")
+            .defer(*(f"promoted__run__{f}" for f in TrainingRun.HEAVY_FIELDS))
+            .get(dataset__name=name, name=attribute)
         )
     except Attribute.DoesNotExist:
         dataset = get_dataset_for_user(request, name)

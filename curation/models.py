@@ -279,6 +279,10 @@ class TrainingRun(models.Model):
     stay reproducible after later relabels.
     """
 
+    # Columns that grow with the run (a 2,000-point loss curve, metrics, progress) and that
+    # the QA pages never show: their hot queries defer them (an access still loads them).
+    HEAVY_FIELDS = ("metrics", "loss_curve", "progress")
+
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"
         RUNNING = "running", "running"

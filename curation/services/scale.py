@@ -34,6 +34,7 @@ from curation.models import (
 )
 from curation.services.aggregates import refresh_run_aggregates
 from curation.services.reviews import queue_suspects
+from mlcore.eval.metrics import metrics_from_confusion
 
 ATTRIBUTES = {
     "neckline": ["round", "v-neck", "boat", "square", "halter", "sweetheart", "off-shoulder", "high"],
@@ -197,17 +198,37 @@ def seed_scale_catalog(
     return dataset
 
 
+def _finished_run_columns(labels, given, predicted, image_test, rng) -> dict:
+    """The metrics and loss curve a real run of this size leaves on its row (the curve at the
+    2,000 points a run keeps), so pages that read the run carry its real weight."""
+    k = len(labels)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (given[image_test], predicted[image_test]), 1)
+    summary = metrics_from_confusion(confusion, [lab.name for lab in labels])
+    x = np.linspace(0.004, 8.0, 2000)
+    loss = 2.0 * np.exp(-x / 2) + 0.35 + rng.normal(0, 0.03, x.size)
+    return {
+        "metrics": {
+            "label_names": summary.label_names, "n": summary.n, "accuracy": summary.accuracy,
+            "macro_f1": summary.macro_f1, "weighted_f1": summary.weighted_f1,
+            "per_class": [c.__dict__.copy() for c in summary.per_class],
+            "confusion": confusion.tolist(), "cv_method": "kfold",
+        },
+        "loss_curve": [[round(float(a), 4), round(float(b), 5)] for a, b in zip(x, loss, strict=True)],
+    }  # fmt: skip
+
+
 def _seed_run(dataset, attr, labels, given, first_image, image_test, rng, now) -> TrainingRun:
     images, k = len(given), len(labels)
+    correct = rng.random(images) < MODEL_ACCURACY
+    predicted = np.where(correct, given, (given + rng.integers(1, k, size=images)) % k)
     run = TrainingRun.objects.create(
         dataset=dataset, attribute=attr, config={"arch": "resnet18", "epochs": 8, "synthetic": True},
         label_names=[lab.name for lab in labels], status=TrainingRun.Status.SUCCEEDED,
         train_count=int((~image_test).sum()), test_count=int(image_test.sum()),
         started_at=now - timedelta(hours=2), finished_at=now - timedelta(hours=1),
-        progress={"phase": "done"},
+        progress={"phase": "done"}, **_finished_run_columns(labels, given, predicted, image_test, rng),
     )  # fmt: skip
-    correct = rng.random(images) < MODEL_ACCURACY
-    predicted = np.where(correct, given, (given + rng.integers(1, k, size=images)) % k)
     confidence = np.where(correct, rng.uniform(0.55, 0.999, images), rng.uniform(0.3, 0.95, images))
     given_p = np.where(correct, confidence, (1 - confidence) * rng.uniform(0.05, 0.9, images))
     # Suspects: wrong predictions with the lowest probability for the given label first.

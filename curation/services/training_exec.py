@@ -304,6 +304,9 @@ def _train(run: TrainingRun) -> str:
         refresh_run_aggregates(run)
         queue_suspects(run=run)
         metrics = result.metrics.to_dict()
+        # The mistakes' row lists are RunImage rows now (is_error, indexed for the galleries);
+        # kept here they would grow the run row, read on every QA page, with the test split.
+        del metrics["false_positives"], metrics["false_negatives"]
         metrics["skipped"] = [{"uri": u, "reason": why} for u, why in result.skipped][:200]
         metrics["suspects"] = len(issues.ranked)
         metrics["cv_method"] = oos.method

@@ -129,7 +129,7 @@ def gallery(request, name: str, attribute: str):
         return HttpResponseBadRequest(
             "The 'after' cursor is malformed; open the gallery from its first page."
         )
-    rows, next_cursor = quality.gallery(run, flt, after=after)
+    rows, next_cursor = quality.gallery(run, flt, after=after, labels=labels)
     quality.attach_tile_urls(rows)
     query = {k: v for k, v in request.GET.items() if k != "after"}
     query["run"] = str(run.pk)
@@ -174,6 +174,7 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
             "image__dataset", "image__product", "run__attribute__dataset", "given_label",
             "predicted_label",
         )
+        .defer(*(f"run__{f}" for f in TrainingRun.HEAVY_FIELDS))
         .filter(
             image_id=image_id, run_id=int(raw_run), run__attribute__name=request.POST.get("attribute", ""),
             run__kind=TrainingRun.Kind.CLASSIFIER, run__status=TrainingRun.Status.SUCCEEDED,

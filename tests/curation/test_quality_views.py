@@ -330,3 +330,33 @@ def test_a_gallery_page_of_the_promoted_run_reads_the_attribute_and_run_once(
     # session, user, attribute + dataset + promoted run, labels, gallery rows, annotations
     with django_assert_max_num_queries(6):
         assert client.get(url).status_code == 200
+
+
+def test_qa_pages_never_read_the_runs_growing_columns(
+    client, merchandiser, neckline, run, data_scientist
+):
+    """A finished run's loss curve (2,000 points), metrics and progress stay in the database
+    on the dashboard, a gallery page and a tile relabel, the pages people hit all day."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from curation.services.training import promote_training_run
+
+    promote_training_run(run=run, actor=data_scientist)
+    wrong = RunImage.objects.get(run=run, split="test", is_error=True)
+    version = Annotation.objects.get(image_id=wrong.image_id, attribute=neckline).version
+    client.force_login(merchandiser)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(_url("quality", neckline)).status_code == 200
+        assert client.get(_url("gallery", neckline, run=run.pk)).status_code == 200
+        tile = client.post(
+            reverse("curation:gallery_relabel", args=[wrong.image_id]),
+            {"attribute": "neckline", "run": run.pk, "label": wrong.predicted_label_id,
+             "version": version},
+            headers={"HX-Request": "true"},
+        )  # fmt: skip
+        assert tile.status_code == 200
+    read = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
+    assert any("curation_trainingrun" in sql for sql in read)
+    for column in ("loss_curve", "metrics", "progress"):
+        assert not [sql for sql in read if f'"curation_trainingrun"."{column}"' in sql], column

@@ -103,7 +103,6 @@ def test_the_dataset_page_shows_tallied_counts(client, viewer, imported):
     }
 
 
-
 def test_the_dataset_list_counts_from_tallies_not_the_catalog(client, viewer, imported):
     Image.objects.filter(pk=Image.objects.filter(dataset=imported).first().pk).update(
         status="quarantined"
@@ -118,6 +117,7 @@ def test_the_dataset_list_counts_from_tallies_not_the_catalog(client, viewer, im
     listing = next(q["sql"] for q in queries.captured_queries if "curation_dataset" in q["sql"])
     assert "curation_splittally" in listing
     assert "'ok'" not in listing and "= ok" not in listing
+
 
 @pytest.mark.django_db(transaction=True)
 def test_seeded_rows_by_copy_are_tallied_too():
