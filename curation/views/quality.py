@@ -148,7 +148,7 @@ def gallery(request, name: str, attribute: str):
 def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: list[Label], **extra):
     """One gallery tile; row.current is the annotation today (read here unless given)."""
     if not hasattr(row, "current"):
-        quality._attach_current([row], attr.pk)
+        quality._attach_current([row], attr.pk, {lab.pk: lab for lab in labels})
     quality.attach_tile_urls([row])
     # The page the tile lives on (not this POST's URL): where a no-JS post returns to.
     page_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.POST.get(
@@ -163,17 +163,15 @@ def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: lis
     )
 
 
-def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, TrainingRun]:
-    """The run's row of the image (with the image), the attribute and the run of a tile post:
-    one query when all is well (a gallery click is the hottest write); the slow path only
-    finds out which part is wrong, to say so in the 404."""
+def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, TrainingRun, list[Label]]:
+    """The run's row of the image (with the image and its labels), the attribute, the run and
+    the attribute's labels of a tile post: two queries when all is well (a gallery click is
+    the hottest write, and every join costs the planner too); the slow path only finds out
+    which part is wrong, to say so in the 404."""
     require_viewer(request)
     raw_run = request.POST.get("run", "")
     row = (
-        RunImage.objects.select_related(
-            "image__dataset", "image__product", "run__attribute__dataset", "given_label",
-            "predicted_label",
-        )
+        RunImage.objects.select_related("image", "run__attribute")
         .defer(*(f"run__{f}" for f in TrainingRun.HEAVY_FIELDS))
         .filter(
             image_id=image_id, run_id=int(raw_run), run__attribute__name=request.POST.get("attribute", ""),
@@ -184,25 +182,22 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
         else None
     )  # fmt: skip
     if row is not None and row.run.attribute is not None:
-        return row, row.run.attribute, row.run
-    image = get_image_for_user(request, image_id)
-    attr = Attribute.objects.filter(
-        dataset_id=image.dataset_id, name=request.POST.get("attribute", "")
-    ).first()
-    if attr is None:
-        raise Http404("That attribute does not exist in this image's dataset.")
-    run = _run_for(attr, raw_run)  # also the default run when the post names none
-    row = (
-        None
-        if run is None
-        else RunImage.objects.select_related("given_label", "predicted_label")
-        .filter(run=run, image=image)
-        .first()
-    )
-    if run is None or row is None:
-        raise Http404(f"Image #{image_id} is not in that run.")
-    row.image = image
-    return row, attr, run
+        attr, run = row.run.attribute, row.run
+    else:
+        image = get_image_for_user(request, image_id)
+        found = Attribute.objects.filter(
+            dataset_id=image.dataset_id, name=request.POST.get("attribute", "")
+        ).first()
+        if found is None:
+            raise Http404("That attribute does not exist in this image's dataset.")
+        attr, picked = found, _run_for(found, raw_run)  # the default run when the post names none
+        row = None if picked is None else RunImage.objects.filter(run=picked, image=image).first()
+        if picked is None or row is None:
+            raise Http404(f"Image #{image_id} is not in that run.")
+        run, row.image = picked, image
+    labels = quality.current_labels(attr)
+    quality.attach_labels([row], {lab.pk: lab for lab in labels})
+    return row, attr, run, labels
 
 
 @require_POST
@@ -210,8 +205,7 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
 def gallery_relabel(request, image_id: int):
     """One click or key in a gallery: relabel and give back the tile."""
     require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
-    row, attr, run = _gallery_target(request, image_id)
-    labels = quality.current_labels(attr)
+    row, attr, run, labels = _gallery_target(request, image_id)
     # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
     raw = request.POST.get("choice") or request.POST.get("label", "")
     label = next((lab for lab in labels if str(lab.pk) == raw), None)
@@ -239,8 +233,7 @@ def gallery_undo(request, event_id: int):
     """`u` in a gallery: revert the user's last change there and give back the tile."""
     require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
     event = get_event_for_user(request, event_id)
-    row, attr, run = _gallery_target(request, event.image_id)
-    labels = quality.current_labels(attr)
+    row, attr, run, labels = _gallery_target(request, event.image_id)
     try:
         revert_label_event(event=event, actor=request.user)
     except StaleLabel as exc:
