@@ -67,7 +67,8 @@ def difference_hash(image: Image.Image) -> str:
 def inspect_image(
     data: bytes, *, name: str, max_pixels: int, thumbnail_px: int = 160
 ) -> ImageFacts | Rejection:
-    """Decode `data` fully and describe it, or say in plain words why it can't be used."""
+    """Decode `data` and describe it, or say in plain words why it can't be used. width and
+    height are the original's, whatever scale a JPEG was decoded at."""
     digest = sha256_of(data)
     size = len(data)
 
@@ -110,6 +111,11 @@ def inspect_image(
             return reject(f"unsupported pixel mode {mode} (e.g. 16/32-bit or float images)")
         try:
             with Image.open(io.BytesIO(data)) as opened:
+                # A JPEG decodes at the smallest 1/2, 1/4 or 1/8 scale that still covers the
+                # thumbnail, as Pillow's thumbnail() does: every byte of the stream is still
+                # decoded, so truncation fails the same way; only the inverse DCT and what
+                # follows (dHash, thumbnail) run on fewer pixels.
+                opened.draft(None, (thumbnail_px, thumbnail_px))
                 opened.load()  # verify() does not decode pixels: this catches truncation
                 im = ImageOps.exif_transpose(opened)
                 phash = difference_hash(im)
