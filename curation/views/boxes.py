@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from curation import selectors
 from curation.access import get_dataset_for_user, get_image_for_user, require_perm
 from curation.models import Image, ImageBox, ImageStatus
 from curation.services.similarity import SimilarityError, save_box
@@ -85,7 +86,7 @@ def boxes_missing(request, name: str):
     missing = Image.objects.filter(dataset=dataset, status=ImageStatus.OK, box__isnull=True)
     page = list(missing.filter(pk__gt=int(after)).order_by("pk")[: PAGE + 1])
     context = {
-        "dataset": dataset, "images": page[:PAGE], "total": missing.count(),
+        "dataset": dataset, "images": page[:PAGE], "total": selectors.missing_box_count(dataset),
         "after": page[PAGE - 1].pk if len(page) > PAGE else None,
     }  # fmt: skip
     return render(request, "curation/boxes_missing.html", context)

@@ -8,8 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from curation import selectors
 from curation.access import get_dataset_for_user, require_perm
-from curation.models import Image, ImageStatus, TrainingRun, Triplet
+from curation.models import TrainingRun, Triplet
 from curation.services.similarity_runs import default_similarity_options, start_similarity_run
 from curation.services.training import TrainingError
 
@@ -71,12 +72,11 @@ def training_context(dataset) -> dict:
         .select_related("created_by")
         .order_by("-id")[:5]
     )
-    usable = Image.objects.filter(dataset=dataset, status=ImageStatus.OK)
     return {
         "similarity_runs": list(runs),
         "train_form": SimilarityTrainForm(initial=_initial(dataset)),
         "triplet_count": Triplet.objects.filter(dataset=dataset).count(),
-        "missing_boxes": usable.filter(box__isnull=True).count(),
+        "missing_boxes": selectors.missing_box_count(dataset),
     }
 
 

@@ -84,3 +84,14 @@ def test_the_list_of_images_needing_a_box_and_the_links_to_the_editor(client, vi
     assert _url(images[0]) in client.get(images[0].get_absolute_url()).content.decode()
     similarity = client.get(reverse("curation:dataset_similarity", args=[dataset.name]))
     assert "Images needing a box (3)" in similarity.content.decode()
+
+
+def test_the_count_of_images_needing_a_box_leaves_out_quarantined_ones(client, viewer, images):
+    from curation.models import Image
+
+    dataset = images[0].dataset
+    # One without a box and one with a box leave the usable set: the count drops by one.
+    Image.objects.filter(pk__in=[images[0].pk, images[5].pk]).update(status="quarantined")
+    client.force_login(viewer)
+    page = client.get(reverse("curation:boxes_missing", args=[dataset.name])).content.decode()
+    assert "Images needing a box (2)" in page
