@@ -10,15 +10,17 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from curation.models import (
     Annotation,
     Attribute,
     Label,
+    LabelEvent,
     RunImage,
     Split,
     TrainingRun,
@@ -322,23 +324,43 @@ class CompareRow:
     rest: float  # B on its own labels minus B on today's (labels changed after B)
 
 
+# A label change read into a run's snapshot can carry a time a little before the run row's.
+SNAPSHOT_MARGIN = timedelta(hours=1)
+
+
 def _today_confusion(run: TrainingRun, labels: list[Label]) -> np.ndarray:
-    """The run's stored test predictions against today's labels of the same test images."""
-    current = Annotation.objects.filter(
-        image_id=OuterRef("image_id"), attribute_id=run.attribute_id
-    ).values("label_id")[:1]
-    counts = (
-        RunImage.objects.filter(run=run, split=Split.TEST, predicted_label__isnull=False)
-        .annotate(today=Subquery(current))
-        .values_list("today", "predicted_label_id")
-        .annotate(n=Count("id"))
-        .order_by()
+    """The run's stored test predictions against today's labels of the same test images.
+
+    Starts from the run's own test confusion (its aggregates, labels as the run saw them) and
+    moves only the images whose label changed since: every change has a history row, so
+    those are among the images with history since the run began. A compare page then reads
+    the relabelled few, not the whole test split (250,000 rows at 1M images)."""
+    aggregates = run.aggregates or refresh_run_aggregates(run)
+    entry = aggregates["splits"].get(Split.TEST) or {"confusion": None}
+    k = len(aggregates["label_ids"])
+    out = _reorder(entry["confusion"] or [[0] * k] * k, aggregates["label_ids"], labels)
+    touched = LabelEvent.objects.filter(
+        attribute_id=run.attribute_id, created_at__gte=run.created_at - SNAPSHOT_MARGIN
+    ).values("image_id")
+    moved = list(
+        RunImage.objects.filter(
+            run=run, split=Split.TEST, predicted_label__isnull=False, image_id__in=touched
+        ).values_list("image_id", "given_label_id", "predicted_label_id")
+    )
+    today = dict(
+        Annotation.objects.filter(
+            attribute_id=run.attribute_id, image_id__in=[m[0] for m in moved]
+        ).values_list("image_id", "label_id")
     )
     at = {lab.pk: i for i, lab in enumerate(labels)}
-    out = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for today, predicted, n in counts:
-        if today in at and predicted in at:
-            out[at[today], at[predicted]] += n
+    for image_id, given, predicted in moved:
+        now = today.get(image_id)
+        if now == given or predicted not in at:
+            continue
+        if given in at:
+            out[at[given], at[predicted]] -= 1
+        if now in at:
+            out[at[now], at[predicted]] += 1
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import numpy as np
 import pytest
 from django.urls import reverse
 
@@ -360,3 +361,32 @@ def test_qa_pages_never_read_the_runs_growing_columns(
     assert any("curation_trainingrun" in sql for sql in read)
     for column in ("loss_curve", "metrics", "progress"):
         assert not [sql for sql in read if f'"curation_trainingrun"."{column}"' in sql], column
+
+
+def test_todays_confusion_moves_only_relabelled_images_and_matches_a_full_count(
+    neckline, run, merchandiser
+):
+    labels = quality.current_labels(neckline)
+    at = {lab.pk: i for i, lab in enumerate(labels)}
+    test_rows = list(RunImage.objects.filter(run=run, split="test").select_related("image"))
+    first, second = test_rows[0], test_rows[1]
+    other = next(lab for lab in labels if lab.pk != first.given_label_id)
+    # A change and its undo: history since the run, but today's label is the run's again.
+    relabel_image(image=first.image, attribute=neckline, label=other, actor=merchandiser)
+    relabel_image(
+        image=first.image, attribute=neckline, label=first.given_label, actor=merchandiser
+    )
+    relabel_image(image=second.image, attribute=neckline, label=None, actor=merchandiser)
+    train_row = RunImage.objects.filter(run=run, split="train").select_related("image").first()
+    relabel_image(image=train_row.image, attribute=neckline, label=other, actor=merchandiser)
+    assert quality._today_confusion(run, labels).sum() == len(test_rows) - 1
+    relabel_image(image=first.image, attribute=neckline, label=other, actor=merchandiser)
+
+    full = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    today = dict(Annotation.objects.filter(attribute=neckline).values_list("image_id", "label_id"))
+    for r in RunImage.objects.filter(run=run, split="test", predicted_label__isnull=False):
+        if today.get(r.image_id) in at:
+            full[at[today[r.image_id]], at[r.predicted_label_id]] += 1
+    got = quality._today_confusion(run, labels)
+    assert (got == full).all()
+    assert got.sum() == len(test_rows) - 1  # the image now without a label drops out
