@@ -2,7 +2,7 @@
 
 Every page asks whether the user has a role and what they may do; the database answers with
 three joins each time. With a cache every process shares (settings.SHARED_CACHE, Redis), the
-answer is kept per user under a global version. Any change made through Django (the admin,
+answer is kept per user, stamped with a global version. Any change made through Django (the admin,
 ensure_role_groups, a management command) to group membership, a user's own permissions, a
 group's permissions, or a group or permission row bumps the version, so the next request
 reads fresh facts. A change made behind Django's back (raw SQL) shows within FACTS_TTL.
@@ -58,11 +58,17 @@ def user_facts(user) -> dict:
     if not getattr(settings, "SHARED_CACHE", False):
         facts = _load(user)
     else:
-        key = f"auth-facts:{_version()}:{user.pk}:{int(user.is_superuser)}"
-        facts = cache.get(key)
-        if facts is None:
+        # One round trip: the version and the user's entry, which holds the version it was
+        # loaded under; an entry from before the last bump is stale.
+        key = f"auth-facts:{user.pk}:{int(user.is_superuser)}"
+        found = cache.get_many([VERSION_KEY, key])
+        version = int(found[VERSION_KEY]) if VERSION_KEY in found else _version()
+        entry = found.get(key)
+        if entry is not None and entry[0] == version:
+            facts = entry[1]
+        else:
             facts = _load(user)
-            cache.set(key, facts, FACTS_TTL)
+            cache.set(key, (version, facts), FACTS_TTL)
     user._curation_auth_facts = facts
     return facts
 
