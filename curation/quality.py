@@ -278,21 +278,18 @@ def attach_labels(rows: list[RunImage], labels: dict[int, Label]) -> None:
         r.predicted_label = known.get(r.predicted_label_id)  # type: ignore[arg-type]
 
 
-def _attach_current(
-    rows: list[RunImage], attribute_id: int, labels: dict[int, Label] | None = None
-) -> None:
+def _attach_current(rows: list[RunImage], attribute_id: int, labels: dict[int, Label]) -> None:
     """row.current: the image's label annotation today (it may differ from the run's), with
-    its label from labels (by id) when given."""
-    found = Annotation.objects.filter(
-        image_id__in=[r.image_id for r in rows], attribute_id=attribute_id
-    )
-    if labels is None:
-        found = found.select_related("label")
-    annotations = {a.image_id: a for a in found}
-    if labels is not None:
-        known = _label_lookup(labels, {a.label_id for a in annotations.values() if a.label_id})
-        for a in annotations.values():
-            a.label = known.get(a.label_id) if a.label_id else None  # type: ignore[arg-type]
+    its label from the attribute's labels by id."""
+    annotations = {
+        a.image_id: a
+        for a in Annotation.objects.filter(
+            image_id__in=[r.image_id for r in rows], attribute_id=attribute_id
+        )
+    }
+    known = _label_lookup(labels, {a.label_id for a in annotations.values() if a.label_id})
+    for a in annotations.values():
+        a.label = known.get(a.label_id) if a.label_id else None  # type: ignore[arg-type]
     for r in rows:
         r.current = annotations.get(r.image_id)
 
