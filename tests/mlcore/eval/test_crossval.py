@@ -12,10 +12,12 @@ def test_every_image_is_predicted_once_by_a_model_that_did_not_see_it(
     items = make_items(30)
     trained_on: dict[int, set[str]] = {}  # id(model) -> paths it trained on
     predicted: list[tuple[int, str]] = []  # (id(model), path) for each prediction
+    models = []  # held, so a freed fold model's id can't be reused by the next fold's
     real_fit, real_predict = crossval.fit, crossval.predict_items
 
     def spy_fit(config, train_items, *args, **kwargs):
         result = real_fit(config, train_items, *args, **kwargs)
+        models.append(result.model)
         trained_on[id(result.model)] = {p for p, _ in train_items}
         return result
 
