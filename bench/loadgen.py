@@ -67,7 +67,8 @@ def ensure_catalog(images: int, dataset: str):
         have = Image.objects.filter(dataset=found).count()
         if have != images:
             sys.exit(
-                f"dataset '{dataset}' holds {have:,} images, not {images:,}: pass --dataset NAME for a new one"
+                f"dataset '{dataset}' holds {have:,} images, not {images:,}: "
+                "pass --dataset NAME for a new one"
             )
         return found
     start = time.monotonic()
@@ -130,10 +131,12 @@ def make_clients(n: int, dataset, per_client: int) -> list[Client]:
         mine = ids[c * per_client : (c + 1) * per_client]
         clients.append(
             Client(
-                cookie=session.session_key, csrf=secrets.token_hex(16), username=user.username,
+                cookie=session.session_key,
+                csrf=secrets.token_hex(16),
+                username=user.username,
                 images={i: list(state[i]) for i in mine},
             )
-        )  # fmt: skip
+        )
     return clients
 
 
@@ -142,17 +145,35 @@ class Server:
 
     def __init__(self, database_url: str, port: int, workers: int, threads: int):
         env = {
-            **os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": SECRET, "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DJANGO_SECURE_COOKIES": "false", "DATABASE_CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING",
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": SECRET,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SECURE_COOKIES": "false",
+            "DATABASE_CONN_MAX_AGE": "600",
+            "LOG_LEVEL": "WARNING",
             "CACHE_URL": CACHE_URL,  # shared by the workers, as in production (docker/.env.example)
-        }  # fmt: skip
+        }
         self.port = port
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
-             "-w", str(workers), "--threads", str(threads), "--log-level", "warning"],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -247,10 +268,14 @@ def drive(
                 body = urllib.parse.urlencode(
                     {"attribute": attr.name, "run": run_id, "label": label, "version": version}
                 )
-                headers.update({
-                    "Content-Type": "application/x-www-form-urlencoded", "X-CSRFToken": client.csrf,
-                    "HX-Request": "true", "Referer": f"http://127.0.0.1:{port}{base}/gallery/",
-                })  # fmt: skip
+                headers.update(
+                    {
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "X-CSRFToken": client.csrf,
+                        "HX-Request": "true",
+                        "Referer": f"http://127.0.0.1:{port}{base}/gallery/",
+                    }
+                )
             began, start = time.monotonic(), time.perf_counter()
             error = None
             try:
@@ -330,7 +355,8 @@ def audit(clients: list[Client], dataset, since) -> tuple[int, int, list[str]]:
 
 def table(results: Results, elapsed: float, goals: dict[str, float]) -> str:
     lines = [
-        f"{'request':<10} {'count':>7} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}  goal p95",
+        f"{'request':<10} {'count':>7} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8} {'errors':>6}  goal p95",
         "-" * 84,
     ]
     for kind in sorted(results.latencies):
@@ -382,8 +408,12 @@ def bench_main(
 
     sizes = [args.images] + ([args.baseline_images] if args.baseline_images else [])
     datasets = {n: ensure_catalog(n, f"scale-{n}") for n in sizes}
-    print(f"{args.clients} clients (think {args.think:.2f} s), {args.duration:.0f} s per catalog after {args.warmup:.0f} s warm-up, gunicorn {args.workers}×{args.threads}, "
-          f"PostgreSQL; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    print(
+        f"{args.clients} clients (think {args.think:.2f} s), {args.duration:.0f} s per catalog "
+        f"after {args.warmup:.0f} s warm-up, gunicorn {args.workers}×{args.threads}, "
+        f"PostgreSQL; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     summary = {}
     failed = False
     for n, dataset in datasets.items():
@@ -405,7 +435,8 @@ def bench_main(
         accepted, found, problems = audit(people, dataset, since)
         print(f"\n== {n:,} images ==\n{table(results, elapsed, goals)}")
         print(
-            f"relabels accepted {accepted}, history rows {found}, lost updates: {'none' if not problems else '; '.join(problems)}"
+            f"relabels accepted {accepted}, history rows {found}, "
+            f"lost updates: {'none' if not problems else '; '.join(problems)}"
         )
         for kind, errors in results.errors.items():
             for line in errors[:5]:

@@ -14,7 +14,8 @@ else: `fit()` with test evaluation, `out_of_sample_probs()`, `rank_label_issues(
 first torch import, as a freshly started worker's first run does). Goal: overhead <= 10% + 5 s.
 
     .venv/bin/python bench/retrain_overhead.py                      # ~5 min on 2 cores
-    .venv/bin/python bench/retrain_overhead.py --per-split 10000 --rounds 1 --workdir bench/out/retrain10k
+    .venv/bin/python bench/retrain_overhead.py --per-split 10000 --rounds 1 \
+--workdir bench/out/retrain10k
 """
 
 from __future__ import annotations
@@ -47,10 +48,27 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
 def start_worker(work: Path) -> subprocess.Popen:
     log = open(work / "worker.log", "wb")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "train", "--pool", "solo",
-         "-n", "bench-train@%h", "--loglevel", "INFO"],
-        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "train",
+            "--pool",
+            "solo",
+            "-n",
+            "bench-train@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_ready(work: Path, worker: subprocess.Popen, timeout: float = 120) -> None:
@@ -105,8 +123,14 @@ def bare_round(config_dict: dict, train_items, test_items, names, out: Path) -> 
     test_probs[result.evaluation.indices] = result.evaluation.probs
     given = np.array([y for _, y in train_items + test_items], dtype=np.int64)
     rank_label_issues(given, np.concatenate([oos.probs, test_probs]))
-    save_model(out / "models", name="bench", model=result.model, label_names=names, config=config,
-               metrics=result.metrics.to_dict())  # fmt: skip
+    save_model(
+        out / "models",
+        name="bench",
+        model=result.model,
+        label_names=names,
+        config=config,
+        metrics=result.metrics.to_dict(),
+    )
     return time.perf_counter() - start, float(result.metrics.accuracy)
 
 
@@ -121,8 +145,11 @@ def main() -> None:
     parser.add_argument("--cv-folds", type=int, default=2)
     parser.add_argument("--cv-epochs", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2, help="app and bare runs, alternating")
-    parser.add_argument("--broker", help="Celery broker URL (default: Redis on 6379 when it "
-                        "answers, else the embedded filesystem broker)")  # fmt: skip
+    parser.add_argument(
+        "--broker",
+        help="Celery broker URL (default: Redis on 6379 when it "
+        "answers, else the embedded filesystem broker)",
+    )
     parser.add_argument("--workdir", help="keep files here (default: a temp folder)")
     args = parser.parse_args()
 
@@ -130,9 +157,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     broker = args.broker or ("redis://127.0.0.1:6379/13" if redis_answers() else "filesystem://")
     os.environ.update(
-        VAR_DIR=str(work / "var"), DJANGO_SETTINGS_MODULE="config.settings", DJANGO_DEBUG="false",
-        CELERY_BROKER_URL=broker, DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{work / 'db.sqlite3'}"),
-    )  # fmt: skip
+        VAR_DIR=str(work / "var"),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="false",
+        CELERY_BROKER_URL=broker,
+        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{work / 'db.sqlite3'}"),
+    )
     import django
 
     django.setup()
@@ -183,10 +213,14 @@ def main() -> None:
         worker.wait(timeout=30)
 
     config = results[0][5]
-    print(f"\n{2 * args.per_split} Fashion-MNIST images ({len(train_items)} train / {len(test_items)} test), "
-          f"{config['arch']} width {config['width']} {config['image_size']} px, {config['epochs']} epochs, "
-          f"{config['cv_folds']}-fold {config['cv_method']} x {config['cv_epochs']} epochs; broker "
-          f"{broker.split(':')[0]}; database {django.db.connection.vendor}; cpus {os.cpu_count()}")  # fmt: skip
+    print(
+        f"\n{2 * args.per_split} Fashion-MNIST images "
+        f"({len(train_items)} train / {len(test_items)} test), "
+        f"{config['arch']} width {config['width']} {config['image_size']} px, "
+        f"{config['epochs']} epochs, "
+        f"{config['cv_folds']}-fold {config['cv_method']} x {config['cv_epochs']} epochs; broker "
+        f"{broker.split(':')[0]}; database {django.db.connection.vendor}; cpus {os.cpu_count()}"
+    )
     print(
         "| round | app: request -> metrics | bare mlcore | overhead | allowed (10% + 5 s) | "
         "app test acc | bare test acc |"
@@ -195,8 +229,11 @@ def main() -> None:
     for r, app_s, bare_s, app_acc, bare_acc, _ in results:
         allowed = GOAL_FRACTION * bare_s + GOAL_SECONDS
         verdict = "met" if app_s - bare_s <= allowed else "NOT met"
-        print(f"| {r} | {app_s:.1f} s | {bare_s:.1f} s | {app_s - bare_s:+.1f} s ({(app_s / bare_s - 1):+.0%}) "
-              f"| {allowed:.1f} s, {verdict} | {app_acc:.4f} | {bare_acc:.4f} |")  # fmt: skip
+        print(
+            f"| {r} | {app_s:.1f} s | {bare_s:.1f} s | "
+            f"{app_s - bare_s:+.1f} s ({(app_s / bare_s - 1):+.0%}) "
+            f"| {allowed:.1f} s, {verdict} | {app_acc:.4f} | {bare_acc:.4f} |"
+        )
     print(
         json.dumps(
             {"rounds": [{"app_s": round(a, 2), "bare_s": round(b, 2)} for _, a, b, *_ in results]}

@@ -81,7 +81,9 @@ def timed(
 
 
 def recall10(found: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:
-    return float(np.mean([len(set(f[:10]) & set(t[:10])) / 10 for f, t in zip(found, truth, strict=True)]))  # fmt: skip
+    return float(
+        np.mean([len(set(f[:10]) & set(t[:10])) / 10 for f, t in zip(found, truth, strict=True)])
+    )
 
 
 def index_bench(args: argparse.Namespace) -> None:
@@ -92,14 +94,19 @@ def index_bench(args: argparse.Namespace) -> None:
     base = clustered(rng, centres, args.n, args.spread)
     queries = clustered(rng, centres, args.queries, args.spread)
     ids = np.arange(args.n, dtype=np.int64) * 3 + 1  # ids are not row numbers
-    print(f"data: {args.n:,} x {args.dim} in {args.clusters} clusters ({time.perf_counter() - t0:.1f} s)")  # fmt: skip
+    print(
+        f"data: {args.n:,} x {args.dim} in {args.clusters} clusters "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
 
     cores = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(cores)
     config = IndexConfig(
-        hnsw_threshold=min(50_000, args.n), hnsw_m=args.m,
-        ef_construction=args.ef_construction, ef_search=args.ef_search[0],
-    )  # fmt: skip
+        hnsw_threshold=min(50_000, args.n),
+        hnsw_m=args.m,
+        ef_construction=args.ef_construction,
+        ef_search=args.ef_search[0],
+    )
     t0 = time.perf_counter()
     hnsw = VectorIndex(args.dim, config)
     hnsw.add(ids, base)
@@ -122,7 +129,15 @@ def index_bench(args: argparse.Namespace) -> None:
     for ef in args.ef_search:
         hnsw.config.ef_search = ef
         ms, found = timed(lambda q: hnsw.search(q, 10).ids, queries)
-        rows.append(("hnsw", f"M={args.m} efC={args.ef_construction} ef={ef}", build_s, ms, recall10(found, truth)))  # fmt: skip
+        rows.append(
+            (
+                "hnsw",
+                f"M={args.m} efC={args.ef_construction} ef={ef}",
+                build_s,
+                ms,
+                recall10(found, truth),
+            )
+        )
 
     # "Similar but another colour": the whole product path, against the same on flat.
     hnsw.config.ef_search = args.ef_search[0]
@@ -130,12 +145,29 @@ def index_bench(args: argparse.Namespace) -> None:
     pairs = list(zip(queries[:n_flat], q_labels.tolist(), strict=True))
     exact = [differs_search(flat, q, [c], table, 0, k=10).ids for q, c in pairs]
     ms, found = timed(lambda qc: differs_search(hnsw, qc[0], [qc[1]], table, 0, k=10).ids, pairs)
-    rows.append(("hnsw differs_search", f"ef={args.ef_search[0]} pool=100, 3/4 allowed", build_s, ms, recall10(found, exact)))  # fmt: skip
+    rows.append(
+        (
+            "hnsw differs_search",
+            f"ef={args.ef_search[0]} pool=100, 3/4 allowed",
+            build_s,
+            ms,
+            recall10(found, exact),
+        )
+    )
 
-    print(f"\n{args.n:,} x {args.dim}-d, single queries, {args.threads} FAISS thread(s); recall@10 vs exact")  # fmt: skip
-    print(f"{'index':<22} {'parameters':<34} {'build s':>8} {'queries':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>10}")  # fmt: skip
+    print(
+        f"\n{args.n:,} x {args.dim}-d, single queries, {args.threads} FAISS thread(s); "
+        "recall@10 vs exact"
+    )
+    print(
+        f"{'index':<22} {'parameters':<34} {'build s':>8} {'queries':>8} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'recall@10':>10}"
+    )
     for name, params, build, ms, rec in rows:
-        print(f"{name:<22} {params:<34} {build:>8.1f} {len(ms):>8} {np.percentile(ms, 50):>8.3f} {np.percentile(ms, 95):>8.3f} {rec:>10.4f}")  # fmt: skip
+        print(
+            f"{name:<22} {params:<34} {build:>8.1f} {len(ms):>8} "
+            f"{np.percentile(ms, 50):>8.3f} {np.percentile(ms, 95):>8.3f} {rec:>10.4f}"
+        )
 
 
 def quality_bench(args: argparse.Namespace) -> None:
@@ -143,17 +175,26 @@ def quality_bench(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     train = render_lookalikes(out / "train", n_products=args.products, size=64, seed=1)
     test = render_lookalikes(out / "test", n_products=args.products // 2, size=64, seed=2)
-    print(f"rendered {len(train.paths)} training and {len(test.paths)} held-out photos ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    print(
+        f"rendered {len(train.paths)} training and {len(test.paths)} held-out photos "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
 
     t0 = time.perf_counter()
-    loc_config = LocalizeConfig(image_size=64, source_size=64, epochs=args.loc_epochs, lr=2e-3, progress_every=50)  # fmt: skip
+    loc_config = LocalizeConfig(
+        image_size=64, source_size=64, epochs=args.loc_epochs, lr=2e-3, progress_every=50
+    )
     items = [(p, tuple(b)) for p, b in zip(train.paths, train.boxes, strict=True)]
     localizer = fit_localizer(loc_config, items, out_dir=out / "localizer", resume=False).model
     train_boxes = locate(localizer, train.paths).boxes
     found = locate(localizer, test.paths)
     whole = np.tile(np.array([0, 0, 64, 64], np.float32), (len(test.paths), 1))
     ours, base = evaluate_boxes(found.boxes, test.boxes), evaluate_boxes(whole, test.boxes)
-    print(f"localizer ({time.perf_counter() - t0:.0f} s): mean IoU {ours.mean_iou:.3f} (whole image {base.mean_iou:.3f}), IoU>=0.5 {ours.share_iou50:.1%} ({base.share_iou50:.1%})")  # fmt: skip
+    print(
+        f"localizer ({time.perf_counter() - t0:.0f} s): mean IoU {ours.mean_iou:.3f} "
+        f"(whole image {base.mean_iou:.3f}), "
+        f"IoU>=0.5 {ours.share_iou50:.1%} ({base.share_iou50:.1%})"
+    )
     test_boxes = [tuple(b) for b in found.boxes]
 
     rows = []
@@ -161,7 +202,14 @@ def quality_bench(args: argparse.Namespace) -> None:
     for name, boxes in (("whole image", None), ("localized crop", test_boxes)):
         t0 = time.perf_counter()
         v = embed_images(unsupervised, test.paths, boxes=boxes).vectors
-        rows.append((f"unsupervised Lite0, {name}", v.shape[1], evaluate_lookalikes(v, test), time.perf_counter() - t0))  # fmt: skip
+        rows.append(
+            (
+                f"unsupervised Lite0, {name}",
+                v.shape[1],
+                evaluate_lookalikes(v, test),
+                time.perf_counter() - t0,
+            )
+        )
 
     n = len(train.paths)
     sources = {
@@ -173,18 +221,40 @@ def quality_bench(args: argparse.Namespace) -> None:
     config = TripletConfig(image_size=64, epochs=args.epochs, lr=args.lr, progress_every=50)
     t0 = time.perf_counter()
     result = fit_triplets(
-        config, train.paths, triplets, out_dir=out / "triplet", resume=False,
+        config,
+        train.paths,
+        triplets,
+        out_dir=out / "triplet",
+        resume=False,
         boxes=[tuple(b) for b in train_boxes],
-    )  # fmt: skip
+    )
     train_s = time.perf_counter() - t0
     v = embed_images(result.embedder, test.paths, boxes=test_boxes).vectors
-    rows.append((f"triplet net ({'+'.join(args.triplets)}), crop", v.shape[1], evaluate_lookalikes(v, test), train_s))  # fmt: skip
-    print(f"triplet net: {len(triplets)} triplets ({'+'.join(args.triplets)}) x {args.epochs} epochs, lr {args.lr:g}, loss {' '.join(f'{h.loss:.3f}' for h in result.history)}")  # fmt: skip
+    rows.append(
+        (
+            f"triplet net ({'+'.join(args.triplets)}), crop",
+            v.shape[1],
+            evaluate_lookalikes(v, test),
+            train_s,
+        )
+    )
+    print(
+        f"triplet net: {len(triplets)} triplets ({'+'.join(args.triplets)}) "
+        f"x {args.epochs} epochs, lr {args.lr:g}, "
+        f"loss {' '.join(f'{h.loss:.3f}' for h in result.history)}"
+    )
 
     print(f"\n{args.products // 2} held-out products x 6 photos; queries = base photos; k = 10")
-    print(f"{'embedding':<44} {'dim':>5} {'triplet acc':>11} {'recall@1':>9} {'recall@10':>10} {'differs P@10':>13} {'variant hit@10':>15} {'s':>6}")  # fmt: skip
+    print(
+        f"{'embedding':<44} {'dim':>5} {'triplet acc':>11} {'recall@1':>9} "
+        f"{'recall@10':>10} {'differs P@10':>13} {'variant hit@10':>15} {'s':>6}"
+    )
     for name, dim, s, secs in rows:
-        print(f"{name:<44} {dim:>5} {s.triplet_accuracy:>11.3f} {s.recall_at_1:>9.3f} {s.recall_at_10:>10.3f} {s.differs_precision:>13.3f} {s.variant_hit:>15.3f} {secs:>6.0f}")  # fmt: skip
+        print(
+            f"{name:<44} {dim:>5} {s.triplet_accuracy:>11.3f} {s.recall_at_1:>9.3f} "
+            f"{s.recall_at_10:>10.3f} {s.differs_precision:>13.3f} {s.variant_hit:>15.3f} "
+            f"{secs:>6.0f}"
+        )
 
 
 def main() -> None:
@@ -197,21 +267,32 @@ def main() -> None:
     parser.add_argument("--flat-queries", type=int, default=200, help="exact search is slow")
     parser.add_argument("--m", type=int, default=IndexConfig.hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=IndexConfig.ef_construction)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[IndexConfig.ef_search, 64, 256])  # fmt: skip
+    parser.add_argument(
+        "--ef-search", type=int, nargs="+", default=[IndexConfig.ef_search, 64, 256]
+    )
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads while querying")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quality", action="store_true", help="embedding quality instead")
     parser.add_argument("--products", type=int, default=150, help="--quality: training products")
     parser.add_argument("--epochs", type=int, default=3, help="--quality: triplet-net epochs")
     parser.add_argument("--lr", type=float, default=TripletConfig.lr, help="--quality: triplet net")
-    parser.add_argument("--triplets", nargs="+", default=["group", "flip"], choices=["group", "attribute", "flip"], help="--quality: triplet sources")  # fmt: skip
+    parser.add_argument(
+        "--triplets",
+        nargs="+",
+        default=["group", "flip"],
+        choices=["group", "attribute", "flip"],
+        help="--quality: triplet sources",
+    )
     parser.add_argument("--loc-epochs", type=int, default=6, help="--quality: localizer epochs")
     # On a shared 2-core box one torch thread trains Lite0 ~6x faster than two: with other
     # processes running, OpenMP threads spend their time waiting on each other.
     parser.add_argument("--torch-threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
-    print(f"torch {torch.__version__}, faiss {faiss.__version__}, {torch.get_num_threads()} torch threads")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, faiss {faiss.__version__}, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     if args.quality:
         quality_bench(args)
     else:

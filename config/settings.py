@@ -234,8 +234,11 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Publishing while the broker is down gives up after a few seconds with a clear error.
 CELERY_BROKER_CONNECTION_TIMEOUT = 4
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1,
-}  # fmt: skip
+    "max_retries": 3,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -135,9 +135,14 @@ def board_cache_key(
     if not run.aggregates:
         return None
     material = json.dumps(
-        [run.aggregates, [(lab.pk, lab.name) for lab in labels], attribute.dataset.name, attribute.name],
+        [
+            run.aggregates,
+            [(lab.pk, lab.name) for lab in labels],
+            attribute.dataset.name,
+            attribute.name,
+        ],
         sort_keys=True,
-    )  # fmt: skip
+    )
     digest = hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
     return f"qa-board:v1:{run.pk}:{split}:{int(normalise)}:{digest}"
 
@@ -185,14 +190,20 @@ class GalleryFilter:
 
     def describe(self, names: dict[int, str]) -> str:
         if self.false_positives_of is not None:
-            return f"False positives of {names.get(self.false_positives_of, '?')}: predicted it, labelled otherwise"
+            return (
+                f"False positives of {names.get(self.false_positives_of, '?')}: "
+                "predicted it, labelled otherwise"
+            )
         if self.false_negatives_of is not None:
-            return f"False negatives of {names.get(self.false_negatives_of, '?')}: labelled it, predicted otherwise"
+            return (
+                f"False negatives of {names.get(self.false_negatives_of, '?')}: "
+                "labelled it, predicted otherwise"
+            )
         if self.given is not None and self.predicted is not None:
             return (
                 f"Labelled {names.get(self.given, '?')}, predicted {names.get(self.predicted, '?')}"
             )
-        return "All mistakes"  # fmt: skip
+        return "All mistakes"
 
 
 def parse_cursor(raw: str | None) -> tuple[float, int] | None:
@@ -302,10 +313,15 @@ def guideline_examples(
     for lab in labels:  # one indexed query per label (a handful of labels, not a loop over rows)
         rows = list(
             RunImage.objects.filter(
-                run=run, split=Split.TEST, given_label=lab, predicted_label=lab,
+                run=run,
+                split=Split.TEST,
+                given_label=lab,
+                predicted_label=lab,
                 confidence__isnull=False,
-            ).select_related("image").order_by("-confidence", "-id")[:per_label]
-        )  # fmt: skip
+            )
+            .select_related("image")
+            .order_by("-confidence", "-id")[:per_label]
+        )
         out.append((lab, rows))
     return out
 

@@ -147,7 +147,14 @@ def _build_table(dataset: Dataset):
         .prefetch_related("labels")
         .order_by("position", "id")
     )
-    ids = np.array(list(Image.objects.filter(dataset=dataset, status="ok").order_by("id").values_list("id", flat=True)), dtype=np.int64)  # fmt: skip
+    ids = np.array(
+        list(
+            Image.objects.filter(dataset=dataset, status="ok")
+            .order_by("id")
+            .values_list("id", flat=True)
+        ),
+        dtype=np.int64,
+    )
     labels = np.full((len(ids), len(attributes)), -1, dtype=np.int64)
     row_of = {int(i): r for r, i in enumerate(ids)}
     by_index, position = _label_positions(attributes)
@@ -157,10 +164,16 @@ def _build_table(dataset: Dataset):
             PromotedModel.objects.filter(attribute=attr).values_list("run_id", flat=True).first()
         )
         if promoted:  # the model's guess first, a person's label overrides it below
-            for image_id, label_id in RunImage.objects.filter(run_id=promoted).exclude(predicted_label=None).values_list("image_id", "predicted_label_id"):  # fmt: skip
+            for image_id, label_id in (
+                RunImage.objects.filter(run_id=promoted)
+                .exclude(predicted_label=None)
+                .values_list("image_id", "predicted_label_id")
+            ):
                 if image_id in row_of and label_id in at:
                     labels[row_of[image_id], col] = at[label_id]
-        for image_id, label_id in Annotation.objects.filter(attribute=attr, label__isnull=False).values_list("image_id", "label_id"):  # fmt: skip
+        for image_id, label_id in Annotation.objects.filter(
+            attribute=attr, label__isnull=False
+        ).values_list("image_id", "label_id"):
             if image_id in row_of:
                 labels[row_of[image_id], col] = at[label_id]
     return LabelTable(ids, labels, [a.name for a in attributes]), attributes, by_index
@@ -185,13 +198,21 @@ def _apply_events(dataset: Dataset, cached, events: int):
     _, position = _label_positions(attributes)
     image_ids = sorted({i for i, _ in pairs})
     current = dict.fromkeys(pairs)
-    for image_id, attr_id, label_id in Annotation.objects.filter(image_id__in=image_ids, attribute_id__in=col_of).values_list("image_id", "attribute_id", "label_id"):  # fmt: skip
+    for image_id, attr_id, label_id in Annotation.objects.filter(
+        image_id__in=image_ids, attribute_id__in=col_of
+    ).values_list("image_id", "attribute_id", "label_id"):
         if (image_id, attr_id) in current:
             current[(image_id, attr_id)] = label_id
     cleared = [p for p, label_id in current.items() if label_id is None]
     if cleared:
         promoted = dict(base[0])  # attribute id -> promoted run id
-        for image_id, attr_id, label_id in RunImage.objects.filter(run_id__in=promoted.values(), image_id__in={i for i, _ in cleared}).exclude(predicted_label=None).values_list("image_id", "run__attribute_id", "predicted_label_id"):  # fmt: skip
+        for image_id, attr_id, label_id in (
+            RunImage.objects.filter(
+                run_id__in=promoted.values(), image_id__in={i for i, _ in cleared}
+            )
+            .exclude(predicted_label=None)
+            .values_list("image_id", "run__attribute_id", "predicted_label_id")
+        ):
             if (image_id, attr_id) in current and current[(image_id, attr_id)] is None:
                 current[(image_id, attr_id)] = label_id
     rows = table.rows_of(np.array([i for i, _ in current], dtype=np.int64))
@@ -235,13 +256,23 @@ def _hits(dataset, ids, scores, agreements, table, attributes, by_index) -> list
     return hits
 
 
-def search(dataset: Dataset, vector: np.ndarray, query_labels: np.ndarray | None, query: Query, *, exclude: int | None = None) -> list[Hit]:  # fmt: skip
+def search(
+    dataset: Dataset,
+    vector: np.ndarray,
+    query_labels: np.ndarray | None,
+    query: Query,
+    *,
+    exclude: int | None = None,
+) -> list[Hit]:
     """Search the dataset's current index with a (D,) unit vector."""
     from mlcore.similarity import differs_search, similar
 
     row = current_index(dataset)
     if row is None:
-        raise SearchError(f"'{dataset.name}' has no similarity index yet; a data scientist can build one on the similarity page.")  # fmt: skip
+        raise SearchError(
+            f"'{dataset.name}' has no similarity index yet; "
+            "a data scientist can build one on the similarity page."
+        )
     index = _loaded(row)
     table, attributes, by_index = label_table(dataset)
     exclude_ids = [exclude] if exclude is not None else None
@@ -250,7 +281,10 @@ def search(dataset: Dataset, vector: np.ndarray, query_labels: np.ndarray | None
         return _hits(dataset, found.ids, found.scores, None, table, attributes, by_index)
     names = [a.name for a in attributes]
     if query.differs_in not in names:
-        raise SearchError(f"'{query.differs_in}' is not an attribute of {dataset.name} (it has: {', '.join(names)}).")  # fmt: skip
+        raise SearchError(
+            f"'{query.differs_in}' is not an attribute of {dataset.name} "
+            f"(it has: {', '.join(names)})."
+        )
     col = names.index(query.differs_in)
     value = None
     if query.value:
@@ -271,7 +305,10 @@ def search(dataset: Dataset, vector: np.ndarray, query_labels: np.ndarray | None
 def similar_to_image(image: Image, query: Query) -> list[Hit]:
     row = current_index(image.dataset)
     if row is None:
-        raise SearchError(f"'{image.dataset.name}' has no similarity index yet; a data scientist can build one on the similarity page.")  # fmt: skip
+        raise SearchError(
+            f"'{image.dataset.name}' has no similarity index yet; "
+            "a data scientist can build one on the similarity page."
+        )
     index = _loaded(row)
     if image.pk in index:
         vector = index.vectors([image.pk])[0]
@@ -298,13 +335,19 @@ def similar_to_upload(dataset: Dataset, data: bytes, name: str, query: Query) ->
         raise SearchError(f"{name}: {facts.reason}")
     row = current_index(dataset)
     if row is None:
-        raise SearchError(f"'{dataset.name}' has no similarity index yet; a data scientist can build one on the similarity page.")  # fmt: skip
+        raise SearchError(
+            f"'{dataset.name}' has no similarity index yet; "
+            "a data scientist can build one on the similarity page."
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"query{Path(name).suffix.lower()}"
         path.write_bytes(data)
         vector = query_vector(row, str(path))
     if query.differs_in and not query.value:
-        raise SearchError("for an uploaded photo, say which label the results should have (its own labels are unknown)")  # fmt: skip
+        raise SearchError(
+            "for an uploaded photo, say which label the results should have "
+            "(its own labels are unknown)"
+        )
     return search(dataset, vector, None, query)
 
 
@@ -331,15 +374,22 @@ def parse_query(params) -> Query:
     raw_k = params.get("k") or "12"
     if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_K:
         raise SearchError(f"k must be a whole number from 1 to {MAX_K}, not '{raw_k}'")
-    return Query(k=int(raw_k), differs_in=params.get("differs_in", "").strip(), value=params.get("value", "").strip())  # fmt: skip
+    return Query(
+        k=int(raw_k),
+        differs_in=params.get("differs_in", "").strip(),
+        value=params.get("value", "").strip(),
+    )
 
 
 def hits_json(hits: list[Hit], request) -> list[dict]:
     return [
         {
-            "id": h.image.pk, "score": round(h.score, 5), "agreements": h.agreements,
-            "labels": dict(h.labels), "url": request.build_absolute_uri(h.image.get_absolute_url()),
+            "id": h.image.pk,
+            "score": round(h.score, 5),
+            "agreements": h.agreements,
+            "labels": dict(h.labels),
+            "url": request.build_absolute_uri(h.image.get_absolute_url()),
             "source_path": h.image.source_path,
         }
         for h in hits
-    ]  # fmt: skip
+    ]

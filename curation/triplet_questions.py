@@ -56,8 +56,16 @@ def _from_index(dataset: Dataset, row, rng: random.Random) -> Question | None:
             continue
         hits = index.search(index.vectors([ref_id])[0], FETCH, exclude_ids=[ref_id])
         candidates = _usable(dataset).filter(pk__in=hits.ids.tolist()).in_bulk()
-        same = [candidates[i] for i in hits.ids.tolist() if i in candidates and candidates[i].split == reference.split]  # fmt: skip
-        ranked = same if len(same) >= 2 else [candidates[i] for i in hits.ids.tolist() if i in candidates]  # fmt: skip
+        same = [
+            candidates[i]
+            for i in hits.ids.tolist()
+            if i in candidates and candidates[i].split == reference.split
+        ]
+        ranked = (
+            same
+            if len(same) >= 2
+            else [candidates[i] for i in hits.ids.tolist() if i in candidates]
+        )
         ranked = ranked[:FAR]
         if len(ranked) < 2:
             continue

@@ -30,18 +30,37 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "dataset", "attribute", "kind", "status", "cancel_requested", "percent", "progress",
-            "loss_curve", "attempts", "train_count", "test_count", "config", "label_names", "metrics",
-            "artifact_uri", "error", "created_by", "created_at", "started_at", "finished_at",
-        ]  # fmt: skip
+            "id",
+            "dataset",
+            "attribute",
+            "kind",
+            "status",
+            "cancel_requested",
+            "percent",
+            "progress",
+            "loss_curve",
+            "attempts",
+            "train_count",
+            "test_count",
+            "config",
+            "label_names",
+            "metrics",
+            "artifact_uri",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class StartRunSerializer(serializers.Serializer):
     dataset = serializers.CharField()
     kind = serializers.ChoiceField(
-        choices=TrainingRun.Kind.choices, default=TrainingRun.Kind.CLASSIFIER,
+        choices=TrainingRun.Kind.choices,
+        default=TrainingRun.Kind.CLASSIFIER,
         help_text="classifier: one attribute's labels; similarity: the look-alike embedding",
-    )  # fmt: skip
+    )
     attribute = serializers.CharField(
         required=False, default="", help_text="the attribute to learn (classifier runs only)"
     )
@@ -53,7 +72,9 @@ class StartRunSerializer(serializers.Serializer):
         if data["kind"] == TrainingRun.Kind.CLASSIFIER and not data["attribute"]:
             raise ValidationError({"attribute": "a classifier run needs the attribute to learn"})
         if data["kind"] == TrainingRun.Kind.SIMILARITY and data["attribute"]:
-            raise ValidationError({"attribute": "a similarity run learns from every attribute; leave it out"})  # fmt: skip
+            raise ValidationError(
+                {"attribute": "a similarity run learns from every attribute; leave it out"}
+            )
         return data
 
 
@@ -67,9 +88,18 @@ class RunImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunImage
         fields = [
-            "image_id", "source_path", "split", "given_label", "predicted_label", "confidence",
-            "given_probability", "probs", "out_of_sample", "quality", "suspect_rank",
-        ]  # fmt: skip
+            "image_id",
+            "source_path",
+            "split",
+            "given_label",
+            "predicted_label",
+            "confidence",
+            "given_probability",
+            "probs",
+            "out_of_sample",
+            "quality",
+            "suspect_rank",
+        ]
 
 
 @extend_schema(
@@ -90,7 +120,9 @@ def run_start(request):
             if attribute is None:
                 raise ValidationError(
                     {
-                        "attribute": f"dataset '{dataset.name}' has no attribute '{data['attribute']}'"
+                        "attribute": (
+                            f"dataset '{dataset.name}' has no attribute '{data['attribute']}'"
+                        )
                     }
                 )
             run = start_training_run(

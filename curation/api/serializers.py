@@ -49,10 +49,23 @@ class ImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Image
         fields = [
-            "id", "dataset", "product", "split", "source_path", "sha256", "width", "height",
-            "format", "phash", "size_bytes", "status", "quarantine_reason", "thumbnail_url",
-            "labels", "created_at",
-        ]  # fmt: skip
+            "id",
+            "dataset",
+            "product",
+            "split",
+            "source_path",
+            "sha256",
+            "width",
+            "height",
+            "format",
+            "phash",
+            "size_bytes",
+            "status",
+            "quarantine_reason",
+            "thumbnail_url",
+            "labels",
+            "created_at",
+        ]
 
     def get_thumbnail_url(self, obj) -> str | None:
         if not obj.thumbnail:
@@ -77,6 +90,15 @@ class LabelEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = LabelEvent
         fields = [
-            "id", "attribute", "old_label", "new_label", "actor", "source", "note", "batch",
-            "reverts", "flagged_by_run_id", "created_at",
-        ]  # fmt: skip
+            "id",
+            "attribute",
+            "old_label",
+            "new_label",
+            "actor",
+            "source",
+            "note",
+            "batch",
+            "reverts",
+            "flagged_by_run_id",
+            "created_at",
+        ]

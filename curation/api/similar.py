@@ -34,19 +34,33 @@ def _search(call) -> Response:
 def image_similar(request, image_id: int):
     """Look-alikes of a catalog image, optionally 'but with another <attribute> [= value]'."""
     image = get_image_for_user(request, image_id)
-    return _search(lambda: {
-        "image": image.pk,
-        "results": similarity.hits_json(similarity.similar_to_image(image, similarity.parse_query(request.query_params)), request),
-    })  # fmt: skip
+    return _search(
+        lambda: {
+            "image": image.pk,
+            "results": similarity.hits_json(
+                similarity.similar_to_image(image, similarity.parse_query(request.query_params)),
+                request,
+            ),
+        }
+    )
 
 
 @extend_schema(
-    request={"multipart/form-data": {"type": "object", "properties": {
-        "dataset": {"type": "string"}, "photo": {"type": "string", "format": "binary"},
-        "k": {"type": "integer"}, "differs_in": {"type": "string"}, "value": {"type": "string"},
-    }, "required": ["dataset", "photo"]}},
+    request={
+        "multipart/form-data": {
+            "type": "object",
+            "properties": {
+                "dataset": {"type": "string"},
+                "photo": {"type": "string", "format": "binary"},
+                "k": {"type": "integer"},
+                "differs_in": {"type": "string"},
+                "value": {"type": "string"},
+            },
+            "required": ["dataset", "photo"],
+        }
+    },
     responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="bad photo or query")},
-)  # fmt: skip
+)
 @api_view(["POST"])
 @parser_classes([MultiPartParser, FormParser])
 def upload_similar(request):
@@ -58,7 +72,14 @@ def upload_similar(request):
     photo = request.data.get("photo")
     if photo is None or not hasattr(photo, "read"):
         raise ValidationError({"photo": "attach the photo as a file field named 'photo'"})
-    return _search(lambda: {
-        "dataset": dataset.name,
-        "results": similarity.hits_json(similarity.similar_to_upload(dataset, photo.read(), photo.name, similarity.parse_query(request.data)), request),
-    })  # fmt: skip
+    return _search(
+        lambda: {
+            "dataset": dataset.name,
+            "results": similarity.hits_json(
+                similarity.similar_to_upload(
+                    dataset, photo.read(), photo.name, similarity.parse_query(request.data)
+                ),
+                request,
+            ),
+        }
+    )

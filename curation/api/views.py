@@ -53,7 +53,10 @@ class IdCursor(CursorPagination):
         if not raw.strip().isdigit() or not 1 <= int(raw) <= self.max_page_size:
             raise ValidationError(
                 {
-                    "page_size": f"must be a whole number from 1 to {self.max_page_size}, at most {self.max_page_size}"
+                    "page_size": (
+                        f"must be a whole number from 1 to {self.max_page_size}, "
+                        f"at most {self.max_page_size}"
+                    )
                 }
             )
         return int(raw)
@@ -207,14 +210,20 @@ def image_labels(request, image_id: int):
             known = ", ".join(attribute.labels.values_list("name", flat=True))
             raise ValidationError(
                 {
-                    "label": f"'{body.validated_data['label']}' is not a label of {attribute.name} ({known})"
+                    "label": (
+                        f"'{body.validated_data['label']}' is not a label of "
+                        f"{attribute.name} ({known})"
+                    )
                 }
             )
     if_match = request.headers.get("If-Match")
     if not if_match:
         return Response(
             {
-                "detail": "send If-Match with the label version you are changing (see GET /api/images/{id}/)"
+                "detail": (
+                    "send If-Match with the label version you are changing "
+                    "(see GET /api/images/{id}/)"
+                )
             },
             status=status.HTTP_428_PRECONDITION_REQUIRED,
         )

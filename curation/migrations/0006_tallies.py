@@ -136,12 +136,16 @@ SQLITE = [
 SQLITE_DROP = [
     f"DROP TRIGGER IF EXISTS {name}"
     for name in (
-        "curation_annotation_tally_ins", "curation_annotation_tally_del",
-        "curation_annotation_tally_upd", "curation_image_tally_ins", "curation_image_tally_del",
-        "curation_image_tally_upd", "curation_attribute_tally_cleanup",
+        "curation_annotation_tally_ins",
+        "curation_annotation_tally_del",
+        "curation_annotation_tally_upd",
+        "curation_image_tally_ins",
+        "curation_image_tally_del",
+        "curation_image_tally_upd",
+        "curation_attribute_tally_cleanup",
         "curation_dataset_tally_cleanup",
     )
-]  # fmt: skip
+]
 
 BACKFILL = [
     "DELETE FROM curation_labeltally",

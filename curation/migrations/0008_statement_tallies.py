@@ -87,15 +87,28 @@ _IMAGE_UPD = f"""{_MOVED}
 
 _TRIGGERS = [
     # (table, event, function name, body)
-    ("curation_annotation", "INSERT", "curation_tally_annotation_ins", _annotation_one_way("new_rows", 1)),
-    ("curation_annotation", "DELETE", "curation_tally_annotation_del", _annotation_one_way("old_rows", -1)),
+    (
+        "curation_annotation",
+        "INSERT",
+        "curation_tally_annotation_ins",
+        _annotation_one_way("new_rows", 1),
+    ),
+    (
+        "curation_annotation",
+        "DELETE",
+        "curation_tally_annotation_del",
+        _annotation_one_way("old_rows", -1),
+    ),
     ("curation_annotation", "UPDATE", "curation_tally_annotation_upd", _ANNOTATION_UPD),
     ("curation_image", "INSERT", "curation_tally_image_ins", _image_one_way("new_rows", 1)),
     ("curation_image", "DELETE", "curation_tally_image_del", _image_one_way("old_rows", -1)),
     ("curation_image", "UPDATE", "curation_tally_image_upd", _IMAGE_UPD),
-]  # fmt: skip
-_TRANSITION = {"INSERT": "NEW TABLE AS new_rows", "DELETE": "OLD TABLE AS old_rows",
-               "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows"}  # fmt: skip
+]
+_TRANSITION = {
+    "INSERT": "NEW TABLE AS new_rows",
+    "DELETE": "OLD TABLE AS old_rows",
+    "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+}
 
 POSTGRES_DROP = [
     *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for table, _, name, _ in _TRIGGERS),

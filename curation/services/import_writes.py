@@ -199,9 +199,17 @@ def _products_for(ctx: WriteContext, plans: list[Plan]) -> dict[str, tuple[int, 
 
 
 _IMAGE_COLUMNS = [
-    "sha256", "size_bytes", "status", "quarantine_reason", "width", "height", "format",
-    "phash", "file", "thumbnail",
-]  # fmt: skip
+    "sha256",
+    "size_bytes",
+    "status",
+    "quarantine_reason",
+    "width",
+    "height",
+    "format",
+    "phash",
+    "file",
+    "thumbnail",
+]
 _IMAGE_DEFAULTS = {"width": None, "height": None, "format": "", "phash": ""}  # quarantined rows
 
 
@@ -260,16 +268,32 @@ def _create_images(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
                 )
     _insert(
         Annotation,
-        ["image_id", "attribute_id", "label_id", "synced_label_id", "version", "last_source",
-         "updated_at", "updated_by_id"],
+        [
+            "image_id",
+            "attribute_id",
+            "label_id",
+            "synced_label_id",
+            "version",
+            "last_source",
+            "updated_at",
+            "updated_by_id",
+        ],
         annotations,
-    )  # fmt: skip
+    )
     _insert(
         LabelEvent,
-        ["image_id", "attribute_id", "new_label_id", "actor_id", "source", "note", "batch",
-         "created_at"],
+        [
+            "image_id",
+            "attribute_id",
+            "new_label_id",
+            "actor_id",
+            "source",
+            "note",
+            "batch",
+            "created_at",
+        ],
         events,
-    )  # fmt: skip
+    )
     return [(p, "quarantined" if isinstance(p.result, Rejection) else "created", []) for p in plans]
 
 
@@ -280,7 +304,8 @@ def _update_image(ctx: WriteContext, plan: Plan) -> Outcome:
     if row.split and row.split != image.split:
         raise RowProblem(
             plan,
-            f"this image is in the {image.split} split; the row says {row.split} (splits never change)",
+            f"this image is in the {image.split} split; the row says {row.split} "
+            "(splits never change)",
         )
     outcome = "unchanged"
     if plan.result is not None:  # a quarantined image seen again, maybe fixed
@@ -299,15 +324,23 @@ def _update_image(ctx: WriteContext, plan: Plan) -> Outcome:
         ann = current.get(attr_id)
         if ann is None:
             Annotation.objects.create(
-                image=image, attribute_id=attr_id, label_id=incoming, synced_label_id=incoming,
-                last_source=LabelSource.IMPORT, updated_by_id=ctx.actor_id,
-            )  # fmt: skip
+                image=image,
+                attribute_id=attr_id,
+                label_id=incoming,
+                synced_label_id=incoming,
+                last_source=LabelSource.IMPORT,
+                updated_by_id=ctx.actor_id,
+            )
             if incoming is None:
                 continue
             LabelEvent.objects.create(
-                image=image, attribute_id=attr_id, new_label_id=incoming,
-                source=LabelSource.IMPORT, actor_id=ctx.actor_id, batch=ctx.batch,
-            )  # fmt: skip
+                image=image,
+                attribute_id=attr_id,
+                new_label_id=incoming,
+                source=LabelSource.IMPORT,
+                actor_id=ctx.actor_id,
+                batch=ctx.batch,
+            )
         elif incoming is None:
             continue  # an empty cell never erases a label
         elif incoming == ann.label_id:
@@ -337,14 +370,23 @@ def _update_image(ctx: WriteContext, plan: Plan) -> Outcome:
 
 def _sync_label(ctx: WriteContext, plan: Plan, ann: Annotation, incoming: int) -> None:
     updated = Annotation.objects.filter(pk=ann.pk, version=ann.version).update(
-        label_id=incoming, synced_label_id=incoming, version=F("version") + 1,
-        last_source=LabelSource.SYNC, updated_by_id=ctx.actor_id, updated_at=timezone.now(),
-    )  # fmt: skip
+        label_id=incoming,
+        synced_label_id=incoming,
+        version=F("version") + 1,
+        last_source=LabelSource.SYNC,
+        updated_by_id=ctx.actor_id,
+        updated_at=timezone.now(),
+    )
     if not updated:
         raise RowProblem(
             plan, "its label was changed by someone else during the import; run it again"
         )
     LabelEvent.objects.create(
-        image_id=ann.image_id, attribute_id=ann.attribute_id, old_label_id=ann.label_id,
-        new_label_id=incoming, source=LabelSource.SYNC, actor_id=ctx.actor_id, batch=ctx.batch,
-    )  # fmt: skip
+        image_id=ann.image_id,
+        attribute_id=ann.attribute_id,
+        old_label_id=ann.label_id,
+        new_label_id=incoming,
+        source=LabelSource.SYNC,
+        actor_id=ctx.actor_id,
+        batch=ctx.batch,
+    )

@@ -133,10 +133,15 @@ def relabel_images(
             try:
                 with transaction.atomic():
                     _, event = relabel_image(
-                        image=image, attribute=attribute, label=label, actor=actor, note=note,
-                        batch=batch, expected_version=expected_versions.get(image.pk),
+                        image=image,
+                        attribute=attribute,
+                        label=label,
+                        actor=actor,
+                        note=note,
+                        batch=batch,
+                        expected_version=expected_versions.get(image.pk),
                         flagged_by_run_id=flagged_by_run_id,
-                    )  # fmt: skip
+                    )
             except StaleLabel as exc:
                 stale.append(f"{image.source_path}: {exc.changed_by()} since you loaded the page")
                 continue
@@ -162,7 +167,8 @@ def revert_label_event(
         if annotation.label_id != event.new_label_id:
             current = annotation.label.name if annotation.label else "no label"
             raise StaleLabel(annotation) from ValueError(
-                f"the label has changed since this event (it is now {current}); revert the later change first"
+                f"the label has changed since this event (it is now {current}); "
+                "revert the later change first"
             )
         _, new_event = relabel_image(
             image=event.image,

@@ -197,7 +197,7 @@ def import_answers(*, run: TrainingRun, data: bytes, filename: str, actor) -> An
             continue
         report.votes += 1
         report.decided += item.status == ReviewItem.Status.DECIDED
-    return report  # fmt: skip
+    return report
 
 
 def _answer_rows(data: bytes, filename: str) -> list[tuple[int, dict]]:

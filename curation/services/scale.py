@@ -37,9 +37,18 @@ from curation.services.reviews import queue_suspects
 from mlcore.eval.metrics import metrics_from_confusion
 
 ATTRIBUTES = {
-    "neckline": ["round", "v-neck", "boat", "square", "halter", "sweetheart", "off-shoulder", "high"],
+    "neckline": [
+        "round",
+        "v-neck",
+        "boat",
+        "square",
+        "halter",
+        "sweetheart",
+        "off-shoulder",
+        "high",
+    ],
     "silhouette": ["a-line", "sheath", "fit-and-flare", "shift", "wrap", "maxi"],
-}  # fmt: skip
+}
 PHOTOS_PER_PRODUCT = 4
 MODEL_ACCURACY = 0.88
 CHUNK = 50_000
@@ -121,9 +130,11 @@ def seed_scale_catalog(
     now = timezone.now()
     with transaction.atomic():
         dataset = Dataset.objects.create(
-            name=name, title=f"Scale test catalog ({images:,} synthetic rows)", is_synthetic=True,
+            name=name,
+            title=f"Scale test catalog ({images:,} synthetic rows)",
+            is_synthetic=True,
             description="Rows only, made by seed_scale for load tests: no image files behind them.",
-        )  # fmt: skip
+        )
         attributes, labels = [], []
         for position, (attr_name, names) in enumerate(ATTRIBUTES.items()):
             attr = Attribute.objects.create(dataset=dataset, name=attr_name, position=position)
@@ -139,22 +150,65 @@ def seed_scale_catalog(
         first_product, first_image = _next_id(Product), _next_id(Image)
         product_test = rng.random(n_products) < dataset.test_fraction
         progress(f"{n_products:,} products")
-        _write(Product, ["id", "dataset", "key", "split", "created_at"], (
-            (first_product + i, dataset.pk, f"SKU-{i:08d}", "test" if product_test[i] else "train", now)
-            for i in range(n_products)
-        ))  # fmt: skip
+        _write(
+            Product,
+            ["id", "dataset", "key", "split", "created_at"],
+            (
+                (
+                    first_product + i,
+                    dataset.pk,
+                    f"SKU-{i:08d}",
+                    "test" if product_test[i] else "train",
+                    now,
+                )
+                for i in range(n_products)
+            ),
+        )
         product_of = np.arange(images) // PHOTOS_PER_PRODUCT
         image_test = product_test[product_of]
         progress(f"{images:,} images")
-        _write(Image, [
-            "id", "dataset", "product", "split", "source_path", "sha256", "file", "thumbnail", "width",
-            "height", "format", "phash", "size_bytes", "status", "quarantine_reason", "created_at",
-        ], (
-            (first_image + i, dataset.pk, first_product + int(product_of[i]), "test" if image_test[i] else "train",
-             f"scale/{i:08d}.jpg", f"{seed:08x}{i:056x}", "", "", 400, 600, "JPEG", f"{(i * 2654435761) % 2**64:016x}",
-             50_000, "ok", "", now)
-            for i in range(images)
-        ))  # fmt: skip
+        _write(
+            Image,
+            [
+                "id",
+                "dataset",
+                "product",
+                "split",
+                "source_path",
+                "sha256",
+                "file",
+                "thumbnail",
+                "width",
+                "height",
+                "format",
+                "phash",
+                "size_bytes",
+                "status",
+                "quarantine_reason",
+                "created_at",
+            ],
+            (
+                (
+                    first_image + i,
+                    dataset.pk,
+                    first_product + int(product_of[i]),
+                    "test" if image_test[i] else "train",
+                    f"scale/{i:08d}.jpg",
+                    f"{seed:08x}{i:056x}",
+                    "",
+                    "",
+                    400,
+                    600,
+                    "JPEG",
+                    f"{(i * 2654435761) % 2**64:016x}",
+                    50_000,
+                    "ok",
+                    "",
+                    now,
+                )
+                for i in range(images)
+            ),
+        )
 
         # Labels: skewed class frequencies, as real catalogs have.
         given = []
@@ -168,19 +222,60 @@ def seed_scale_catalog(
             ids = np.array([lab.pk for lab in labels[a]])
             progress(f"{images:,} {attr.name} labels and their import history")
             base_ann, base_event = first_ann + a * images, first_event + a * images
-            _write(Annotation, [
-                "id", "image", "attribute", "label", "version", "synced_label", "last_source", "updated_at",
-            ], (
-                (base_ann + i, first_image + i, attr.pk, int(ids[choice[i]]), 1, int(ids[choice[i]]), "import", now)
-                for i in range(images)
-            ))  # fmt: skip
-            _write(LabelEvent, [
-                "id", "image", "attribute", "old_label", "new_label", "source", "note", "batch", "created_at",
-            ], (
-                (base_event + i, first_image + i, attr.pk, None, int(ids[choice[i]]), "import", "seed_scale",
-                 import_batch, now - timedelta(days=30))
-                for i in range(images)
-            ))  # fmt: skip
+            _write(
+                Annotation,
+                [
+                    "id",
+                    "image",
+                    "attribute",
+                    "label",
+                    "version",
+                    "synced_label",
+                    "last_source",
+                    "updated_at",
+                ],
+                (
+                    (
+                        base_ann + i,
+                        first_image + i,
+                        attr.pk,
+                        int(ids[choice[i]]),
+                        1,
+                        int(ids[choice[i]]),
+                        "import",
+                        now,
+                    )
+                    for i in range(images)
+                ),
+            )
+            _write(
+                LabelEvent,
+                [
+                    "id",
+                    "image",
+                    "attribute",
+                    "old_label",
+                    "new_label",
+                    "source",
+                    "note",
+                    "batch",
+                    "created_at",
+                ],
+                (
+                    (
+                        base_event + i,
+                        first_image + i,
+                        attr.pk,
+                        None,
+                        int(ids[choice[i]]),
+                        "import",
+                        "seed_scale",
+                        import_batch,
+                        now - timedelta(days=30),
+                    )
+                    for i in range(images)
+                ),
+            )
 
         run = _seed_run(
             dataset, attributes[0], labels[0], given[0], first_image, image_test, rng, now
@@ -209,13 +304,19 @@ def _finished_run_columns(labels, given, predicted, image_test, rng) -> dict:
     loss = 2.0 * np.exp(-x / 2) + 0.35 + rng.normal(0, 0.03, x.size)
     return {
         "metrics": {
-            "label_names": summary.label_names, "n": summary.n, "accuracy": summary.accuracy,
-            "macro_f1": summary.macro_f1, "weighted_f1": summary.weighted_f1,
+            "label_names": summary.label_names,
+            "n": summary.n,
+            "accuracy": summary.accuracy,
+            "macro_f1": summary.macro_f1,
+            "weighted_f1": summary.weighted_f1,
             "per_class": [c.__dict__.copy() for c in summary.per_class],
-            "confusion": confusion.tolist(), "cv_method": "kfold",
+            "confusion": confusion.tolist(),
+            "cv_method": "kfold",
         },
-        "loss_curve": [[round(float(a), 4), round(float(b), 5)] for a, b in zip(x, loss, strict=True)],
-    }  # fmt: skip
+        "loss_curve": [
+            [round(float(a), 4), round(float(b), 5)] for a, b in zip(x, loss, strict=True)
+        ],
+    }
 
 
 def _seed_run(dataset, attr, labels, given, first_image, image_test, rng, now) -> TrainingRun:
@@ -223,12 +324,18 @@ def _seed_run(dataset, attr, labels, given, first_image, image_test, rng, now) -
     correct = rng.random(images) < MODEL_ACCURACY
     predicted = np.where(correct, given, (given + rng.integers(1, k, size=images)) % k)
     run = TrainingRun.objects.create(
-        dataset=dataset, attribute=attr, config={"arch": "resnet18", "epochs": 8, "synthetic": True},
-        label_names=[lab.name for lab in labels], status=TrainingRun.Status.SUCCEEDED,
-        train_count=int((~image_test).sum()), test_count=int(image_test.sum()),
-        started_at=now - timedelta(hours=2), finished_at=now - timedelta(hours=1),
-        progress={"phase": "done"}, **_finished_run_columns(labels, given, predicted, image_test, rng),
-    )  # fmt: skip
+        dataset=dataset,
+        attribute=attr,
+        config={"arch": "resnet18", "epochs": 8, "synthetic": True},
+        label_names=[lab.name for lab in labels],
+        status=TrainingRun.Status.SUCCEEDED,
+        train_count=int((~image_test).sum()),
+        test_count=int(image_test.sum()),
+        started_at=now - timedelta(hours=2),
+        finished_at=now - timedelta(hours=1),
+        progress={"phase": "done"},
+        **_finished_run_columns(labels, given, predicted, image_test, rng),
+    )
     confidence = np.where(correct, rng.uniform(0.55, 0.999, images), rng.uniform(0.3, 0.95, images))
     given_p = np.where(correct, confidence, (1 - confidence) * rng.uniform(0.05, 0.9, images))
     # Suspects: wrong predictions with the lowest probability for the given label first.
@@ -249,16 +356,40 @@ def _seed_run(dataset, attr, labels, given, first_image, image_test, rng, now) -
             probs[given[i]] = given_p[i]
             probs[predicted[i]] = confidence[i]
             yield (
-                first + i, run.pk, first_image + i, "test" if image_test[i] else "train",
-                int(ids[given[i]]), int(ids[predicted[i]]), float(confidence[i]), float(given_p[i]),
-                json.dumps([round(float(p), 4) for p in probs]), not image_test[i],
-                float(given_p[i]), int(rank[i]) or None, not correct[i],
-            )  # fmt: skip
+                first + i,
+                run.pk,
+                first_image + i,
+                "test" if image_test[i] else "train",
+                int(ids[given[i]]),
+                int(ids[predicted[i]]),
+                float(confidence[i]),
+                float(given_p[i]),
+                json.dumps([round(float(p), 4) for p in probs]),
+                not image_test[i],
+                float(given_p[i]),
+                int(rank[i]) or None,
+                not correct[i],
+            )
 
-    _write(RunImage, [
-        "id", "run", "image", "split", "given_label", "predicted_label", "confidence",
-        "given_probability", "probs", "out_of_sample", "quality", "suspect_rank", "is_error",
-    ], rows())  # fmt: skip
+    _write(
+        RunImage,
+        [
+            "id",
+            "run",
+            "image",
+            "split",
+            "given_label",
+            "predicted_label",
+            "confidence",
+            "given_probability",
+            "probs",
+            "out_of_sample",
+            "quality",
+            "suspect_rank",
+            "is_error",
+        ],
+        rows(),
+    )
     return run
 
 
@@ -286,6 +417,10 @@ def _seed_manual_history(attr, labels, first_image, images, reviewers, rng) -> N
     image_rows = Image.objects.in_bulk([first_image + int(i) for i in picks])
     for n, (i, t) in enumerate(zip(picks, targets, strict=True)):
         relabel_image(
-            image=image_rows[first_image + int(i)], attribute=attr, label=labels[int(t)],
-            actor=reviewers[n % len(reviewers)], source=LabelSource.MANUAL, note="seed_scale",
-        )  # fmt: skip
+            image=image_rows[first_image + int(i)],
+            attribute=attr,
+            label=labels[int(t)],
+            actor=reviewers[n % len(reviewers)],
+            source=LabelSource.MANUAL,
+            note="seed_scale",
+        )

@@ -51,9 +51,15 @@ def save_box(*, image: Image, box: tuple[float, float, float, float], actor) -> 
         raise SimilarityError("the box is smaller than 2 pixels; draw it around the whole dress")
     found, _ = ImageBox.objects.update_or_create(
         image=image,
-        defaults={"x0": x0, "y0": y0, "x1": x1, "y1": y1, "source": ImageBox.Source.MANUAL,
-                  "updated_by": actor},
-    )  # fmt: skip
+        defaults={
+            "x0": x0,
+            "y0": y0,
+            "x1": x1,
+            "y1": y1,
+            "source": ImageBox.Source.MANUAL,
+            "updated_by": actor,
+        },
+    )
     return found
 
 
@@ -75,15 +81,21 @@ def import_boxes(*, dataset: Dataset, meta_csv: Path) -> int:
             w, h = image.width, image.height
             boxes.append(
                 ImageBox(
-                    image=image, source=ImageBox.Source.SYNTHETIC,
-                    x0=int(row["x0"]) / w, y0=int(row["y0"]) / h,
-                    x1=int(row["x1"]) / w, y1=int(row["y1"]) / h,
+                    image=image,
+                    source=ImageBox.Source.SYNTHETIC,
+                    x0=int(row["x0"]) / w,
+                    y0=int(row["y0"]) / h,
+                    x1=int(row["x1"]) / w,
+                    y1=int(row["y1"]) / h,
                 )
-            )  # fmt: skip
+            )
     ImageBox.objects.bulk_create(
-        boxes, update_conflicts=True, unique_fields=["image"],
-        update_fields=["x0", "y0", "x1", "y1", "source"], batch_size=1000,
-    )  # fmt: skip
+        boxes,
+        update_conflicts=True,
+        unique_fields=["image"],
+        update_fields=["x0", "y0", "x1", "y1", "source"],
+        batch_size=1000,
+    )
     return len(boxes)
 
 
@@ -100,9 +112,12 @@ def record_triplet(*, reference: Image, closer: Image, farther: Image, actor) ->
     if {reference.dataset_id, closer.dataset_id, farther.dataset_id} != {reference.dataset_id}:
         raise SimilarityError("the three images must come from the same dataset")
     return Triplet.objects.create(
-        dataset_id=reference.dataset_id, reference=reference, closer=closer, farther=farther,
+        dataset_id=reference.dataset_id,
+        reference=reference,
+        closer=closer,
+        farther=farther,
         actor=actor,
-    )  # fmt: skip
+    )
 
 
 # ---- index builds --------------------------------------------------------------------------
@@ -137,9 +152,10 @@ def _enqueue(what: str, index_id: int, image_ids: list[int] | None = None) -> No
             tasks.extend_similarity_index.delay(index_id, image_ids)
     except BROKER_ERRORS as exc:
         SimilarityIndex.objects.filter(pk=index_id, status=SimilarityIndex.Status.QUEUED).update(
-            status=SimilarityIndex.Status.FAILED, finished_at=timezone.now(),
+            status=SimilarityIndex.Status.FAILED,
+            finished_at=timezone.now(),
             error=f"the task queue could not be reached ({exc}); build the index again",
-        )  # fmt: skip
+        )
 
 
 def _embedder(row: SimilarityIndex):
@@ -234,14 +250,20 @@ def build_similarity_index(index_id: int) -> str:
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("index %s failed", index_id)
         SimilarityIndex.objects.filter(pk=row.pk).update(
-            status=SimilarityIndex.Status.FAILED, error=f"{type(exc).__name__}: {exc}",
+            status=SimilarityIndex.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
             finished_at=timezone.now(),
-        )  # fmt: skip
+        )
         return "failed"
     SimilarityIndex.objects.filter(pk=row.pk).update(
-        status=SimilarityIndex.Status.READY, artifact=key, count=len(index), dim=index.dim,
-        kind=index.kind, skipped=skipped[:200], finished_at=timezone.now(),
-    )  # fmt: skip
+        status=SimilarityIndex.Status.READY,
+        artifact=key,
+        count=len(index),
+        dim=index.dim,
+        kind=index.kind,
+        skipped=skipped[:200],
+        finished_at=timezone.now(),
+    )
     return "ready"
 
 

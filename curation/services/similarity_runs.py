@@ -45,9 +45,14 @@ RUN_OPTIONS: dict[str, str] = {
     "held_per_image": "int",  # automatic triplets per test-split image, for the test rate
 }
 RUN_DEFAULTS: dict[str, Any] = {
-    "localize": False, "localize_epochs": None, "flip_per_image": 1, "group_per_image": 2,
-    "attribute_per_image": 2, "human_repeat": 2, "held_per_image": 4,
-}  # fmt: skip
+    "localize": False,
+    "localize_epochs": None,
+    "flip_per_image": 1,
+    "group_per_image": 2,
+    "attribute_per_image": 2,
+    "human_repeat": 2,
+    "held_per_image": 4,
+}
 # Left to the worker, or not for the page and API (a path on the worker's disk).
 HIDDEN = {"device", "weights_path"}
 LIMITS = {"dim": 4096, "localize_epochs": 500, **dict.fromkeys(RUN_OPTIONS, 20), **OPTION_LIMITS}
@@ -65,12 +70,24 @@ def default_similarity_options(dataset: Dataset) -> dict[str, Any]:
     photos the ImageNet EfficientNet-Lite0 at the index's embedding size."""
     side = typical_side(dataset)
     if side <= 64:
-        base = {"arch": "resnet18", "pretrained": False, "small_stem": True, "width": 32,
-                "image_size": side, "lr": 0.01, "batch_size": 64}  # fmt: skip
+        base = {
+            "arch": "resnet18",
+            "pretrained": False,
+            "small_stem": True,
+            "width": 32,
+            "image_size": side,
+            "lr": 0.01,
+            "batch_size": 64,
+        }
     else:
         # lr: TripletConfig's default, tuned for Lite0 in bench/similarity.py
-        base = {"arch": "efficientnet_lite0", "pretrained": True, "small_stem": False,
-                "image_size": settings.CURATION_EMBED_SIZE, "batch_size": 32}  # fmt: skip
+        base = {
+            "arch": "efficientnet_lite0",
+            "pretrained": True,
+            "small_stem": False,
+            "image_size": settings.CURATION_EMBED_SIZE,
+            "batch_size": 32,
+        }
     return {**base, "epochs": 10, "dim": 128, "margin": 0.2, "progress_every": 10, **RUN_DEFAULTS}
 
 
@@ -99,11 +116,17 @@ def build_similarity_config(dataset: Dataset, options: dict[str, Any]) -> dict[s
     if merged["arch"] != "efficientnet_lite0" and "pretrained" not in given:
         merged["pretrained"] = False  # ImageNet weights ship for Lite0 only
     if not 0 < merged["margin"] <= 4:
-        raise TrainingError(f"option 'margin' must be in (0, 4] (squared distances of unit vectors), got {merged['margin']}")  # fmt: skip
+        raise TrainingError(
+            "option 'margin' must be in (0, 4] (squared distances of unit vectors), "
+            f"got {merged['margin']}"
+        )
     if merged["localize_epochs"] is not None and merged["localize_epochs"] < 1:
         raise TrainingError("option 'localize_epochs' must be at least 1")
     if not merged["flip_per_image"] + merged["group_per_image"] + merged["attribute_per_image"]:
-        raise TrainingError("flip_per_image, group_per_image and attribute_per_image are all 0: the net would have no automatic triplets")  # fmt: skip
+        raise TrainingError(
+            "flip_per_image, group_per_image and attribute_per_image are all 0: "
+            "the net would have no automatic triplets"
+        )
     try:
         config = TripletConfig.from_dict(merged)
         config.backbone_config()  # validates
@@ -128,13 +151,21 @@ def start_similarity_run(
             f"look-alikes from (found {train}); import more photos first"
         )
     names = list(
-        Attribute.objects.filter(dataset=dataset).order_by("position", "id").values_list("name", flat=True)
-    )  # fmt: skip
+        Attribute.objects.filter(dataset=dataset)
+        .order_by("position", "id")
+        .values_list("name", flat=True)
+    )
     run = TrainingRun.objects.create(
-        dataset=dataset, attribute=None, kind=TrainingRun.Kind.SIMILARITY, config=config,
-        label_names=names, created_by=actor, train_count=train, test_count=test,
+        dataset=dataset,
+        attribute=None,
+        kind=TrainingRun.Kind.SIMILARITY,
+        config=config,
+        label_names=names,
+        created_by=actor,
+        train_count=train,
+        test_count=test,
         progress={"phase": "queued"},
-    )  # fmt: skip
+    )
     transaction.on_commit(lambda: enqueue_training_run(run.pk))
     return run
 

@@ -39,10 +39,15 @@ class _SimilarityReporter(_Reporter):
         """Localizer progress: its own keys, so the run's percent and loss curve follow the
         triplet net only."""
         self.progress = {
-            **self.progress, "phase": "localizing", "localize_epoch": p.epoch,
-            "localize_epochs": p.epochs, "localize_step": p.step, "localize_steps": p.steps,
-            "localize_loss": round(float(p.loss), 5), "eta_s": round(float(p.eta_s), 1),
-        }  # fmt: skip
+            **self.progress,
+            "phase": "localizing",
+            "localize_epoch": p.epoch,
+            "localize_epochs": p.epochs,
+            "localize_step": p.step,
+            "localize_steps": p.steps,
+            "localize_loss": round(float(p.loss), 5),
+            "eta_s": round(float(p.eta_s), 1),
+        }
         self._write()
 
 
@@ -60,21 +65,32 @@ def train_similarity(run: TrainingRun) -> str:
     uris = [item_uri(key) for key in snap["keys"]]
     boxes: list[Any] = [tuple(b) if b else None for b in snap["boxes"]]
     metrics: dict[str, Any] = {
-        "triplets": {part: {k: len(v) for k, v in snap[part].items()} for part in ("train", "held")},
-        "human_unused": snap["human_unused"], "images": len(uris),
-    }  # fmt: skip
+        "triplets": {
+            part: {k: len(v) for k, v in snap[part].items()} for part in ("train", "held")
+        },
+        "human_unused": snap["human_unused"],
+        "images": len(uris),
+    }
     if options["localize"]:
         found = _localize(snap, uris, boxes, work, config, options, reporter, s3)
         if found is None:
             return _cancelled(run, reporter)
         metrics["localizer"], located = found
         boxes = [b if b is not None else located.get(str(i)) for i, b in enumerate(boxes)]
-    train = np.concatenate([np.asarray(snap["train"][k], np.int64).reshape(-1, 3) for k in TRAIN_SOURCES])  # fmt: skip
+    train = np.concatenate(
+        [np.asarray(snap["train"][k], np.int64).reshape(-1, 3) for k in TRAIN_SOURCES]
+    )
     reporter.phase("training")
     result = fit_triplets(
-        config, uris, train, out_dir=work / "triplet", boxes=boxes, progress=reporter.train,
-        should_cancel=reporter.cancelled, s3=s3,
-    )  # fmt: skip
+        config,
+        uris,
+        train,
+        out_dir=work / "triplet",
+        boxes=boxes,
+        progress=reporter.train,
+        should_cancel=reporter.cancelled,
+        s3=s3,
+    )
     if result.cancelled:
         return _cancelled(run, reporter)
     reporter.phase("evaluating")
@@ -87,11 +103,16 @@ def train_similarity(run: TrainingRun) -> str:
     folder = f"models/similarity/{run.dataset.name}-run{run.pk}"
     artifact = store_artifact(result.checkpoint_path, f"{folder}/triplet.pt")
     if (metrics.get("localizer") or {}).get("trained_on"):
-        metrics["localizer"]["uri"] = store_artifact(work / "localizer" / "checkpoint.pt", f"{folder}/localizer.pt")  # fmt: skip
+        metrics["localizer"]["uri"] = store_artifact(
+            work / "localizer" / "checkpoint.pt", f"{folder}/localizer.pt"
+        )
     _finish(
-        run.pk, Status.SUCCEEDED, metrics=jsonable(metrics), artifact_uri=artifact,
+        run.pk,
+        Status.SUCCEEDED,
+        metrics=jsonable(metrics),
+        artifact_uri=artifact,
         progress={**reporter.progress, "phase": "done"},
-    )  # fmt: skip
+    )
     held, baseline = metrics["triplet_accuracy"], metrics["baseline_triplet_accuracy"]
     if _known(held) and _known(baseline) and held < baseline:
         # Replacing the pretrained index with a worse embedding would make search worse.
@@ -141,16 +162,21 @@ def _snapshot(run: TrainingRun, path: Path, options: dict[str, Any], *, seed: in
     ids = np.array([im.pk for im in images], np.int64)
     test = np.array([im.split == Split.TEST for im in images], bool)
     boxes = [
-        im.box.pixels(im.width, im.height) if hasattr(im, "box") and im.width and im.height else None
+        im.box.pixels(im.width, im.height)
+        if hasattr(im, "box") and im.width and im.height
+        else None
         for im in images
-    ]  # fmt: skip
+    ]
     groups = np.array([im.product_id for im in images], np.int64)
     labels = _labels(run, ids)
     snap = {
-        "ids": ids.tolist(), "keys": [im.file for im in images], "test": test.tolist(),
-        "sizes": [[im.width or 0, im.height or 0] for im in images], "boxes": boxes,
+        "ids": ids.tolist(),
+        "keys": [im.file for im in images],
+        "test": test.tolist(),
+        "sizes": [[im.width or 0, im.height or 0] for im in images],
+        "boxes": boxes,
         **_triplets(run, ids, test, groups, labels, options, seed),
-    }  # fmt: skip
+    }
     write_json(path, snap)
     return snap
 
@@ -162,12 +188,18 @@ def _labels(run: TrainingRun, ids: np.ndarray) -> np.ndarray:
     position = {
         pk: i
         for attr in columns
-        for i, pk in enumerate(Label.objects.filter(attribute_id=attr).order_by("position", "id").values_list("id", flat=True))
-    }  # fmt: skip
+        for i, pk in enumerate(
+            Label.objects.filter(attribute_id=attr)
+            .order_by("position", "id")
+            .values_list("id", flat=True)
+        )
+    }
     row_of = {int(v): r for r, v in enumerate(ids.tolist())}
     out = np.full((len(ids), len(columns)), -1, np.int64)
     col_of = {pk: c for c, pk in enumerate(columns)}
-    rows = Annotation.objects.filter(attribute_id__in=columns, label__isnull=False, image__dataset=run.dataset)  # fmt: skip
+    rows = Annotation.objects.filter(
+        attribute_id__in=columns, label__isnull=False, image__dataset=run.dataset
+    )
     for image_id, attr, label in rows.values_list("image_id", "attribute_id", "label_id"):
         if image_id in row_of:
             out[row_of[image_id], col_of[attr]] = position[label]
@@ -195,13 +227,27 @@ def _triplets(run, ids, test, groups, labels, options, seed: int) -> dict[str, A
         if counts["attribute"] and labels.shape[1]:
             # its own seed: on a catalog where each product has its own labels, the same seed
             # would draw the same (reference, closer) pairs as the product-group source
-            found["attribute"] = part[attribute_triplets(labels[part], per_item=counts["attribute"], seed=s + 7)]  # fmt: skip
+            found["attribute"] = part[
+                attribute_triplets(labels[part], per_item=counts["attribute"], seed=s + 7)
+            ]
         return found
 
-    train = within(np.flatnonzero(~test), {k: options[f"{k}_per_image"] for k in ("flip", "group", "attribute")}, seed)  # fmt: skip
-    held = within(np.flatnonzero(test), dict.fromkeys(("group", "attribute"), options["held_per_image"]), seed + 1)  # fmt: skip
+    train = within(
+        np.flatnonzero(~test),
+        {k: options[f"{k}_per_image"] for k in ("flip", "group", "attribute")},
+        seed,
+    )
+    held = within(
+        np.flatnonzero(test),
+        dict.fromkeys(("group", "attribute"), options["held_per_image"]),
+        seed + 1,
+    )
     known = set(ids.tolist())
-    judged = list(TripletRow.objects.filter(dataset=run.dataset).order_by("id").values_list("reference_id", "closer_id", "farther_id"))  # fmt: skip
+    judged = list(
+        TripletRow.objects.filter(dataset=run.dataset)
+        .order_by("id")
+        .values_list("reference_id", "closer_id", "farther_id")
+    )
     usable = [t for t in judged if known.issuperset(t)]
     human = human_triplets(usable, ids) if usable else np.zeros((0, 3), np.int64)
     in_test = test[human]  # (T, 3)
@@ -227,20 +273,35 @@ def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3):
     test = np.array(snap["test"], bool)
     train_idx = [i for i, b in enumerate(boxes) if b is not None and not test[i]]
     if len(train_idx) < LOCALIZE_MIN_BOXES:
-        why = f"only {len(train_idx)} training-split images have a box; a localizer needs {LOCALIZE_MIN_BOXES} (draw them in the box editor)"  # fmt: skip
+        why = (
+            f"only {len(train_idx)} training-split images have a box; "
+            f"a localizer needs {LOCALIZE_MIN_BOXES} (draw them in the box editor)"
+        )
         return {"skipped": why}, {}
     lconfig = LocalizeConfig(
-        arch=config.arch, pretrained=config.pretrained, image_size=config.image_size,
-        small_stem=config.small_stem, width=config.width, batch_size=config.batch_size,
-        epochs=options["localize_epochs"] or config.epochs, lr=config.lr, amp=config.amp,
-        num_workers=config.num_workers, device=config.device, seed=config.seed,
+        arch=config.arch,
+        pretrained=config.pretrained,
+        image_size=config.image_size,
+        small_stem=config.small_stem,
+        width=config.width,
+        batch_size=config.batch_size,
+        epochs=options["localize_epochs"] or config.epochs,
+        lr=config.lr,
+        amp=config.amp,
+        num_workers=config.num_workers,
+        device=config.device,
+        seed=config.seed,
         progress_every=config.progress_every,
-    )  # fmt: skip
+    )
     reporter.phase("localizing")
     result = fit_localizer(
-        lconfig, [(uris[i], boxes[i]) for i in train_idx], out_dir=work / "localizer",
-        progress=reporter.localize, should_cancel=reporter.cancelled, s3=s3,
-    )  # fmt: skip
+        lconfig,
+        [(uris[i], boxes[i]) for i in train_idx],
+        out_dir=work / "localizer",
+        progress=reporter.localize,
+        should_cancel=reporter.cancelled,
+        s3=s3,
+    )
     if result.cancelled:
         return None
     metrics: dict[str, Any] = {"trained_on": len(train_idx), "epochs": lconfig.epochs}
@@ -251,18 +312,26 @@ def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3):
     whole = np.array([[0, 0, *snap["sizes"][i]] for i in rows], np.float32).reshape(-1, 4)
     model, baseline = evaluate_boxes(found.boxes, true), evaluate_boxes(whole, true)
     metrics.update(
-        tested_on=model.n, mean_iou=model.mean_iou, share_iou50=model.share_iou50,
-        baseline_mean_iou=baseline.mean_iou, baseline_share_iou50=baseline.share_iou50,
-    )  # fmt: skip
+        tested_on=model.n,
+        mean_iou=model.mean_iou,
+        share_iou50=model.share_iou50,
+        baseline_mean_iou=baseline.mean_iou,
+        baseline_share_iou50=baseline.share_iou50,
+    )
     cache = work / "located.json"  # a resumed delivery must crop exactly as before
     if cache.exists():
         located = json.loads(cache.read_text())
     else:
         missing = [i for i, b in enumerate(boxes) if b is None]
         guess = locate(result.model, [uris[i] for i in missing], s3=s3) if missing else None
-        located = {} if guess is None else {
-            str(missing[j]): [float(v) for v in guess.boxes[r]] for r, j in enumerate(guess.indices.tolist())
-        }  # fmt: skip
+        located = (
+            {}
+            if guess is None
+            else {
+                str(missing[j]): [float(v) for v in guess.boxes[r]]
+                for r, j in enumerate(guess.indices.tolist())
+            }
+        )
         write_json(cache, located)
     metrics["cropped_by_localizer"] = len(located)
     return metrics, {k: tuple(v) for k, v in located.items()}
@@ -291,9 +360,10 @@ def _accuracy(embedder, uris, boxes, snap, s3) -> dict[str, Any]:
     held, held_per = score(snap["held"], HELD_SOURCES)
     train, train_per = score(snap["train"], HELD_SOURCES)  # flips are right by construction
     return {
-        "triplet_accuracy": held, "train_triplet_accuracy": train,
+        "triplet_accuracy": held,
+        "train_triplet_accuracy": train,
         "accuracy_by_source": {"held": held_per, "train": train_per},
-    }  # fmt: skip
+    }
 
 
 def _baseline(uris, boxes, snap, s3) -> float:
@@ -302,7 +372,9 @@ def _baseline(uris, boxes, snap, s3) -> float:
     from mlcore.similarity import embed_images, pretrained_embedder
     from mlcore.similarity.evaluate import triplet_accuracy
 
-    held = np.concatenate([np.asarray(snap["held"][k], np.int64).reshape(-1, 3) for k in HELD_SOURCES])  # fmt: skip
+    held = np.concatenate(
+        [np.asarray(snap["held"][k], np.int64).reshape(-1, 3) for k in HELD_SOURCES]
+    )
     if not len(held):
         return float("nan")
     used = np.unique(held)

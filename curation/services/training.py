@@ -71,25 +71,55 @@ def default_options(dataset: Dataset, arch: str | None = None) -> dict[str, Any]
     if arch == "efficientnet_lite0":
         # bench/quality.py's Lite0 recipe: 93.4% on Fashion-MNIST in 3 CPU epochs at 32 px.
         return {
-            "arch": arch, "pretrained": True, "small_stem": small, "image_size": 32 if small else min(side, 128),
-            "epochs": 3 if small else 5, "batch_size": 128 if small else 64, "optimizer": "adamw",
-            "lr": 2e-3, "weight_decay": 0.02, "warmup_epochs": 0.3, "label_smoothing": 0.1,
-            "crop_scale": (0.7, 1.0) if small else (0.25, 1.0), "eval_crop_fraction": 1.0 if small else 0.875,
-            "cache_decoded": True if small else None, "cv_folds": 3, "cv_epochs": 1,
+            "arch": arch,
+            "pretrained": True,
+            "small_stem": small,
+            "image_size": 32 if small else min(side, 128),
+            "epochs": 3 if small else 5,
+            "batch_size": 128 if small else 64,
+            "optimizer": "adamw",
+            "lr": 2e-3,
+            "weight_decay": 0.02,
+            "warmup_epochs": 0.3,
+            "label_smoothing": 0.1,
+            "crop_scale": (0.7, 1.0) if small else (0.25, 1.0),
+            "eval_crop_fraction": 1.0 if small else 0.875,
+            "cache_decoded": True if small else None,
+            "cv_folds": 3,
+            "cv_epochs": 1,
             "progress_every": 20 if small else 10,
-        }  # fmt: skip
+        }
     if small:
         # bench/quality.py's Fashion-MNIST recipe: 93% test accuracy in 8-10 CPU epochs.
         return {
-            "arch": arch or "resnet18", "small_stem": True, "image_size": side, "width": 32, "epochs": 8,
-            "batch_size": 128, "lr": 0.1, "warmup_epochs": 0.5, "label_smoothing": 0.1,
-            "crop_scale": (0.7, 1.0), "eval_crop_fraction": 1.0, "cache_decoded": True,
-            "cv_folds": 3, "cv_epochs": 2, "progress_every": 20,
-        }  # fmt: skip
+            "arch": arch or "resnet18",
+            "small_stem": True,
+            "image_size": side,
+            "width": 32,
+            "epochs": 8,
+            "batch_size": 128,
+            "lr": 0.1,
+            "warmup_epochs": 0.5,
+            "label_smoothing": 0.1,
+            "crop_scale": (0.7, 1.0),
+            "eval_crop_fraction": 1.0,
+            "cache_decoded": True,
+            "cv_folds": 3,
+            "cv_epochs": 2,
+            "progress_every": 20,
+        }
     return {
-        "arch": arch or "resnet18", "small_stem": False, "image_size": min(side, 128), "width": 32, "epochs": 10,
-        "batch_size": 64, "lr": 0.05, "cv_folds": 3, "cv_epochs": 3, "progress_every": 10,
-    }  # fmt: skip
+        "arch": arch or "resnet18",
+        "small_stem": False,
+        "image_size": min(side, 128),
+        "width": 32,
+        "epochs": 10,
+        "batch_size": 64,
+        "lr": 0.05,
+        "cv_folds": 3,
+        "cv_epochs": 3,
+        "progress_every": 10,
+    }
 
 
 def build_config(
@@ -138,9 +168,15 @@ def _weights_file(raw: str) -> Path:
 # Upper bounds for options from the page and the API: beyond them a run would only exhaust
 # the worker (memory, disk, or years of epochs).
 OPTION_LIMITS = {
-    "epochs": 500, "cv_epochs": 500, "image_size": 1024, "width": 512, "batch_size": 4096,
-    "cv_folds": 20, "num_workers": 64, "cache_max_mb": 262_144,
-}  # fmt: skip
+    "epochs": 500,
+    "cv_epochs": 500,
+    "image_size": 1024,
+    "width": 512,
+    "batch_size": 4096,
+    "cv_folds": 20,
+    "num_workers": 64,
+    "cache_max_mb": 262_144,
+}
 _TRUE, _FALSE = {"1", "true", "on", "yes"}, {"0", "false", "off", "no"}
 
 
@@ -260,9 +296,11 @@ def cancel_training_run(*, run: TrainingRun, actor) -> TrainingRun:
     check_can_train(actor)
     now = timezone.now()
     TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=now,
+        status=TrainingRun.Status.CANCELLED,
+        cancel_requested=True,
+        finished_at=now,
         progress={**run.progress, "phase": "cancelled"},
-    )  # fmt: skip
+    )
     TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
         cancel_requested=True
     )

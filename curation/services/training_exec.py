@@ -125,10 +125,16 @@ class _Reporter:
         if "first_epoch_of_attempt" not in self.progress:
             self.progress["first_epoch_of_attempt"] = p.epoch
         self.progress = {
-            **self.progress, "phase": "training", "epoch": p.epoch, "epochs": p.epochs, "step": p.step,
-            "steps": p.steps, "loss": round(float(p.loss), 5), "images_per_s": round(float(p.images_per_s), 1),
+            **self.progress,
+            "phase": "training",
+            "epoch": p.epoch,
+            "epochs": p.epochs,
+            "step": p.step,
+            "steps": p.steps,
+            "loss": round(float(p.loss), 5),
+            "images_per_s": round(float(p.images_per_s), 1),
             "eta_s": round(float(p.eta_s), 1),
-        }  # fmt: skip
+        }
         x = round(p.epoch - 1 + p.step / p.steps, 4)
         if not self.curve or x > self.curve[-1][0]:
             self.curve.append([x, round(float(p.loss), 5)])
@@ -142,11 +148,19 @@ class _Reporter:
         per_fold = now - started + float(p.eta_s)
         later = folds - fold - 1 if fold >= 0 else 0
         self.progress = {
-            **self.progress, "phase": "cross-fitting", "fold": fold + 1, "folds": folds, "fold_epoch": p.epoch,
-            "fold_epochs": p.epochs, "fold_step": p.step, "fold_steps": p.steps,
+            **self.progress,
+            "phase": "cross-fitting",
+            "fold": fold + 1,
+            "folds": folds,
+            "fold_epoch": p.epoch,
+            "fold_epochs": p.epochs,
+            "fold_step": p.step,
+            "fold_steps": p.steps,
             "eta_s": round(float(p.eta_s) + later * per_fold, 1),
-            "images_per_s": round(float(p.images_per_s), 1) if p.images_per_s else self.progress.get("images_per_s"),
-        }  # fmt: skip
+            "images_per_s": round(float(p.images_per_s), 1)
+            if p.images_per_s
+            else self.progress.get("images_per_s"),
+        }
         self._write()
 
     def _write(self, force: bool = False) -> None:
@@ -220,10 +234,13 @@ def run_items(run: TrainingRun) -> RunItems:
     train_rows = [r for r in rows if r[1] == Split.TRAIN]
     test_rows = [r for r in rows if r[1] == Split.TEST]
     return RunItems(
-        label_ids, index_of, train_rows, test_rows,
+        label_ids,
+        index_of,
+        train_rows,
+        test_rows,
         [(item_uri(r[3]), index_of[r[2]]) for r in train_rows],
         [(item_uri(r[3]), index_of[r[2]]) for r in test_rows],
-    )  # fmt: skip
+    )
 
 
 def _train(run: TrainingRun) -> str:
@@ -247,18 +264,29 @@ def _train(run: TrainingRun) -> str:
     reporter.progress.pop("first_epoch_of_attempt", None)
     reporter.phase("training", resumed=run.attempts > 1)
     result = fit(
-        config, train_items, names, out_dir=work / "model", eval_items=test_items,
-        progress=reporter.train, should_cancel=reporter.cancelled, s3=s3,
-    )  # fmt: skip
+        config,
+        train_items,
+        names,
+        out_dir=work / "model",
+        eval_items=test_items,
+        progress=reporter.train,
+        should_cancel=reporter.cancelled,
+        s3=s3,
+    )
     if result.cancelled:
         _finish(run.pk, Status.CANCELLED, progress={**reporter.progress, "phase": "cancelled"})
         return "cancelled"
     assert result.evaluation is not None and result.metrics is not None
     reporter.phase("cross-fitting", folds=config.cv_folds)
     oos = out_of_sample_probs(
-        config, train_items, names, work_dir=work / "cv", progress=reporter.fold,
-        should_cancel=reporter.cancelled, s3=s3,
-    )  # fmt: skip
+        config,
+        train_items,
+        names,
+        work_dir=work / "cv",
+        progress=reporter.fold,
+        should_cancel=reporter.cancelled,
+        s3=s3,
+    )
     if oos.cancelled:
         _finish(run.pk, Status.CANCELLED, progress={**reporter.progress, "phase": "cancelled"})
         return "cancelled"
@@ -273,9 +301,14 @@ def _train(run: TrainingRun) -> str:
     reporter.phase("saving")
     attribute_name = run.attribute.name if run.attribute else "none"
     artifact = save_model(
-        _models_destination(), name=f"{run.dataset.name}-{attribute_name}-run{run.pk}",
-        model=result.model, label_names=names, config=config, metrics=result.metrics.to_dict(), s3=s3,
-    )  # fmt: skip
+        _models_destination(),
+        name=f"{run.dataset.name}-{attribute_name}-run{run.pk}",
+        model=result.model,
+        label_names=names,
+        config=config,
+        metrics=result.metrics.to_dict(),
+        s3=s3,
+    )
     rank_of = {int(row): rank + 1 for rank, row in enumerate(issues.ranked)}
     id_of = {i: label_ids[n] for i, n in enumerate(names)}
     updates: list[tuple[Any, ...]] = []
@@ -287,16 +320,22 @@ def _train(run: TrainingRun) -> str:
         best = int(p.argmax())
         updates.append(
             (
-                id_of[best], float(p[best]), float(p[given[pos]]), json.dumps([round(float(v), 5) for v in p]),
-                row[1] == Split.TRAIN, None if np.isnan(issues.quality[pos]) else float(issues.quality[pos]),
-                rank_of.get(pos), row[0],
+                id_of[best],
+                float(p[best]),
+                float(p[given[pos]]),
+                json.dumps([round(float(v), 5) for v in p]),
+                row[1] == Split.TRAIN,
+                None if np.isnan(issues.quality[pos]) else float(issues.quality[pos]),
+                rank_of.get(pos),
+                row[0],
             )
-        )  # fmt: skip
+        )
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"UPDATE {RunImage._meta.db_table} SET predicted_label_id = %s, confidence = %s, "
-                "given_probability = %s, probs = %s, out_of_sample = %s, quality = %s, suspect_rank = %s "
+                "given_probability = %s, probs = %s, out_of_sample = %s, quality = %s, "
+                "suspect_rank = %s "
                 "WHERE id = %s",
                 updates,
             )
@@ -311,9 +350,12 @@ def _train(run: TrainingRun) -> str:
         metrics["suspects"] = len(issues.ranked)
         metrics["cv_method"] = oos.method
         _finish(
-            run.pk, Status.SUCCEEDED, metrics=metrics, artifact_uri=artifact,
+            run.pk,
+            Status.SUCCEEDED,
+            metrics=metrics,
+            artifact_uri=artifact,
             progress={**reporter.progress, "phase": "done"},
-        )  # fmt: skip
+        )
     return "succeeded"
 
 

@@ -49,10 +49,12 @@ def loss_curve_svg(curve, width=520, height=180):
         )
     epochs = max(xs)
     return mark_safe(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="training loss by epoch">'
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="training loss by epoch">'
         + "".join(ticks)
         + f'<polyline points="{points}" class="line"/>'
-        f'<text x="{width - 8}" y="{height - 6}" text-anchor="end" class="tick">epoch {epochs:.2f}</text>'
+        f'<text x="{width - 8}" y="{height - 6}" text-anchor="end" class="tick">'
+        f"epoch {epochs:.2f}</text>"
         f'<text x="{pad}" y="{height - 6}" class="tick">0</text></svg>'
     )
 
@@ -73,19 +75,24 @@ def f1_bars_svg(per_class, width=520):
     for i, c in enumerate(per_class):
         y = 5 + i * row
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="tick">{escape(c["name"])}</text>'
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="tick">'
+            f"{escape(c['name'])}</text>"
         )
         parts.append(
-            f'<rect x="{label_w}" y="{y + 2}" width="{bar_w * c["f1"]:.1f}" height="12" class="f1"/>'
+            f'<rect x="{label_w}" y="{y + 2}" '
+            f'width="{bar_w * c["f1"]:.1f}" height="12" class="f1"/>'
         )
         parts.append(
-            f'<rect x="{label_w}" y="{y + 16}" width="{bar_w * c["precision"]:.1f}" height="3" class="prec"/>'
+            f'<rect x="{label_w}" y="{y + 16}" '
+            f'width="{bar_w * c["precision"]:.1f}" height="3" class="prec"/>'
         )
         parts.append(
-            f'<rect x="{label_w}" y="{y + 20}" width="{bar_w * c["recall"]:.1f}" height="3" class="rec"/>'
+            f'<rect x="{label_w}" y="{y + 20}" '
+            f'width="{bar_w * c["recall"]:.1f}" height="3" class="rec"/>'
         )
         parts.append(
-            f'<text x="{label_w + bar_w * c["f1"] + 4:.1f}" y="{y + 13}" class="tick">{c["f1"]:.3f}</text>'
+            f'<text x="{label_w + bar_w * c["f1"] + 4:.1f}" y="{y + 13}" class="tick">'
+            f"{c['f1']:.3f}</text>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))
@@ -95,7 +102,10 @@ def f1_bars_svg(per_class, width=520):
 def heat(count, row_total):
     """Background for a confusion-matrix cell: its share of the row, as a purple tint."""
     share = (count / row_total) if row_total else 0
-    return f"background: rgba(124, 58, 237, {0.08 + 0.85 * share:.3f}); color: {'#fff' if share > 0.5 else 'inherit'}"
+    return (
+        f"background: rgba(124, 58, 237, {0.08 + 0.85 * share:.3f}); "
+        f"color: {'#fff' if share > 0.5 else 'inherit'}"
+    )
 
 
 @register.filter

@@ -61,16 +61,23 @@ def image_box(request, image_id: int):
                 following = _next_missing(image) if request.POST.get("then") == "next" else None
                 return redirect("curation:image_box", image_id=(following or image).pk)
     else:
-        initial = {k: round(getattr(current, k), 4) for k in ("x0", "y0", "x1", "y1")} if current else None  # fmt: skip
+        initial = (
+            {k: round(getattr(current, k), 4) for k in ("x0", "y0", "x1", "y1")}
+            if current
+            else None
+        )
         form = BoxForm(initial=initial)
     scale = DISPLAY_PX / max(image.width or 1, image.height or 1)
     context = {
-        "image": image, "dataset": image.dataset, "current": current, "form": form,
+        "image": image,
+        "dataset": image.dataset,
+        "current": current,
+        "form": form,
         "display_width": round((image.width or DISPLAY_PX) * scale),
         "current_style": _style(current) if current else "",
         "can_edit": request.user.has_perm("curation.relabel_image"),
         "next_missing": _next_missing(image),
-    }  # fmt: skip
+    }
     status = 400 if request.method == "POST" else 200  # here after a POST: the form has errors
     return render(request, "curation/box_editor.html", context, status=status)
 
@@ -86,7 +93,9 @@ def boxes_missing(request, name: str):
     missing = Image.objects.filter(dataset=dataset, status=ImageStatus.OK, box__isnull=True)
     page = list(missing.filter(pk__gt=int(after)).order_by("pk")[: PAGE + 1])
     context = {
-        "dataset": dataset, "images": page[:PAGE], "total": selectors.missing_box_count(dataset),
+        "dataset": dataset,
+        "images": page[:PAGE],
+        "total": selectors.missing_box_count(dataset),
         "after": page[PAGE - 1].pk if len(page) > PAGE else None,
-    }  # fmt: skip
+    }
     return render(request, "curation/boxes_missing.html", context)

@@ -72,12 +72,16 @@ def dataset_history(request, name: str):
         request,
         "curation/history.html",
         {
-            "dataset": dataset, "events": page[:PAGE], "filters": g, "query": query,
+            "dataset": dataset,
+            "events": page[:PAGE],
+            "filters": g,
+            "query": query,
             "next_after": page[PAGE - 1].pk if len(page) > PAGE else None,
-            "attributes": dataset.attributes.all(), "sources": LabelSource.values,
+            "attributes": dataset.attributes.all(),
+            "sources": LabelSource.values,
             "can_relabel": request.user.has_perm("curation.relabel_image"),
         },
-    )  # fmt: skip
+    )
 
 
 @require_POST

@@ -93,9 +93,13 @@ def _board_html(attr: Attribute, run: TrainingRun, split: str, normalise: bool) 
     html = cache.get(key) if key else None
     if html is None:
         context = {
-            "dataset": attr.dataset, "attribute": attr, "run": run, "split": split,
-            "normalise": normalise, "b": quality.dashboard(run, split, labels),
-        }  # fmt: skip
+            "dataset": attr.dataset,
+            "attribute": attr,
+            "run": run,
+            "split": split,
+            "normalise": normalise,
+            "b": quality.dashboard(run, split, labels),
+        }
         html = render_to_string("curation/quality.html#board", context)
         if key:
             cache.set(key, str(html), BOARD_CACHE_SECONDS)
@@ -134,12 +138,18 @@ def gallery(request, name: str, attribute: str):
     query = {k: v for k, v in request.GET.items() if k != "after"}
     query["run"] = str(run.pk)
     context = {
-        "dataset": attr.dataset, "attribute": attr, "run": run, "filter": flt,
+        "dataset": attr.dataset,
+        "attribute": attr,
+        "run": run,
+        "filter": flt,
         "title": flt.describe({pk: lab.name for pk, lab in labels.items()}),
-        "labels": list(labels.values()), "rows": rows, "next_cursor": next_cursor,
-        "query": urlencode(query), "is_first_page": after is None,
+        "labels": list(labels.values()),
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "query": urlencode(query),
+        "is_first_page": after is None,
         "can_relabel": request.user.has_perm("curation.relabel_image"),
-    }  # fmt: skip
+    }
     if request.htmx and not request.htmx.boosted and after is not None:
         return render(request, "curation/gallery.html#tiles", context)
     return render(request, "curation/gallery.html", context)
@@ -155,9 +165,14 @@ def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: lis
         "next", ""
     )
     context = {
-        "row": row, "attribute": attr, "run": run, "page_url": page_url, "labels": labels,
-        "can_relabel": request.user.has_perm("curation.relabel_image"), **extra,
-    }  # fmt: skip
+        "row": row,
+        "attribute": attr,
+        "run": run,
+        "page_url": page_url,
+        "labels": labels,
+        "can_relabel": request.user.has_perm("curation.relabel_image"),
+        **extra,
+    }
     return render(
         request, "curation/gallery.html#tile", context, status=409 if extra.get("error") else 200
     )
@@ -174,13 +189,16 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
         RunImage.objects.select_related("image", "run__attribute")
         .defer(*(f"run__{f}" for f in TrainingRun.HEAVY_FIELDS))
         .filter(
-            image_id=image_id, run_id=int(raw_run), run__attribute__name=request.POST.get("attribute", ""),
-            run__kind=TrainingRun.Kind.CLASSIFIER, run__status=TrainingRun.Status.SUCCEEDED,
+            image_id=image_id,
+            run_id=int(raw_run),
+            run__attribute__name=request.POST.get("attribute", ""),
+            run__kind=TrainingRun.Kind.CLASSIFIER,
+            run__status=TrainingRun.Status.SUCCEEDED,
         )
         .first()
         if _is_id(raw_run)
         else None
-    )  # fmt: skip
+    )
     if row is not None and row.run.attribute is not None:
         attr, run = row.run.attribute, row.run
     else:
@@ -214,12 +232,23 @@ def gallery_relabel(request, image_id: int):
     version = request.POST.get("version", "")
     try:
         annotation, event = relabel_image(
-            image=row.image, attribute=attr, label=label, actor=request.user,
+            image=row.image,
+            attribute=attr,
+            label=label,
+            actor=request.user,
             expected_version=int(version) if version.isdigit() else None,
-            flagged_by_run_id=run.pk, note=f"from the {attr.name} gallery of run {run.pk}",
-        )  # fmt: skip
+            flagged_by_run_id=run.pk,
+            note=f"from the {attr.name} gallery of run {run.pk}",
+        )
     except StaleLabel as exc:
-        return _tile(request, row, attr, run, labels, error=f"Not saved: {exc.changed_by()} since you loaded the page.")  # fmt: skip
+        return _tile(
+            request,
+            row,
+            attr,
+            run,
+            labels,
+            error=f"Not saved: {exc.changed_by()} since you loaded the page.",
+        )
     if not request.htmx:
         return redirect(back_to(request, row.image.get_absolute_url()))
     annotation.label = label
@@ -263,12 +292,20 @@ def gallery_bulk(request, name: str, attribute: str):
     }
     images = list(Image.objects.filter(dataset=attr.dataset, pk__in=ids))
     result = relabel_images(
-        images=images, attribute=attr, label=label, actor=request.user,
-        expected_versions=versions, flagged_by_run_id=run.pk if run else None,
+        images=images,
+        attribute=attr,
+        label=label,
+        actor=request.user,
+        expected_versions=versions,
+        flagged_by_run_id=run.pk if run else None,
         note=f"bulk relabel from the {attr.name} gallery",
-    )  # fmt: skip
+    )
     undo = reverse("curation:batch_revert", args=[result.batch])
-    messages.info(request, f"Relabelled {result.changed} image(s) as {label.name} (batch {str(result.batch)[:8]}; revert it from {undo}).")  # fmt: skip
+    messages.info(
+        request,
+        f"Relabelled {result.changed} image(s) as {label.name} "
+        f"(batch {str(result.batch)[:8]}; revert it from {undo}).",
+    )
     for problem in result.stale:
         messages.error(request, f"Not changed: {problem}")
     return redirect(back)

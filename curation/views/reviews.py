@@ -44,8 +44,14 @@ def review_queue(request, name: str, attribute: str):
     status = request.GET.get("status") or ReviewItem.Status.OPEN
     if status not in STATUSES:
         raise Http404(f"'{status}' is not a review status ({', '.join(STATUSES)}).")
-    context = {"dataset": attr.dataset, "attribute": attr, "run": run, "status": status,
-               "statuses": STATUSES, "labels": quality.current_labels(attr)}  # fmt: skip
+    context = {
+        "dataset": attr.dataset,
+        "attribute": attr,
+        "run": run,
+        "status": status,
+        "statuses": STATUSES,
+        "labels": quality.current_labels(attr),
+    }
     if run is not None:
         after = request.GET.get("after", "")
         items = ReviewItem.objects.filter(run=run, status=status)
@@ -96,10 +102,18 @@ def review_vote(request, item_id: int):
                 reverse("curation:review", args=[item.run.dataset.name, item.attribute.name]),
             )
         )
-    item = ReviewItem.objects.select_related("image", "given_label", "suggested_label", "decided_label", "run__dataset", "attribute").get(pk=item.pk)  # fmt: skip
+    item = ReviewItem.objects.select_related(
+        "image", "given_label", "suggested_label", "decided_label", "run__dataset", "attribute"
+    ).get(pk=item.pk)
     item.my_vote = item.votes.filter(reviewer=request.user).first()
-    context = {"item": item, "labels": quality.current_labels(item.attribute), "error": error,
-               "dataset": item.run.dataset, "attribute": item.attribute, "run": item.run}  # fmt: skip
+    context = {
+        "item": item,
+        "labels": quality.current_labels(item.attribute),
+        "error": error,
+        "dataset": item.run.dataset,
+        "attribute": item.attribute,
+        "run": item.run,
+    }
     return render(request, "curation/review.html#item", context, status=409 if error else 200)
 
 
@@ -131,14 +145,18 @@ def review_export(request, name: str, attribute: str):
     tasks = [
         {
             "task_id": item.pk,
-            "image_url": request.build_absolute_uri(reverse("curation:image_file", args=[item.image_id])),
+            "image_url": request.build_absolute_uri(
+                reverse("curation:image_file", args=[item.image_id])
+            ),
             "given_label": item.given_label.name,
             "suggested_label": item.suggested_label.name if item.suggested_label else "",
             "options": options,
         }
-        for item in ReviewItem.objects.filter(run=run).exclude(status=ReviewItem.Status.DECIDED)
-        .select_related("given_label", "suggested_label").order_by("rank")
-    ]  # fmt: skip
+        for item in ReviewItem.objects.filter(run=run)
+        .exclude(status=ReviewItem.Status.DECIDED)
+        .select_related("given_label", "suggested_label")
+        .order_by("rank")
+    ]
     stem = f"review-{name}-{attribute}-run{run.pk}"
     if request.GET.get("format") == "json":
         response = HttpResponse(json.dumps(tasks, indent=1), content_type="application/json")

@@ -27,7 +27,13 @@ def _attributes(dataset):
 @login_required
 def image_similar(request, image_id: int):
     image = get_image_for_user(request, image_id)
-    context = {"image": image, "dataset": image.dataset, "attributes": _attributes(image.dataset), "hits": [], "error": ""}  # fmt: skip
+    context = {
+        "image": image,
+        "dataset": image.dataset,
+        "attributes": _attributes(image.dataset),
+        "hits": [],
+        "error": "",
+    }
     try:
         query = similarity.parse_query(request.GET)
         context["query"] = query
@@ -36,7 +42,12 @@ def image_similar(request, image_id: int):
         context["error"] = str(exc)
         context.setdefault("query", similarity.Query())
     template = "curation/similar.html#results" if request.htmx else "curation/similar.html"
-    return render(request, template, context, status=400 if context["error"] and "k must" in context["error"] else 200)  # fmt: skip
+    return render(
+        request,
+        template,
+        context,
+        status=400 if context["error"] and "k must" in context["error"] else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -44,10 +55,21 @@ def image_similar(request, image_id: int):
 def dataset_similarity(request, name: str):
     """The dataset's index builds, and search by an uploaded photo."""
     dataset = get_dataset_for_user(request, name)
-    indexes = list(SimilarityIndex.objects.filter(dataset=dataset).select_related("created_by", "run").order_by("-id")[:10])  # fmt: skip
-    context = {"dataset": dataset, "indexes": indexes, "current": similarity.current_index(dataset),
-               "attributes": _attributes(dataset), "hits": None, "error": "", "query": similarity.Query(),
-               **training_context(dataset)}  # fmt: skip
+    indexes = list(
+        SimilarityIndex.objects.filter(dataset=dataset)
+        .select_related("created_by", "run")
+        .order_by("-id")[:10]
+    )
+    context = {
+        "dataset": dataset,
+        "indexes": indexes,
+        "current": similarity.current_index(dataset),
+        "attributes": _attributes(dataset),
+        "hits": None,
+        "error": "",
+        "query": similarity.Query(),
+        **training_context(dataset),
+    }
     if request.htmx and request.htmx.target == "index-builds":
         return render(request, "curation/similarity.html#builds", context)
     if request.method == "POST":

@@ -87,11 +87,12 @@ def source_rows(run: TrainingRun) -> list[dict]:
     accuracy = m.get("accuracy_by_source", {})
     return [
         {
-            "name": name, "about": about,
+            "name": name,
+            "about": about,
             "train": counts.get("train", {}).get(name, 0),
             "held": counts.get("held", {}).get(name),
             "held_accuracy": accuracy.get("held", {}).get(name),
             "train_accuracy": accuracy.get("train", {}).get(name),
         }
         for name, about in SOURCES
-    ]  # fmt: skip
+    ]

@@ -27,10 +27,13 @@ def triplets(request, name: str):
             return redirect("curation:triplets", name=dataset.name)
     mine = Triplet.objects.filter(dataset=dataset, actor=request.user)
     context = {
-        "dataset": dataset, "question": next_question(dataset), "error": error,
-        "total": Triplet.objects.filter(dataset=dataset).count(), "mine": mine.count(),
+        "dataset": dataset,
+        "question": next_question(dataset),
+        "error": error,
+        "total": Triplet.objects.filter(dataset=dataset).count(),
+        "mine": mine.count(),
         "can_judge": request.user.has_perm("curation.review_label"),
-    }  # fmt: skip
+    }
     template = "curation/triplets.html#question" if request.htmx else "curation/triplets.html"
     return render(request, template, context, status=400 if error else 200)
 
@@ -54,9 +57,11 @@ def _answer(request, dataset) -> str:
     closer, farther = (ids["a"], ids["b"]) if choice == "a" else (ids["b"], ids["a"])
     try:
         record_triplet(
-            reference=images[ids["reference"]], closer=images[closer], farther=images[farther],
+            reference=images[ids["reference"]],
+            closer=images[closer],
+            farther=images[farther],
             actor=request.user,
-        )  # fmt: skip
+        )
     except SimilarityError as exc:
         return str(exc)
     return ""

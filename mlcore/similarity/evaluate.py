@@ -104,7 +104,9 @@ def differs_scores(
         for col in range(a):
             if lab[qpos, col] < 0:
                 continue
-            found = differs_search(index, vectors[qpos], lab[qpos], table, col, k=k, exclude_ids=[qpos])  # fmt: skip
+            found = differs_search(
+                index, vectors[qpos], lab[qpos], table, col, k=k, exclude_ids=[qpos]
+            )
             rows = lab[found.ids]  # (k', A)
             others = np.delete(np.arange(a), col)
             ok = (rows[:, col] != lab[qpos, col]) & (rows[:, others] == lab[qpos, others]).all(1)
@@ -171,7 +173,9 @@ def render_lookalikes(
         change = random.Random(f"{seed}:lookalike-change:{i}")
         specs = [spec, _lookalike(spec, change), *(_variant(spec, a, change) for a in ATTRIBUTES)]
         for role, s in zip(ROLES, specs, strict=True):
-            image, box = render(s, size=size, rng=random.Random(f"{seed}:lookalike-photo:{i}:{role}"))  # fmt: skip
+            image, box = render(
+                s, size=size, rng=random.Random(f"{seed}:lookalike-photo:{i}:{role}")
+            )
             path = out / f"p{i:05d}-{role}.png"
             image.save(path)
             paths.append(str(path))

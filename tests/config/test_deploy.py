@@ -27,8 +27,12 @@ def _check_deploy(tmp_path: Path, **overrides: str | None) -> subprocess.Complet
     env = {k: v for k, v in env.items() if v is not None}  # None: leave the variable unset
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_production_settings_pass_the_deploy_check_without_warnings(tmp_path):

@@ -100,8 +100,13 @@ def test_settings_read_secrets_from_files(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
-        "k" * 60, "app", "s3cret", "db.internal", "AKIAFROMFILE", "secret-from-file",
-    ]  # fmt: skip
+        "k" * 60,
+        "app",
+        "s3cret",
+        "db.internal",
+        "AKIAFROMFILE",
+        "secret-from-file",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +123,11 @@ def test_sessions_go_through_the_cache_only_when_every_process_shares_it(cache_u
     env = {**os.environ, "CACHE_URL": cache_url, "DJANGO_SETTINGS_MODULE": "config.settings"}
     out = subprocess.run(
         [sys.executable, "-c", "from django.conf import settings; print(settings.SESSION_ENGINE)"],
-        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
-        timeout=60, check=True,
-    )  # fmt: skip
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == f"django.contrib.sessions.backends.{engine}"

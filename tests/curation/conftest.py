@@ -81,9 +81,14 @@ def small_catalog(tmp_path) -> Path:
     for i in range(6):
         write_png(root / "img" / f"{i}.png", colour=(40 * i, 100, 255 - 30 * i))
         rows.append(
-            [f"img/{i}.png", f"sku-{i // 2}", "test" if i // 2 == 2 else "train",
-             ["round", "v-neck", "boat"][i % 3], ["short", "long"][i % 2]]
-        )  # fmt: skip
+            [
+                f"img/{i}.png",
+                f"sku-{i // 2}",
+                "test" if i // 2 == 2 else "train",
+                ["round", "v-neck", "boat"][i % 3],
+                ["short", "long"][i % 2],
+            ]
+        )
     write_manifest(root, ["path", "product", "split", "neckline", "sleeve"], rows)
     return root
 

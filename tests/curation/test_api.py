@@ -153,8 +153,11 @@ def test_history_lists_changes_newest_first(imported, merchandiser):
     body = client.get(f"/api/images/{image.pk}/history/").json()
     first = body["results"][0]
     assert (first["source"], first["old_label"], first["new_label"], first["actor"]) == (
-        "manual", "round", "boat", "max_merch",
-    )  # fmt: skip
+        "manual",
+        "round",
+        "boat",
+        "max_merch",
+    )
     assert len(body["results"]) == 3
 
 

@@ -67,9 +67,15 @@ def test_a_merchandiser_answers_a_look_alike_question_with_the_keyboard(
     page.keyboard.press("2")  # B looks closer
     expect(page.locator("#triplet-counts")).to_contain_text("1 judgement collected")
     t = Triplet.objects.get()
-    assert (t.reference_id, t.closer_id, t.farther_id) == (asked["reference"], asked["b"], asked["a"])  # fmt: skip
+    assert (t.reference_id, t.closer_id, t.farther_id) == (
+        asked["reference"],
+        asked["b"],
+        asked["a"],
+    )
     with page.expect_response(lambda r: r.request.method == "POST") as skipped:
         page.keyboard.press("s")  # a skip asks again and records nothing
     assert skipped.value.status == 200
-    expect(page.locator("#triplet-counts")).to_contain_text("1 judgement collected for synthetic-dresses, 1 by you")  # fmt: skip
+    expect(page.locator("#triplet-counts")).to_contain_text(
+        "1 judgement collected for synthetic-dresses, 1 by you"
+    )
     assert Triplet.objects.count() == 1

@@ -51,15 +51,30 @@ def test_the_command_exits_non_zero_only_for_an_unusable_source(tmp_path, settin
     root, _, _ = write_bad_catalog(tmp_path / "zoo")
     env = _env_for_subprocess(connection, settings)
     ok = subprocess.run(
-        [sys.executable, "manage.py", "import_catalog", str(root), "--dataset", "zoo", "--create", "--json"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "manage.py",
+            "import_catalog",
+            str(root),
+            "--dataset",
+            "zoo",
+            "--create",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["created"] == 6  # with --create the unknown label is added
     bad = subprocess.run(
         [sys.executable, "manage.py", "import_catalog", str(tmp_path / "nope"), "--dataset", "zoo"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
 
 

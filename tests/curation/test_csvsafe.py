@@ -45,5 +45,8 @@ def test_an_escaped_row_round_trips_through_the_csv_module():
     out = io.StringIO()
     csv.writer(out).writerow(escape_row(["img/1.png", "=cmd()", "-0.5", 'quote "x"']))
     assert next(csv.reader(io.StringIO(out.getvalue()))) == [
-        "img/1.png", "'=cmd()", "-0.5", 'quote "x"'
-    ]  # fmt: skip
+        "img/1.png",
+        "'=cmd()",
+        "-0.5",
+        'quote "x"',
+    ]

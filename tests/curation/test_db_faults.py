@@ -31,9 +31,13 @@ def _kill_app_connection() -> None:
     pid = connection.connection.info.backend_pid
     db = connection.settings_dict
     with psycopg.connect(
-        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
-        password=db["PASSWORD"] or None, autocommit=True,
-    ) as admin:  # fmt: skip
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        password=db["PASSWORD"] or None,
+        autocommit=True,
+    ) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
@@ -111,9 +115,11 @@ def test_an_api_write_cut_mid_transaction_answers_a_json_503(imported, merchandi
     client = APIClient()
     client.force_authenticate(merchandiser)
     response = client.patch(
-        f"/api/images/{image.pk}/labels/", {"attribute": "neckline", "label": "boat"},
-        format="json", HTTP_IF_MATCH=f'"{before.version}"',
-    )  # fmt: skip
+        f"/api/images/{image.pk}/labels/",
+        {"attribute": "neckline", "label": "boat"},
+        format="json",
+        HTTP_IF_MATCH=f'"{before.version}"',
+    )
     assert response.status_code == 503 and "try again" in response.json()["detail"].lower()
     assert _neckline(image).version == before.version
 

@@ -63,9 +63,13 @@ def test_rerunning_the_same_source_changes_nothing(imported, small_catalog):
 def test_split_comes_from_the_manifest_and_is_shared_by_a_product(imported):
     splits = dict(Image.objects.filter(dataset=imported).values_list("source_path", "split"))
     assert splits == {
-        "img/0.png": "train", "img/1.png": "train", "img/2.png": "train",
-        "img/3.png": "train", "img/4.png": "test", "img/5.png": "test",
-    }  # fmt: skip
+        "img/0.png": "train",
+        "img/1.png": "train",
+        "img/2.png": "train",
+        "img/3.png": "train",
+        "img/4.png": "test",
+        "img/5.png": "test",
+    }
 
 
 def test_split_without_a_column_is_deterministic_per_product(tmp_path, db):
@@ -130,10 +134,14 @@ def test_a_persons_change_is_kept_and_reported_as_a_conflict(imported, small_cat
     report = import_catalog(str(small_catalog), dataset_name="dresses")
     assert report.conflicts == [
         {
-            "line": 2, "path": "img/0.png", "attribute": "neckline", "current": "square",
-            "incoming": "boat", "changed_by": "manual",
+            "line": 2,
+            "path": "img/0.png",
+            "attribute": "neckline",
+            "current": "square",
+            "incoming": "boat",
+            "changed_by": "manual",
         }
-    ]  # fmt: skip
+    ]
     ann.refresh_from_db()
     assert ann.label.name == "square"
     report = import_catalog(str(small_catalog), dataset_name="dresses", overwrite_manual=True)

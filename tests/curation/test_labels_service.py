@@ -29,13 +29,20 @@ def neckline(imported):
 def test_relabel_changes_the_label_and_writes_history(neckline, merchandiser):
     ann, labels = neckline
     new, event = relabel_image(
-        image=ann.image, attribute=ann.attribute, label=labels["boat"], actor=merchandiser,
-        expected_version=1, note="collar is wide",
-    )  # fmt: skip
+        image=ann.image,
+        attribute=ann.attribute,
+        label=labels["boat"],
+        actor=merchandiser,
+        expected_version=1,
+        note="collar is wide",
+    )
     assert (new.label_id, new.version, new.last_source) == (labels["boat"].pk, 2, "manual")
     assert (event.old_label_id, event.new_label_id, event.actor_id, event.note) == (
-        labels["round"].pk, labels["boat"].pk, merchandiser.pk, "collar is wide",
-    )  # fmt: skip
+        labels["round"].pk,
+        labels["boat"].pk,
+        merchandiser.pk,
+        "collar is wide",
+    )
 
 
 def test_relabel_to_the_same_label_writes_nothing(neckline, merchandiser):
@@ -143,9 +150,13 @@ def test_a_bulk_relabel_leaves_images_changed_since_and_says_so(imported, mercha
     other = attribute.labels.exclude(pk__in=[current, boat.pk]).first()
     relabel_image(image=images[0], attribute=attribute, label=other, actor=merchandiser)
     result = relabel_images(
-        images=images, attribute=attribute, label=boat, actor=merchandiser,
-        expected_versions=seen, flagged_by_run_id=7,
-    )  # fmt: skip
+        images=images,
+        attribute=attribute,
+        label=boat,
+        actor=merchandiser,
+        expected_versions=seen,
+        flagged_by_run_id=7,
+    )
     assert len(result.stale) == 1 and images[0].source_path in result.stale[0]
     assert Annotation.objects.get(image=images[0], attribute=attribute).label_id == other.pk
     events = LabelEvent.objects.filter(batch=result.batch)

@@ -30,7 +30,7 @@ def run(neckline, data_scientist):
     train_ids = sorted(
         Image.objects.filter(dataset=neckline.dataset, split="train").values_list("pk", flat=True)
     )
-    return finished_run(neckline, wrong={test_ids[0], train_ids[0]}, actor=data_scientist)  # fmt: skip
+    return finished_run(neckline, wrong={test_ids[0], train_ids[0]}, actor=data_scientist)
 
 
 def _url(name, neckline, **query):
@@ -44,9 +44,12 @@ def _per_class(html: str) -> list[list[str]]:
     """The per-class table's rows as cell texts."""
     body = html.split('id="per-class"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     return [
-        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
         for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
-    ]  # fmt: skip
+    ]
 
 
 def test_the_dashboard_shows_per_class_metrics_in_label_order(client, viewer, neckline, run):
@@ -80,7 +83,9 @@ def test_the_rendered_board_is_cached_until_a_label_changes(
 
     rendered = []
     real = views.render_to_string
-    monkeypatch.setattr(views, "render_to_string", lambda *a, **k: rendered.append(a[0]) or real(*a, **k))  # fmt: skip
+    monkeypatch.setattr(
+        views, "render_to_string", lambda *a, **k: rendered.append(a[0]) or real(*a, **k)
+    )
     client.force_login(viewer)
     first = client.get(_url("quality", neckline)).content.decode()
     second = client.get(_url("quality", neckline)).content.decode()
@@ -182,8 +187,11 @@ def test_relabel_from_a_gallery_swaps_the_tile_and_writes_history(
     assert page.status_code == 200 and f'id="tile-{row.image_id}"' in page.content.decode()
     event = LabelEvent.objects.filter(image_id=row.image_id).latest("id")
     assert (event.new_label_id, event.source, event.flagged_by_run_id, event.actor_id) == (
-        row.predicted_label_id, "manual", run.pk, merchandiser.pk,
-    )  # fmt: skip
+        row.predicted_label_id,
+        "manual",
+        run.pk,
+        merchandiser.pk,
+    )
     assert f'data-event="{event.pk}"' in page.content.decode()
     # The same stale version again: refused, with who changed it.
     stale = client.post(
@@ -218,13 +226,35 @@ def test_a_tile_post_names_what_is_wrong_and_defaults_to_the_current_run(
     label = row.predicted_label_id
     client.force_login(merchandiser)
     cases = [
-        (url, {"attribute": "colour", "run": run.pk, "label": label}, "does not exist in this image's dataset"),
-        (url, {"attribute": "neckline", "run": run.pk + 99, "label": label}, f"Run #{run.pk + 99} is not a finished run"),
+        (
+            url,
+            {"attribute": "colour", "run": run.pk, "label": label},
+            "does not exist in this image's dataset",
+        ),
+        (
+            url,
+            {"attribute": "neckline", "run": run.pk + 99, "label": label},
+            f"Run #{run.pk + 99} is not a finished run",
+        ),
         (url, {"attribute": "neckline", "run": "9" * 30, "label": label}, "is not a run number"),
-        (url, {"attribute": "neckline", "run": run.pk, "label": 99999}, "'99999' is not a label of neckline"),
-        (reverse("curation:gallery_relabel", args=[99999]), {"attribute": "neckline", "run": run.pk, "label": label}, "no image #99999"),
-    ]  # fmt: skip
-    cases.append((reverse("curation:gallery_relabel", args=[gone.image_id]), {"attribute": "neckline", "run": run.pk, "label": label}, "is not in that run"))  # fmt: skip
+        (
+            url,
+            {"attribute": "neckline", "run": run.pk, "label": 99999},
+            "'99999' is not a label of neckline",
+        ),
+        (
+            reverse("curation:gallery_relabel", args=[99999]),
+            {"attribute": "neckline", "run": run.pk, "label": label},
+            "no image #99999",
+        ),
+    ]
+    cases.append(
+        (
+            reverse("curation:gallery_relabel", args=[gone.image_id]),
+            {"attribute": "neckline", "run": run.pk, "label": label},
+            "is not in that run",
+        )
+    )
     for target, data, message in cases:
         page = client.post(target, data, headers={"HX-Request": "true"})
         assert page.status_code == 404 and message in unescape(page.content.decode()), data
@@ -274,7 +304,13 @@ def test_a_viewer_sees_galleries_but_cannot_relabel(client, viewer, neckline, ru
         {"attribute": "neckline", "run": run.pk, "label": row.predicted_label_id},
     )
     assert refused.status_code == 403
-    assert client.post(_url("gallery_bulk", neckline), {"run": run.pk, "label": row.predicted_label_id, "image": [row.image_id]}).status_code == 403  # fmt: skip
+    assert (
+        client.post(
+            _url("gallery_bulk", neckline),
+            {"run": run.pk, "label": row.predicted_label_id, "image": [row.image_id]},
+        ).status_code
+        == 403
+    )
     assert not LabelEvent.objects.filter(actor=viewer).exists()
 
 
@@ -291,7 +327,10 @@ def test_dataset_history_filters_by_person_label_source_and_date(
     assert all(
         e.source == "import" for e in client.get(url, {"source": "import"}).context["events"]
     )
-    assert all("boat" in (e.old_label and e.old_label.name, e.new_label and e.new_label.name) for e in client.get(url, {"label": "boat"}).context["events"])  # fmt: skip
+    assert all(
+        "boat" in (e.old_label and e.old_label.name, e.new_label and e.new_label.name)
+        for e in client.get(url, {"label": "boat"}).context["events"]
+    )
     assert client.get(url, {"since": "2999-01-01"}).context["events"] == []
     bad = client.get(url, {"since": "yesterday"})
     assert bad.status_code == 404 and "is not a date" in bad.content.decode()
@@ -352,10 +391,14 @@ def test_qa_pages_never_read_the_runs_growing_columns(
         assert client.get(_url("gallery", neckline, run=run.pk)).status_code == 200
         tile = client.post(
             reverse("curation:gallery_relabel", args=[wrong.image_id]),
-            {"attribute": "neckline", "run": run.pk, "label": wrong.predicted_label_id,
-             "version": version},
+            {
+                "attribute": "neckline",
+                "run": run.pk,
+                "label": wrong.predicted_label_id,
+                "version": version,
+            },
             headers={"HX-Request": "true"},
-        )  # fmt: skip
+        )
         assert tile.status_code == 200
     read = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
     assert any("curation_trainingrun" in sql for sql in read)

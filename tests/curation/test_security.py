@@ -150,29 +150,68 @@ def test_a_viewer_can_write_nothing(objects, viewer):
 def _named_writes(v: dict) -> list[tuple[str, str, str, dict, str]]:
     """(what, method, url, body, least role allowed) for each write the issue names."""
     return [
-        ("relabel", "post", f"/images/{v['image_id']}/relabel/",
-         {"attribute": "neckline", "label": str(v["label_id"])}, "merchandiser"),
+        (
+            "relabel",
+            "post",
+            f"/images/{v['image_id']}/relabel/",
+            {"attribute": "neckline", "label": str(v["label_id"])},
+            "merchandiser",
+        ),
         ("revert", "post", f"/history/{v['event_id']}/revert/", {}, "merchandiser"),
-        ("retrain page", "get", f"/datasets/{v['name']}/attributes/neckline/retrain/", {},
-         "data_scientist"),
-        ("retrain", "post", f"/datasets/{v['name']}/attributes/neckline/retrain/",
-         {"arch": "resnet18", "epochs": 1, "image_size": 16, "class_weighting": "none",
-          "cv_folds": 2}, "data_scientist"),
+        (
+            "retrain page",
+            "get",
+            f"/datasets/{v['name']}/attributes/neckline/retrain/",
+            {},
+            "data_scientist",
+        ),
+        (
+            "retrain",
+            "post",
+            f"/datasets/{v['name']}/attributes/neckline/retrain/",
+            {
+                "arch": "resnet18",
+                "epochs": 1,
+                "image_size": 16,
+                "class_weighting": "none",
+                "cv_folds": 2,
+            },
+            "data_scientist",
+        ),
         ("cancel", "post", f"/runs/{v['run_id']}/cancel/", {}, "data_scientist"),
         ("promote", "post", f"/runs/{v['run_id']}/promote/", {}, "data_scientist"),
         ("import page", "get", "/import/", {}, "data_scientist"),
-        ("import", "post", "/import/", {"dataset": "other", "source": "/nowhere", "create": "on"},
-         "data_scientist"),
-        ("label move", "post", f"/datasets/{v['name']}/labels/{v['label_id']}/move/",
-         {"direction": "down"}, "data_scientist"),
-        ("api relabel", "patch", f"/api/images/{v['image_id']}/labels/",
-         {"attribute": "neckline", "label": "boat"}, "merchandiser"),
-        ("api retrain", "post", "/api/runs/",
-         {"dataset": v["name"], "attribute": "neckline", "options": {"epochs": 1}},
-         "data_scientist"),
+        (
+            "import",
+            "post",
+            "/import/",
+            {"dataset": "other", "source": "/nowhere", "create": "on"},
+            "data_scientist",
+        ),
+        (
+            "label move",
+            "post",
+            f"/datasets/{v['name']}/labels/{v['label_id']}/move/",
+            {"direction": "down"},
+            "data_scientist",
+        ),
+        (
+            "api relabel",
+            "patch",
+            f"/api/images/{v['image_id']}/labels/",
+            {"attribute": "neckline", "label": "boat"},
+            "merchandiser",
+        ),
+        (
+            "api retrain",
+            "post",
+            "/api/runs/",
+            {"dataset": v["name"], "attribute": "neckline", "options": {"epochs": 1}},
+            "data_scientist",
+        ),
         ("api cancel", "post", f"/api/runs/{v['run_id']}/cancel/", {}, "data_scientist"),
         ("api promote", "post", f"/api/runs/{v['run_id']}/promote/", {}, "data_scientist"),
-    ]  # fmt: skip
+    ]
 
 
 ROLE_ORDER = ["viewer", "merchandiser", "data_scientist"]
@@ -239,8 +278,9 @@ def test_an_api_write_with_a_token_needs_no_csrf_token(objects, merchandiser):
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=merchandiser).key}")
     url = f"/api/images/{objects['image_id']}/labels/"
-    response = client.patch(url, {"attribute": "neckline", "label": "boat"}, format="json",
-                            HTTP_IF_MATCH='"1"')  # fmt: skip
+    response = client.patch(
+        url, {"attribute": "neckline", "label": "boat"}, format="json", HTTP_IF_MATCH='"1"'
+    )
     assert response.status_code == 200
 
 

@@ -28,9 +28,15 @@ from tests.support.services import use_s3_storage
 pytestmark = pytest.mark.django_db
 
 FAST = {
-    "arch": "resnet18", "pretrained": False, "image_size": 32, "width": 8, "epochs": 8,
-    "batch_size": 16, "lr": 0.01, "progress_every": 1,
-}  # fmt: skip
+    "arch": "resnet18",
+    "pretrained": False,
+    "image_size": 32,
+    "width": 8,
+    "epochs": 8,
+    "batch_size": 16,
+    "lr": 0.01,
+    "progress_every": 1,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -56,9 +62,10 @@ def _pinned_dresses(tmp_path, *, n_products: int) -> Dataset:
     """The synthetic-dresses demo under a fixed split salt: the same products land in the
     test split every run (a random salt left 10 products' test split empty one run in nine)."""
     dataset = create_dataset(
-        name="synthetic-dresses", is_synthetic=True,
+        name="synthetic-dresses",
+        is_synthetic=True,
         attributes={k: list(v) for k, v in ATTRIBUTES.items()},
-    )  # fmt: skip
+    )
     Dataset.objects.filter(pk=dataset.pk).update(split_salt="helper6-fixed")
     load_demo_catalog("synthetic-dresses", out_dir=tmp_path / "demo", n_products=n_products)
     return Dataset.objects.get(pk=dataset.pk)
@@ -182,7 +189,10 @@ def test_too_few_boxes_skip_the_localizer_and_say_so(dresses, data_scientist):
     ImageBox.objects.filter(image__dataset=dresses).delete()
     run = _start(dresses, data_scientist, epochs=1, localize=True)
     assert execute_training_run(run.pk) == "succeeded"
-    assert "only 0 training-split images have a box" in TrainingRun.objects.get(pk=run.pk).metrics["localizer"]["skipped"]  # fmt: skip
+    assert (
+        "only 0 training-split images have a box"
+        in TrainingRun.objects.get(pk=run.pk).metrics["localizer"]["skipped"]
+    )
 
 
 def test_cancel_stops_within_one_step_and_keeps_the_checkpoint(
@@ -286,7 +296,7 @@ def test_only_data_scientists_start_runs(dresses, request, role):
         (
             {"flip_per_image": 0, "group_per_image": 0, "attribute_per_image": 0},
             "no automatic triplets",
-        ),  # fmt: skip
+        ),
         ({"weights_path": "/etc/passwd"}, "unknown option"),
     ],
 )
@@ -339,13 +349,21 @@ def test_the_train_form_starts_a_run_or_says_what_is_wrong(
     assert bad.status_code == 400 and "greater than or equal to 1" in bad.content.decode()
     Image.objects.filter(dataset=dresses).update(status="quarantined")
     refused = client.post(url, form)
-    assert refused.status_code == 400 and "at least two usable training-split images" in refused.content.decode()  # fmt: skip
+    assert (
+        refused.status_code == 400
+        and "at least two usable training-split images" in refused.content.decode()
+    )
     assert not TrainingRun.objects.exists()
     Image.objects.filter(dataset=dresses).update(status="ok")
     response = client.post(url, {**form, "localize": "on"})
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
-    assert (run.kind, run.config["dim"], run.config["pretrained"], run.config["localize"]) == ("similarity", 16, False, True)  # fmt: skip
+    assert (run.kind, run.config["dim"], run.config["pretrained"], run.config["localize"]) == (
+        "similarity",
+        16,
+        False,
+        True,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -354,9 +372,19 @@ def test_the_command_waits_and_prints_json(dresses, data_scientist):
     out, err = StringIO(), StringIO()
     options = [f"--option={k}={json.dumps(v)}" for k, v in FAST.items() if k != "epochs"]
     call_command(
-        "train_similarity", "--dataset", dresses.name, "--epochs", "1", "--user",
-        data_scientist.username, "--wait", "--json", *options, stdout=out, stderr=err,
-    )  # fmt: skip
+        "train_similarity",
+        "--dataset",
+        dresses.name,
+        "--epochs",
+        "1",
+        "--user",
+        data_scientist.username,
+        "--wait",
+        "--json",
+        *options,
+        stdout=out,
+        stderr=err,
+    )
     body = json.loads(out.getvalue())
     assert body["status"] == "succeeded" and body["kind"] == "similarity"
     assert 0 <= body["metrics"]["triplet_accuracy"] <= 1 and "queued run" in err.getvalue()

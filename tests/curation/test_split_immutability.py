@@ -113,8 +113,12 @@ def test_move_split_is_the_one_audited_way(imported):
     }
     move = SplitMove.objects.get()
     assert (move.old_split, move.new_split, move.reason, move.actor, move.pending) == (
-        "train", "test", "taxonomy v2", "dana", False,
-    )  # fmt: skip
+        "train",
+        "test",
+        "taxonomy v2",
+        "dana",
+        False,
+    )
     # The completed move does not open the door for further changes.
     with pytest.raises(IntegrityError, match=IMMUTABLE), transaction.atomic():
         Product.objects.filter(key="sku-0").update(split="train")

@@ -28,10 +28,13 @@ def _counted(dataset_id: int) -> tuple[Counter, Counter]:
 
 
 def _tallied(dataset_id: int) -> tuple[Counter, Counter]:
-    labels = Counter({
-        (t.attribute_id, t.label_key, t.split): t.n
-        for t in LabelTally.objects.filter(attribute__dataset_id=dataset_id) if t.n
-    })  # fmt: skip
+    labels = Counter(
+        {
+            (t.attribute_id, t.label_key, t.split): t.n
+            for t in LabelTally.objects.filter(attribute__dataset_id=dataset_id)
+            if t.n
+        }
+    )
     splits = Counter(
         {t.split: t.n for t in SplitTally.objects.filter(dataset_id=dataset_id) if t.n}
     )

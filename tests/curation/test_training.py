@@ -96,9 +96,12 @@ def test_a_weights_path_from_the_page_or_api_must_be_in_the_weights_folder(
     # The command line is trusted: whoever runs it has the server's files anyway.
     dataset, attribute = colours
     trusted = start_training_run(
-        dataset=dataset, attribute=attribute, actor=data_scientist, trusted=True,
+        dataset=dataset,
+        attribute=attribute,
+        actor=data_scientist,
+        trusted=True,
         options={**FAST_OPTIONS, "weights_path": str(outside)},
-    )  # fmt: skip
+    )
     assert trusted.config["weights_path"] == str(outside)
 
 
@@ -294,9 +297,19 @@ def test_the_train_command_waits_and_prints_json(colours, data_scientist):
     out, err = StringIO(), StringIO()
     options = [f"--option={k}={json.dumps(v)}" for k, v in FAST_OPTIONS.items()]
     call_command(
-        "train", "--dataset", "colours", "--attribute", "colour", "--user", data_scientist.username,
-        "--wait", "--json", *options, stdout=out, stderr=err,
-    )  # fmt: skip
+        "train",
+        "--dataset",
+        "colours",
+        "--attribute",
+        "colour",
+        "--user",
+        data_scientist.username,
+        "--wait",
+        "--json",
+        *options,
+        stdout=out,
+        stderr=err,
+    )
     body = json.loads(out.getvalue())
     assert (
         body["status"] == "succeeded"
@@ -361,16 +374,41 @@ def test_the_progress_bar_counts_cross_fitting_not_just_training():
         {"phase": "training", "epoch": 1, "epochs": 4, "step": 5, "steps": 10},
         {"phase": "training", **trained},
         {"phase": "cross-fitting", **trained, "folds": 3},
-        {"phase": "cross-fitting", **trained, "folds": 3, "fold": 1, "fold_epoch": 1, "fold_epochs": 2, "fold_step": 5, "fold_steps": 10},
-        {"phase": "cross-fitting", **trained, "folds": 3, "fold": 3, "fold_epoch": 2, "fold_epochs": 2, "fold_step": 10, "fold_steps": 10},
+        {
+            "phase": "cross-fitting",
+            **trained,
+            "folds": 3,
+            "fold": 1,
+            "fold_epoch": 1,
+            "fold_epochs": 2,
+            "fold_step": 5,
+            "fold_steps": 10,
+        },
+        {
+            "phase": "cross-fitting",
+            **trained,
+            "folds": 3,
+            "fold": 3,
+            "fold_epoch": 2,
+            "fold_epochs": 2,
+            "fold_step": 10,
+            "fold_steps": 10,
+        },
         {"phase": "ranking", **trained},
-    ]  # fmt: skip
+    ]
     # 4 training epochs, then 3 folds x 2 epochs on 2/3 of the images: 4 epochs' worth more.
     assert percents({"cv_folds": 3, "cv_epochs": 2}, kfold) == [6, 50, 50, 54, 99, 99]
     probe = [
         {"phase": "training", **trained},
         {"phase": "cross-fitting", **trained, "fold": 0, "fold_step": 500, "fold_steps": 1000},
-        {"phase": "cross-fitting", **trained, "fold": 2, "folds": 3, "fold_step": 1, "fold_steps": 1},
-    ]  # fmt: skip
+        {
+            "phase": "cross-fitting",
+            **trained,
+            "fold": 2,
+            "folds": 3,
+            "fold_step": 1,
+            "fold_steps": 1,
+        },
+    ]
     assert percents({"cv_folds": 3, "cv_method": "linear_probe"}, probe) == [80, 83, 95]
     assert percents({}, kfold[:2], kind="similarity") == [12, 99]

@@ -49,9 +49,11 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_checkpoint(
     dataset = Dataset.objects.get(name="colours")
     first = workers.start()
     run = start_training_run(
-        dataset=dataset, attribute=dataset.attributes.get(name="colour"), options=colour_run_options,
+        dataset=dataset,
+        attribute=dataset.attributes.get(name="colour"),
+        options=colour_run_options,
         actor=data_scientist,
-    )  # fmt: skip
+    )
 
     # Epoch 1's checkpoint on disk means the run is past its first epoch; kill right then.
     checkpoint = Path(workers.env["CURATION_RUNS_DIR"]) / str(run.pk) / "model" / "checkpoint.pt"
@@ -87,9 +89,11 @@ def test_cancel_stops_a_run_on_a_real_worker(workers, tmp_path, data_scientist, 
     dataset = Dataset.objects.get(name="colours")
     workers.start()
     run = start_training_run(
-        dataset=dataset, attribute=dataset.attributes.get(name="colour"),
-        options={**colour_run_options, "epochs": 50}, actor=data_scientist,
-    )  # fmt: skip
+        dataset=dataset,
+        attribute=dataset.attributes.get(name="colour"),
+        options={**colour_run_options, "epochs": 50},
+        actor=data_scientist,
+    )
 
     def training():
         run.refresh_from_db()

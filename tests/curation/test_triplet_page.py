@@ -40,7 +40,9 @@ def test_without_an_index_it_asks_about_three_random_images_of_the_dataset(dress
         q = next_question(dresses, random.Random(seed))
         ids = {q.reference.pk, q.left.pk, q.right.pk}
         assert q.source == "random" and len(ids) == 3
-        assert set(Image.objects.filter(pk__in=ids).values_list("dataset_id", flat=True)) == {dresses.pk}  # fmt: skip
+        assert set(Image.objects.filter(pk__in=ids).values_list("dataset_id", flat=True)) == {
+            dresses.pk
+        }
         assert q.left.split == q.right.split == q.reference.split
 
 
@@ -53,7 +55,7 @@ def test_with_an_index_one_candidate_is_near_and_the_other_farther(
     for seed in range(5):
         q = next_question(dresses, random.Random(seed))
         assert q.source == "index"
-        found = index.search(index.vectors([q.reference.pk])[0], 200, exclude_ids=[q.reference.pk])  # fmt: skip
+        found = index.search(index.vectors([q.reference.pk])[0], 200, exclude_ids=[q.reference.pk])
         split = dict(Image.objects.values_list("pk", "split"))
         ranked = [i for i in found.ids.tolist() if split[i] == q.reference.split]
         ranks = sorted(ranked.index(c.pk) for c in (q.left, q.right))
@@ -70,7 +72,12 @@ def test_a_merchandiser_answers_and_htmx_swaps_in_the_next_question(client, merc
     assert body.lstrip().startswith('<section class="card" id="question">') and "<html" not in body
     assert "1 judgement collected for synthetic-dresses, 1 by you" in body
     t = Triplet.objects.get()
-    assert (t.reference_id, t.closer_id, t.farther_id, t.actor_id) == (asked["reference"], asked["b"], asked["a"], merchandiser.pk)  # fmt: skip
+    assert (t.reference_id, t.closer_id, t.farther_id, t.actor_id) == (
+        asked["reference"],
+        asked["b"],
+        asked["a"],
+        merchandiser.pk,
+    )
 
 
 def test_without_htmx_an_answer_redirects_to_the_next_question(client, merchandiser, url):
@@ -97,7 +104,9 @@ def test_a_viewer_sees_the_question_read_only_and_cannot_answer(client, viewer, 
 
 
 def test_bad_answers_are_refused_with_a_reason(client, merchandiser, url, dresses, tmp_path):
-    load_demo_catalog("synthetic-dresses", out_dir=tmp_path / "other", dataset_name="other", n_products=2)  # fmt: skip
+    load_demo_catalog(
+        "synthetic-dresses", out_dir=tmp_path / "other", dataset_name="other", n_products=2
+    )
     stranger = Image.objects.filter(dataset__name="other").first()
     client.force_login(merchandiser)
     asked = _question(client, url)
@@ -107,7 +116,7 @@ def test_bad_answers_are_refused_with_a_reason(client, merchandiser, url, dresse
         (
             {**asked, "b": str(stranger.pk), "choice": "a"},
             f"image #{stranger.pk} is not part of synthetic-dresses",
-        ),  # fmt: skip
+        ),
         ({**asked, "b": str(asked["a"]), "choice": "a"}, "three different images"),
     ]
     for data, words in cases:

@@ -29,10 +29,24 @@ class RedisServer:
         # Append-only file, as in docker/compose.yaml: queued tasks survive a restart.
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - the server owns it
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--save", "", "--protected-mode", "no"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 20
         while not port_open("127.0.0.1", self.port):
             assert self.proc.poll() is None, (self.workdir / "redis.log").read_text()[-2000:]

@@ -28,10 +28,15 @@ def finished_run(
     names = [lab.name for lab in labels]
     at = {lab.pk: i for i, lab in enumerate(labels)}
     run = TrainingRun.objects.create(
-        dataset_id=attribute.dataset_id, attribute=attribute, config={"arch": "resnet18"},
-        label_names=names, status=TrainingRun.Status.SUCCEEDED, created_by=actor,
-        started_at=timezone.now(), finished_at=timezone.now(),
-    )  # fmt: skip
+        dataset_id=attribute.dataset_id,
+        attribute=attribute,
+        config={"arch": "resnet18"},
+        label_names=names,
+        status=TrainingRun.Status.SUCCEEDED,
+        created_by=actor,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
     images = Image.objects.filter(dataset_id=attribute.dataset_id, status="ok").order_by("id")
     rows = []
     rank = 0
@@ -50,12 +55,19 @@ def finished_run(
         rank += is_wrong
         rows.append(
             RunImage(
-                run=run, image=image, split=image.split, given_label_id=given,
-                predicted_label_id=labels[p].pk, confidence=conf, given_probability=probs[g],
-                probs=probs, out_of_sample=image.split == "train",
-                quality=probs[g], suspect_rank=rank if is_wrong else None,
+                run=run,
+                image=image,
+                split=image.split,
+                given_label_id=given,
+                predicted_label_id=labels[p].pk,
+                confidence=conf,
+                given_probability=probs[g],
+                probs=probs,
+                out_of_sample=image.split == "train",
+                quality=probs[g],
+                suspect_rank=rank if is_wrong else None,
             )
-        )  # fmt: skip
+        )
     RunImage.objects.bulk_create(rows)
     run.train_count = sum(r.split == "train" for r in rows)
     run.test_count = len(rows) - run.train_count

@@ -163,9 +163,12 @@ def use_s3_storage(settings, server, bucket: str) -> None:
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
-                "bucket_name": bucket, "endpoint_url": server.endpoint_url,
-                "access_key": server.access_key, "secret_key": server.secret_key,
-                "region_name": server.region, "file_overwrite": True,
+                "bucket_name": bucket,
+                "endpoint_url": server.endpoint_url,
+                "access_key": server.access_key,
+                "secret_key": server.secret_key,
+                "region_name": server.region,
+                "file_overwrite": True,
             },
         },
-    }  # fmt: skip
+    }

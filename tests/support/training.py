@@ -10,9 +10,16 @@ from PIL import Image as PILImage
 from tests.support.catalogs import write_manifest
 
 FAST_OPTIONS = {
-    "epochs": 2, "image_size": 16, "width": 8, "batch_size": 16, "lr": 0.05, "cv_folds": 2,
-    "cv_epochs": 1, "small_stem": True, "label_smoothing": 0.0,
-}  # fmt: skip
+    "epochs": 2,
+    "image_size": 16,
+    "width": 8,
+    "batch_size": 16,
+    "lr": 0.05,
+    "cv_folds": 2,
+    "cv_epochs": 1,
+    "small_stem": True,
+    "label_smoothing": 0.0,
+}
 
 
 def write_two_colour_catalog(

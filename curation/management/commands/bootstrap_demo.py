@@ -27,7 +27,10 @@ class Command(BaseCommand):
             "--fashion-mnist-limit",
             type=int,
             default=int(os.environ.get("DEMO_FASHION_MNIST_LIMIT", "0")) or None,
-            help="at most N Fashion-MNIST images per split (default: all; env DEMO_FASHION_MNIST_LIMIT)",
+            help=(
+                "at most N Fashion-MNIST images per split "
+                "(default: all; env DEMO_FASHION_MNIST_LIMIT)"
+            ),
         )
 
     def handle(self, *args, **options):

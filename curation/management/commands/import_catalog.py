@@ -92,7 +92,8 @@ def format_report(report: ImportReport) -> str:
     if report.conflicts:
         lines += ["", "Conflicts (kept the app's label; --overwrite-manual to take the source's):"]
         lines += [
-            f"  line {c['line']}: {c['path']} {c['attribute']}: app has {c['current']}, source says {c['incoming']}"
+            f"  line {c['line']}: {c['path']} {c['attribute']}: "
+            f"app has {c['current']}, source says {c['incoming']}"
             for c in report.conflicts
         ]
     return "\n".join(lines)

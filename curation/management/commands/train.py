@@ -59,9 +59,10 @@ class Command(BaseCommand):
                 f"dataset '{dataset.name}' has no attribute '{o['attribute']}' (has: {names})"
             )
         options = self.options(
-            o, ("arch", "epochs", "image_size", "class_weighting", "cv_folds", "cv_epochs"),
+            o,
+            ("arch", "epochs", "image_size", "class_weighting", "cv_folds", "cv_epochs"),
             flags=("stn", "pretrained"),
-        )  # fmt: skip
+        )
         self.start_and_report(
             lambda user: start_training_run(
                 dataset=dataset, attribute=attribute, options=options, actor=user, trusted=True
@@ -130,7 +131,8 @@ class Command(BaseCommand):
                 p = run.progress or {}
                 bar.n = run.percent
                 bar.set_postfix_str(
-                    f"{p.get('phase', run.status)} epoch {p.get('epoch', '-')}/{p.get('epochs', '-')} "
+                    f"{p.get('phase', run.status)} "
+                    f"epoch {p.get('epoch', '-')}/{p.get('epochs', '-')} "
                     f"loss {p.get('loss', '-')} {p.get('images_per_s', '-')} img/s"
                 )
         finally:

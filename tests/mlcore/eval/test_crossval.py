@@ -90,14 +90,22 @@ def test_a_cancelled_linear_probe_stops_without_the_remaining_folds(
     make_items, tmp_path, stop_at_fold
 ):
     config = tiny_config(
-        arch="efficientnet_lite0", pretrained=True, image_size=32, cv_folds=3, cv_method="linear_probe",
+        arch="efficientnet_lite0",
+        pretrained=True,
+        image_size=32,
+        cv_folds=3,
+        cv_method="linear_probe",
         batch_size=4,
-    )  # fmt: skip
+    )
     reported = []
     result = out_of_sample_probs(
-        config, make_items(24), NAMES, work_dir=tmp_path,
-        progress=lambda f, k, p: reported.append(f), should_cancel=lambda: stop_at_fold in reported,
-    )  # fmt: skip
+        config,
+        make_items(24),
+        NAMES,
+        work_dir=tmp_path,
+        progress=lambda f, k, p: reported.append(f),
+        should_cancel=lambda: stop_at_fold in reported,
+    )
     assert result.cancelled and max(reported) == stop_at_fold  # nothing ran after the cancel
     assert np.isnan(result.probs).any(axis=1).sum() >= 8  # at least one fold has no probabilities
 

@@ -33,9 +33,16 @@ from tests.mlcore.similarity.conftest import DEVICES
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = TripletConfig(
-    arch="resnet18", pretrained=False, image_size=32, width=8, epochs=2, batch_size=8,
-    lr=1e-2, device="cpu", progress_every=1,
-)  # fmt: skip
+    arch="resnet18",
+    pretrained=False,
+    image_size=32,
+    width=8,
+    epochs=2,
+    batch_size=8,
+    lr=1e-2,
+    device="cpu",
+    progress_every=1,
+)
 
 
 def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -46,7 +53,11 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 
 def test_triplet_loss_is_a_hinge_on_squared_distances():
-    a, near, far = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])  # fmt: skip
+    a, near, far = (
+        torch.tensor([[1.0, 0.0]]),
+        torch.tensor([[1.0, 0.0]]),
+        torch.tensor([[0.0, 1.0]]),
+    )
     loss = TripletLoss(margin=0.2)
 
     assert loss(torch.cat([a, near, far])).item() == 0.0
@@ -103,9 +114,13 @@ def test_triplet_training_lowers_the_loss_and_beats_chance(more_dresses, tmp_pat
     before = triplet_accuracy(embed_decoded(untrained, images), held)
 
     result = fit_triplets(
-        config, uris, group_triplets(train.groups, per_item=3), out_dir=tmp_path,
-        eval_triplets=held, boxes=boxes,
-    )  # fmt: skip
+        config,
+        uris,
+        group_triplets(train.groups, per_item=3),
+        out_dir=tmp_path,
+        eval_triplets=held,
+        boxes=boxes,
+    )
 
     assert result.history[-1].loss < 0.8 * result.history[0].loss
     assert result.accuracy is not None and result.accuracy > 0.6  # chance: 0.5
@@ -127,13 +142,22 @@ def test_resume_after_cancel_reaches_the_weights_of_an_uninterrupted_run(dresses
     uris = dresses.paths[:32]
     triplets = flip_triplets(32)  # 4 steps per epoch
     seen = []
-    straight = fit_triplets(TINY, uris, triplets, out_dir=tmp_path / "straight", progress=seen.append)  # fmt: skip
+    straight = fit_triplets(
+        TINY, uris, triplets, out_dir=tmp_path / "straight", progress=seen.append
+    )
 
-    first = fit_triplets(TINY, uris, triplets, out_dir=tmp_path / "resumed", should_cancel=cancel_after(6))  # fmt: skip
+    first = fit_triplets(
+        TINY, uris, triplets, out_dir=tmp_path / "resumed", should_cancel=cancel_after(6)
+    )
     torch.manual_seed(1234)
     np.random.seed(1234)
     random.seed(1234)
-    resumed = fit_triplets(TripletConfig.from_dict(TINY.to_dict()), list(uris), triplets.tolist(), out_dir=tmp_path / "resumed")  # fmt: skip
+    resumed = fit_triplets(
+        TripletConfig.from_dict(TINY.to_dict()),
+        list(uris),
+        triplets.tolist(),
+        out_dir=tmp_path / "resumed",
+    )
 
     assert [(p.epoch, p.step) for p in seen] == [(e, s) for e in (1, 2) for s in (1, 2, 3, 4)]
     assert first.cancelled and first.epochs_done == 1 and first.checkpoint_path is not None
@@ -186,7 +210,9 @@ def test_resume_after_the_process_is_killed(dresses, tmp_path):
 
 
 def test_a_saved_triplet_net_embeds_like_the_trained_one(dresses, tmp_path):
-    result = fit_triplets(replace(TINY, epochs=1), dresses.paths[:16], flip_triplets(16), out_dir=tmp_path)  # fmt: skip
+    result = fit_triplets(
+        replace(TINY, epochs=1), dresses.paths[:16], flip_triplets(16), out_dir=tmp_path
+    )
 
     loaded = triplet_embedder(tmp_path / "checkpoint.pt")
     a = embed_images(result.embedder, dresses.paths[16:20]).vectors
@@ -214,8 +240,17 @@ def test_resume_refuses_a_checkpoint_of_other_triplets(dresses, tmp_path):
     with pytest.raises(ValueError, match="different images or triplets"):
         fit_triplets(replace(TINY, epochs=1), uris, flip_triplets(16, seed=9), out_dir=tmp_path)
     with pytest.raises(ValueError, match="margin changed"):
-        fit_triplets(replace(TINY, epochs=1, margin=0.5), uris, flip_triplets(16), out_dir=tmp_path)  # fmt: skip
-    assert fit_triplets(replace(TINY, epochs=1, margin=0.5), uris, flip_triplets(16), out_dir=tmp_path, resume=False).epochs_done == 1  # fmt: skip
+        fit_triplets(replace(TINY, epochs=1, margin=0.5), uris, flip_triplets(16), out_dir=tmp_path)
+    assert (
+        fit_triplets(
+            replace(TINY, epochs=1, margin=0.5),
+            uris,
+            flip_triplets(16),
+            out_dir=tmp_path,
+            resume=False,
+        ).epochs_done
+        == 1
+    )
 
 
 def test_triplets_out_of_range_are_refused(dresses, tmp_path):

@@ -19,9 +19,17 @@ from tests.mlcore.similarity.conftest import DEVICES
 
 def tiny(**changes) -> LocalizeConfig:
     config = LocalizeConfig(
-        arch="resnet18", pretrained=False, image_size=32, source_size=64, width=8, epochs=30,
-        batch_size=16, lr=1e-2, device="cpu", progress_every=1,
-    )  # fmt: skip
+        arch="resnet18",
+        pretrained=False,
+        image_size=32,
+        source_size=64,
+        width=8,
+        epochs=30,
+        batch_size=16,
+        lr=1e-2,
+        device="cpu",
+        progress_every=1,
+    )
     return replace(config, **changes)
 
 
