@@ -1,4 +1,4 @@
-"""Reading and writing bytes at a local path or an `s3://bucket/key` URI.
+"""Reading bytes at a local path or an `s3://bucket/key` URI, and atomic local writes.
 
 S3 goes through boto3 with an endpoint URL of choice (SeaweedFS, MinIO, AWS). Settings come
 from arguments or, when left out, from MLCORE_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
@@ -8,10 +8,13 @@ AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 S3_SCHEME = "s3://"
 
@@ -92,3 +95,32 @@ def read_bytes(uri: str | os.PathLike[str], *, s3: S3Options | None = None) -> b
             raise FileNotFoundError(f"{uri}: no such object ({code})") from exc
         raise
     return bytes(response["Body"].read())
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file beside `path` for writing; on a clean exit it is flushed,
+    fsynced and renamed over `path`. A crash or an exception leaves the previous file (or
+    none), never half of a new one, and no temporary file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_open(path) as f:
+        f.write(data)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from mlcore.storage import atomic_open
 
 CLASSES: tuple[str, ...] = (
     "T-shirt/top",
@@ -154,12 +155,10 @@ def write_image_folder(
             rows.append((rel, f"fmnist-{split}-{i:05d}", split, CLASSES[int(label)]))
             if progress is not None and len(rows) % 1000 == 0:
                 progress(len(rows), total)
-    tmp_path = out_dir / "labels.csv.tmp"
-    with tmp_path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_open(labels_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(("path", "product", "split", "category"))
         writer.writerows(rows)
-    os.replace(tmp_path, labels_path)
     if progress is not None:
         progress(total, total)
     return labels_path

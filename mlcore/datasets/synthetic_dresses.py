@@ -11,7 +11,6 @@ from __future__ import annotations
 import colorsys
 import csv
 import math
-import os
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, field, fields
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from mlcore.storage import atomic_open
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
@@ -490,12 +491,10 @@ over image height). Photos of one product show the same dress on different backg
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _hsv(h: float, s: float, v: float) -> RGB:

@@ -27,13 +27,13 @@ from mlcore.data.dataset import Batch
 from mlcore.data.transforms import BatchAugment, BatchPrep
 from mlcore.device import autocast, resolve_device
 from mlcore.models import Classifier, build_model, channels_last_ok, input_stats
-from mlcore.similarity import runs
 from mlcore.similarity.evaluate import triplet_accuracy
 from mlcore.similarity.images import Box, decode_views, iter_views
+from mlcore.similarity.optim import optimizer_for, scheduler_for
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress, train_one_epoch
-from mlcore.train.fit import EpochRecord
+from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint, restore, save
 
 
 class PooledEmbedding(nn.Module):
@@ -117,7 +117,9 @@ def pretrained_embedder(
         arch="efficientnet_lite0", image_size=image_size, small_stem=small_stem, pretrained=True
     )
     classifier = build_model(config, 1)
-    return _ready(PooledEmbedding(classifier.backbone), config, classifier.num_features, "pretrained", device)  # fmt: skip
+    return _ready(
+        PooledEmbedding(classifier.backbone), config, classifier.num_features, "pretrained", device
+    )
 
 
 def classifier_embedder(
@@ -179,9 +181,15 @@ def embed_images(
     indices: list[torch.Tensor] = []
     skipped: list[tuple[int, str]] = []
     views = iter_views(
-        uris, size=embedder.image_size, mode="letterbox", boxes=boxes, margin=margin,
-        batch_size=batch_size, num_workers=num_workers, s3=s3,
-    )  # fmt: skip
+        uris,
+        size=embedder.image_size,
+        mode="letterbox",
+        boxes=boxes,
+        margin=margin,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        s3=s3,
+    )
     for batch in views:
         skipped.extend(batch.skipped)
         if len(batch):
@@ -194,7 +202,9 @@ def embed_images(
 
 def embed_decoded(embedder: Embedder, images: torch.Tensor, *, batch_size: int = 128) -> np.ndarray:
     """images: (N, 3, S, S) uint8 -> (N, D) float32 unit vectors."""
-    parts = [embed_batch(embedder, images[i : i + batch_size]) for i in range(0, len(images), batch_size)]  # fmt: skip
+    parts = [
+        embed_batch(embedder, images[i : i + batch_size]) for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(parts).numpy() if parts else np.zeros((0, embedder.dim), np.float32)
 
 
@@ -232,17 +242,30 @@ class TripletConfig:
     def backbone_config(self) -> TrainConfig:
         """The TrainConfig of the encoder (and validation of the shared fields)."""
         config = TrainConfig(
-            arch=self.arch, image_size=self.image_size, small_stem=self.small_stem,
-            width=self.width, pretrained=self.pretrained, weights_path=self.weights_path,
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            weight_decay=self.weight_decay, warmup_epochs=self.warmup_epochs,
-            crop_scale=self.crop_scale, hflip=self.hflip, amp=self.amp,
-            channels_last=self.channels_last, device=self.device, seed=self.seed,
+            arch=self.arch,
+            image_size=self.image_size,
+            small_stem=self.small_stem,
+            width=self.width,
+            pretrained=self.pretrained,
+            weights_path=self.weights_path,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            warmup_epochs=self.warmup_epochs,
+            crop_scale=self.crop_scale,
+            hflip=self.hflip,
+            amp=self.amp,
+            channels_last=self.channels_last,
+            device=self.device,
+            seed=self.seed,
             progress_every=self.progress_every,
-        )  # fmt: skip
+        )
         config.validate()
         if self.dim < 1 or self.margin <= 0:
-            raise ValueError(f"TripletConfig: need dim >= 1 and margin > 0 ({self.dim}, {self.margin}).")  # fmt: skip
+            raise ValueError(
+                f"TripletConfig: need dim >= 1 and margin > 0 ({self.dim}, {self.margin})."
+            )
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -317,13 +340,26 @@ def fit_triplets(
         torch.backends.cudnn.benchmark = True
     uris = [str(u) for u in uris]
     train = _positions(triplets, len(uris), "triplets")
-    held = _positions(eval_triplets, len(uris), "eval_triplets") if eval_triplets is not None else None  # fmt: skip
-    inputs = runs.digest([*uris, repr(list(boxes or [])), hashlib.sha256(train.tobytes()).hexdigest()])  # fmt: skip
-    path, ckpt = runs.open_checkpoint(out_dir, resume=resume, config=config.to_dict(), inputs=inputs, kind=KIND)  # fmt: skip
+    held = (
+        _positions(eval_triplets, len(uris), "eval_triplets") if eval_triplets is not None else None
+    )
+    inputs = digest([*uris, repr(list(boxes or [])), hashlib.sha256(train.tobytes()).hexdigest()])
+    path, ckpt = open_checkpoint(
+        out_dir,
+        resume=resume,
+        kind=KIND,
+        config=config.to_dict(),
+        inputs=inputs,
+        inputs_name="images or triplets",
+    )
     views = decode_views(
-        uris, size=config.image_size, mode="letterbox", boxes=boxes,
-        num_workers=config.num_workers, s3=s3,
-    )  # fmt: skip
+        uris,
+        size=config.image_size,
+        mode="letterbox",
+        boxes=boxes,
+        num_workers=config.num_workers,
+        s3=s3,
+    )
     slot = np.full(len(uris), -1, np.int64)  # uri position -> cache row
     slot[views.indices.numpy()] = np.arange(len(views))
     rows = slot[train]  # (T, 3)
@@ -342,39 +378,65 @@ def fit_triplets(
     prep = BatchPrep(mean=mean, std=std, channels_last=channels_last, augment=augment)
     bs = min(config.batch_size, t.shape[0])
     steps = t.shape[0] // bs
-    optimizer = runs.optimizer_for(net, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = runs.scheduler_for(optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs)  # fmt: skip
-    start, history = runs.restore(ckpt, net, optimizer, scheduler) if ckpt else (0, [])
+    optimizer = optimizer_for(net, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = scheduler_for(
+        optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs
+    )
+    start, history = restore(ckpt, net, optimizer, scheduler) if ckpt else (0, [])
     resumed_from, written = start, path if ckpt else None
     cache = views.images.to(device) if device.type == "cuda" else views.images
     criterion = TripletLoss(config.margin)
     cancelled = False
     for epoch in range(start, config.epochs):
-        seed = runs.epoch_seed(config.seed, epoch)
+        seed = epoch_seed(config.seed, epoch)
         stats = train_one_epoch(
-            net, _triplet_batches(cache, t, batch_size=bs, steps=steps, seed=seed), criterion,
-            optimizer, device=device, prep=prep, scheduler=scheduler,
-            generator=torch.Generator().manual_seed(seed + 1), amp=config.amp, epoch=epoch + 1,
-            epochs=config.epochs, steps=steps, progress=progress,
-            progress_every=config.progress_every, should_cancel=should_cancel,
-        )  # fmt: skip
+            net,
+            _triplet_batches(cache, t, batch_size=bs, steps=steps, seed=seed),
+            criterion,
+            optimizer,
+            device=device,
+            prep=prep,
+            scheduler=scheduler,
+            generator=torch.Generator().manual_seed(seed + 1),
+            amp=config.amp,
+            epoch=epoch + 1,
+            epochs=config.epochs,
+            steps=steps,
+            progress=progress,
+            progress_every=config.progress_every,
+            should_cancel=should_cancel,
+        )
         if stats.cancelled:
             cancelled = True
             break
-        history.append(EpochRecord(epoch + 1, stats.loss, stats.images, stats.steps, stats.seconds, stats.lr))  # fmt: skip
-        runs.save(
-            path, kind=KIND, model=net, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1,
-            config=config.to_dict(), inputs=inputs, history=history,
-        )  # fmt: skip
+        history.append(
+            EpochRecord(epoch + 1, stats.loss, stats.images, stats.steps, stats.seconds, stats.lr)
+        )
+        save(
+            path,
+            kind=KIND,
+            model=net,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            epoch=epoch + 1,
+            config=config.to_dict(),
+            inputs=inputs,
+            history=history,
+        )
         written = path
     net.eval()
     embedder = Embedder(net, config.image_size, mean, std, config.dim, "triplet")
     result = TripletFitResult(
-        embedder=embedder, config=config, epochs_done=len(history), cancelled=cancelled,
-        history=history, checkpoint_path=written, resumed_from=resumed_from,
+        embedder=embedder,
+        config=config,
+        epochs_done=len(history),
+        cancelled=cancelled,
+        history=history,
+        checkpoint_path=written,
+        resumed_from=resumed_from,
         skipped=[(uris[i], why) for i, why in views.skipped],
         dropped_triplets=int((~usable).sum()),
-    )  # fmt: skip
+    )
     if held is not None and not cancelled:
         held_rows = slot[held]
         held_rows = held_rows[(held_rows >= 0).all(1)]
@@ -392,5 +454,7 @@ def _positions(triplets: object, n: int, what: str) -> np.ndarray:
         raise ValueError(f"{what} must have shape (T, 3), got {arr.shape}.")
     bad = np.flatnonzero(((arr < 0) | (arr >= n)).any(1))
     if bad.size:
-        raise ValueError(f"{what}[{bad[0]}] = {arr[bad[0]].tolist()}: positions must be in [0, {n}).")  # fmt: skip
+        raise ValueError(
+            f"{what}[{bad[0]}] = {arr[bad[0]].tolist()}: positions must be in [0, {n})."
+        )
     return arr

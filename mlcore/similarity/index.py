@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 
 import faiss
 import numpy as np
+
+from mlcore.storage import write_bytes_atomic
 
 FORMAT = 1
 _faiss: Any = faiss  # its bundled type hints lack the search-parameter classes
@@ -340,18 +341,7 @@ class VectorIndex:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically (temporary file + rename): a crash keeps the previous file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.to_bytes())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(path, self.to_bytes())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> VectorIndex:

@@ -30,12 +30,12 @@ from mlcore.config import TrainConfig
 from mlcore.data.transforms import BatchPrep
 from mlcore.device import autocast, resolve_device
 from mlcore.models import build_model, channels_last_ok, input_stats
-from mlcore.similarity import runs
 from mlcore.similarity.images import Box, crop_to_box, decode_views, iter_views
+from mlcore.similarity.optim import optimizer_for, scheduler_for
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress
-from mlcore.train.fit import EpochRecord
+from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint, restore, save
 
 __all__ = [
     "BoxScores",
@@ -246,9 +246,14 @@ def fit_localizer(
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     uris = [str(u) for u, _ in items]
-    inputs = runs.digest(f"{u}\t{tuple(float(v) for v in b)}" for u, b in items)
-    path, ckpt = runs.open_checkpoint(
-        out_dir, resume=resume, config=config.to_dict(), inputs=inputs, kind=KIND
+    inputs = digest(f"{u}\t{tuple(float(v) for v in b)}" for u, b in items)
+    path, ckpt = open_checkpoint(
+        out_dir,
+        resume=resume,
+        kind=KIND,
+        config=config.to_dict(),
+        inputs=inputs,
+        inputs_name="images or boxes",
     )
     views = decode_views(
         uris, size=config.decode_size, mode="squash", num_workers=config.num_workers, s3=s3
@@ -272,16 +277,16 @@ def fit_localizer(
     prep = BatchPrep(mean=mean, std=std, channels_last=False)
     n, bs = len(views), min(config.batch_size, len(views))
     steps = n // bs
-    optimizer = runs.optimizer_for(net, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = runs.scheduler_for(
+    optimizer = optimizer_for(net, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = scheduler_for(
         optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs
     )
-    start, history = runs.restore(ckpt, net, optimizer, scheduler) if ckpt else (0, [])
+    start, history = restore(ckpt, net, optimizer, scheduler) if ckpt else (0, [])
     resumed_from, written = start, path if ckpt else None
     cache = views.images.to(device) if device.type == "cuda" else views.images
     cancelled = False
     for epoch in range(start, config.epochs):
-        g = torch.Generator().manual_seed(runs.epoch_seed(config.seed, epoch))
+        g = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
         order = torch.randperm(n, generator=g)
         net.train()
         t0, loss_sum, done = time.perf_counter(), torch.zeros((), device=device), 0
@@ -294,7 +299,9 @@ def fit_localizer(
             target = boxes[idx].clone()  # (B, 4)
             flip = torch.rand(bs, generator=g) < 0.5
             x = torch.where(flip.to(device)[:, None, None, None], x.flip(-1), x)
-            target[flip] = torch.stack([1 - target[flip, 2], target[flip, 1], 1 - target[flip, 0], target[flip, 3]], 1)  # fmt: skip
+            target[flip] = torch.stack(
+                [1 - target[flip, 2], target[flip, 1], 1 - target[flip, 0], target[flip, 3]], 1
+            )
             context, jitter, random = _sample_views(target, g)
             views_b = torch.cat([context, jitter, random])  # (3B, 4)
             rows = torch.arange(bs, dtype=torch.float32).repeat(3)[:, None]
@@ -306,7 +313,9 @@ def fit_localizer(
             fg = _iou(torch.cat([jitter, random]), target.repeat(2, 1)) >= config.positive_iou
             with autocast(device, config.amp):
                 pred, logits = net(crops)
-            loss = config.box_loss_weight * F.l1_loss(pred[:bs], rel) + F.binary_cross_entropy_with_logits(logits[bs:], fg.float().to(device))  # fmt: skip
+            loss = config.box_loss_weight * F.l1_loss(
+                pred[:bs], rel
+            ) + F.binary_cross_entropy_with_logits(logits[bs:], fg.float().to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -316,16 +325,35 @@ def fit_localizer(
             if progress is not None and (done % config.progress_every == 0 or done == steps):
                 elapsed = time.perf_counter() - t0
                 left = (config.epochs - epoch - 1) * steps + steps - done
-                progress(TrainProgress(epoch + 1, config.epochs, done, steps, loss_sum.item() / done, done * bs / elapsed, left * elapsed / done))  # fmt: skip
+                progress(
+                    TrainProgress(
+                        epoch + 1,
+                        config.epochs,
+                        done,
+                        steps,
+                        loss_sum.item() / done,
+                        done * bs / elapsed,
+                        left * elapsed / done,
+                    )
+                )
         if cancelled:
             break
         seconds = time.perf_counter() - t0
         lr = optimizer.param_groups[0]["lr"]
-        history.append(EpochRecord(epoch + 1, loss_sum.item() / max(done, 1), done * bs, done, seconds, lr))  # fmt: skip
-        runs.save(
-            path, kind=KIND, model=net, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1,
-            config=config.to_dict(), inputs=inputs, history=history,
-        )  # fmt: skip
+        history.append(
+            EpochRecord(epoch + 1, loss_sum.item() / max(done, 1), done * bs, done, seconds, lr)
+        )
+        save(
+            path,
+            kind=KIND,
+            model=net,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            epoch=epoch + 1,
+            config=config.to_dict(),
+            inputs=inputs,
+            history=history,
+        )
         written = path
     net.eval()
     return LocalizeFitResult(
@@ -381,9 +409,13 @@ def locate(
     skipped: list[tuple[int, str]] = []
     with torch.inference_mode():
         views = iter_views(
-            uris, size=config.decode_size, mode="squash", batch_size=batch_size,
-            num_workers=num_workers, s3=s3,
-        )  # fmt: skip
+            uris,
+            size=config.decode_size,
+            mode="squash",
+            batch_size=batch_size,
+            num_workers=num_workers,
+            s3=s3,
+        )
         for batch in views:
             skipped.extend(batch.skipped)
             if not len(batch):
@@ -406,7 +438,9 @@ def locate(
             out_scores.append(probs.max(1).values.cpu())
             out_idx.append(batch.indices)
     if not out_idx:
-        return Located(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), skipped)  # fmt: skip
+        return Located(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), skipped
+        )
     return Located(
         torch.cat(out_boxes).numpy().astype(np.float32),
         torch.cat(out_scores).numpy().astype(np.float32),

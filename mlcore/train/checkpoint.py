@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mlcore.storage import atomic_open
+
 
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, fsync, then os.replace: a crash leaves
-    the previous checkpoint, never half of a new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically: a crash leaves the previous checkpoint, never half of a new one."""
+    with atomic_open(path) as f:
+        torch.save(checkpoint, f)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

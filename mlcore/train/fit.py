@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from mlcore.config import RESUMABLE_CHANGES, TrainConfig, changed_fields
+from mlcore.config import TrainConfig
 from mlcore.data.dataset import Item
 from mlcore.data.loaders import TrainData, eval_loader
 from mlcore.data.transforms import BatchAugment, BatchPrep
@@ -19,28 +17,22 @@ from mlcore.eval.metrics import Metrics, compute_metrics
 from mlcore.models import Classifier, build_model, channels_last_ok, input_stats
 from mlcore.storage import S3Options
 from mlcore.train import distributed
-from mlcore.train.checkpoint import (
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    seed_everything,
-    set_rng_state,
-)
+from mlcore.train.checkpoint import rng_state, seed_everything
 from mlcore.train.engine import EvalOutput, TrainProgress, evaluate, train_one_epoch
 from mlcore.train.loss import build_criterion, class_counts
+from mlcore.train.resume import (
+    CHECKPOINT_NAME,
+    EpochRecord,
+    digest,
+    epoch_seed,
+    open_checkpoint,
+    restore,
+    save,
+)
 from mlcore.train.schedule import build_optimizer, build_scheduler
 
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
-@dataclass
-class EpochRecord:
-    epoch: int  # 1-based
-    loss: float
-    images: int  # on this process
-    steps: int
-    seconds: float
-    lr: float
+__all__ = ["CHECKPOINT_NAME", "EpochRecord", "FitResult", "fit", "check_items", "items_digest"]
+KIND = "classifier"  # the kind written in the checkpoint
 
 
 @dataclass
@@ -70,14 +62,7 @@ def check_items(items: Sequence[Item], num_classes: int, what: str) -> list[Item
 
 
 def items_digest(items: Sequence[Item]) -> str:
-    h = hashlib.sha256()
-    for uri, label in items:
-        h.update(f"{uri}\t{label}\n".encode())
-    return h.hexdigest()
-
-
-def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
+    return digest(f"{uri}\t{label}" for uri, label in items)
 
 
 def fit(
@@ -114,16 +99,17 @@ def fit(
         torch.set_num_threads(config.num_threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out / CHECKPOINT_NAME
-    digest = items_digest(items)
-    ckpt = None
-    if resume and checkpoint_path.exists():
-        ckpt = load_checkpoint(checkpoint_path)
-        _check_resumable(ckpt, config, names, digest, checkpoint_path)
-    elif not resume and info.is_main:
-        checkpoint_path.unlink(missing_ok=True)  # a fresh start: the old one is not ours
+    inputs = items_digest(items)
+    checkpoint_path, ckpt = open_checkpoint(
+        out_dir,
+        resume=resume,
+        kind=KIND,
+        config=config.to_dict(),
+        inputs=inputs,
+        inputs_name="list of training items",
+        label_names=names,
+        is_main=info.is_main,
+    )
     distributed.barrier(info)
 
     seed_everything(config.seed)
@@ -144,15 +130,11 @@ def fit(
     labels = data.cache.labels.tolist() if data.cache is not None else [y for _, y in items]
     criterion = build_criterion(config, class_counts(labels, len(names))).to(device)
 
-    start_epoch, history = 0, []
+    start_epoch, history = 0, list[EpochRecord]()
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start_epoch = int(ckpt["epoch"])
-        history = [EpochRecord(**r) for r in ckpt.get("history", [])]
-        states = ckpt["rng"]
-        set_rng_state(states[info.rank] if len(states) == info.world_size else states[0])
+        start_epoch, history = restore(
+            ckpt, model, optimizer, scheduler, rank=info.rank, world_size=info.world_size
+        )
     resumed_from = start_epoch
 
     net: torch.nn.Module = model
@@ -163,7 +145,7 @@ def fit(
     cancelled = False
     written = checkpoint_path if ckpt is not None else None
     for epoch in range(start_epoch, config.epochs):
-        seed = _epoch_seed(config.seed, epoch, info.rank)
+        seed = epoch_seed(config.seed, epoch, info.rank)
         stats = train_one_epoch(
             net,
             data.epoch(epoch, generator_seed=seed),
@@ -192,20 +174,19 @@ def fit(
         distributed.average_buffers(model, info)
         states = distributed.gather(rng_state(), info)
         if info.is_main:
-            save_checkpoint(
+            save(
                 checkpoint_path,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1,
-                    "config": config.to_dict(),
-                    "label_names": names,
-                    "rng": states,
-                    "history": [r.__dict__ for r in history],
-                    "items_digest": digest,
-                    "world_size": info.world_size,
-                },
+                kind=KIND,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch + 1,
+                config=config.to_dict(),
+                inputs=inputs,
+                history=history,
+                rng=states,
+                label_names=names,
+                world_size=info.world_size,
             )
             written = checkpoint_path
         distributed.barrier(info)
@@ -234,23 +215,3 @@ def fit(
         )
         result.metrics = compute_metrics(result.evaluation.labels, result.evaluation.probs, names)
     return result
-
-
-def _check_resumable(
-    ckpt: dict[str, Any], config: TrainConfig, names: list[str], digest: str, path: Path
-) -> None:
-    changed = [
-        f for f in changed_fields(ckpt["config"], config.to_dict()) if f not in RESUMABLE_CHANGES
-    ]
-    if changed:
-        raise ValueError(
-            f"{path} was written with a different config ({', '.join(changed)} changed); "
-            "pass resume=False or use a new out_dir."
-        )
-    if list(ckpt["label_names"]) != names:
-        raise ValueError(f"{path} was written for labels {ckpt['label_names']}, not {names}.")
-    if ckpt.get("items_digest") not in (None, digest):
-        raise ValueError(
-            f"{path} was written for a different list of training items; pass resume=False "
-            "or use a new out_dir."
-        )

@@ -1,0 +1,29 @@
+"""Optimizer and schedule of the similarity trainers (the triplet net, the dress localizer):
+AdamW without decay on norms and biases, per-step warmup then cosine, as mlcore.train."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mlcore.train.schedule import WarmupCosine
+
+
+def optimizer_for(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on norm weights and biases (1-d tensors)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def scheduler_for(
+    optimizer: torch.optim.Optimizer, *, epochs: int, steps: int, warmup_epochs: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step linear warmup then cosine to zero, as mlcore.train.schedule."""
+    total = epochs * steps
+    warmup = min(int(round(warmup_epochs * steps)), max(total - 1, 0))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(warmup=warmup, total=total))
