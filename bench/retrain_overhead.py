@@ -174,7 +174,7 @@ def main() -> None:
     from curation.roles import ensure_role_groups
     from curation.services.datasets import create_dataset
     from curation.services.imports import import_catalog
-    from curation.services.training_exec import run_items
+    from curation.services.runs.classifier_worker import run_items
     from mlcore.datasets import fashion_mnist
 
     call_command("migrate", verbosity=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from curation import roles
 from curation.auth_cache import user_facts
 from curation.models import (
     Attribute,
@@ -34,10 +35,10 @@ def require_viewer(request) -> None:
         raise PermissionDenied("your account has no role yet; ask an admin to add you to a group")
 
 
-def require_perm(request, codename: str, what: str) -> None:
+def require_perm(request, action: str) -> None:
+    """403 unless the user has a role and that role may do `action` (see curation.roles)."""
     require_viewer(request)
-    if not request.user.has_perm(f"curation.{codename}"):
-        raise PermissionDenied(f"your role cannot {what}")
+    roles.check(request.user, action)
 
 
 def get_dataset_for_user(request, name: str) -> Dataset:

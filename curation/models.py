@@ -307,7 +307,7 @@ class TrainingRun(models.Model):
         max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
     cancel_requested = models.BooleanField(default=False)
-    # phase, epoch, epochs, step, steps, loss, images_per_s, eta_s (see services/training_exec)
+    # phase, epoch, epochs, step, steps, loss, images_per_s, eta_s (see services/runs/worker.py)
     progress = models.JSONField(default=dict)
     loss_curve = models.JSONField(default=list)  # [[fractional epoch, loss], ...]
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # a live worker updates it

@@ -1,12 +1,16 @@
-"""Roles are Django groups with the app's permissions (created by migration 0003).
+"""Roles and what each may do, in one place: the groups, the permission behind each action,
+and the message a user sees when their role falls short.
 
+Roles are Django groups with the app's permissions (created by migration 0003);
 ensure_role_groups() recreates them when missing, e.g. after a test flushed the database or
-an admin deleted one by mistake.
+an admin deleted one by mistake. Services call `check(actor, action)`; views call
+access.require_perm(request, action), which adds the "has a role at all" check.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
 
 ROLES: dict[str, list[str]] = {
     "viewer": [],
@@ -20,6 +24,42 @@ ROLES: dict[str, list[str]] = {
     ],
     "admin": ["relabel_image", "review_label", "decide_review", "start_training", "manage_dataset"],
 }
+MERCHANDISER = "merchandiser or above needed"
+DATA_SCIENTIST = "data scientist needed"
+
+# action -> (permission codename, what the role cannot do and who can)
+ACTIONS: dict[str, tuple[str, str]] = {
+    "relabel": ("relabel_image", f"change labels ({MERCHANDISER})"),
+    "revert": ("relabel_image", f"revert label changes ({MERCHANDISER})"),
+    "edit_boxes": ("relabel_image", f"edit boxes ({MERCHANDISER})"),
+    "vote": ("review_label", f"vote in reviews ({MERCHANDISER})"),
+    "judge": ("review_label", f"judge look-alikes ({MERCHANDISER})"),
+    "decide": ("decide_review", f"decide reviews ({DATA_SCIENTIST})"),
+    "train": ("start_training", f"start training runs ({DATA_SCIENTIST})"),
+    "build_index": ("start_training", f"build indexes ({DATA_SCIENTIST})"),
+    "queue_suspects": (
+        "start_training",
+        f"add suspects to the review queue ({DATA_SCIENTIST})",
+    ),
+    "import": ("manage_dataset", "import catalogs (data scientist or admin needed)"),
+    "import_answers": ("manage_dataset", f"import crowd answers ({DATA_SCIENTIST})"),
+    "order_labels": (
+        "manage_dataset",
+        "change the label order (data scientist or admin needed)",
+    ),
+}
+
+
+def may(user, action: str) -> bool:
+    """Whether `user` (None: nobody) may do `action` (a key of ACTIONS)."""
+    codename, _ = ACTIONS[action]
+    return bool(user is not None and user.has_perm(f"curation.{codename}"))
+
+
+def check(user, action: str) -> None:
+    """PermissionDenied with the action's message unless `user` may do it."""
+    if not may(user, action):
+        raise PermissionDenied(f"your role cannot {ACTIONS[action][1]}")
 
 
 def ensure_role_groups() -> dict[str, Group]:

@@ -1,11 +1,14 @@
-"""Thin Celery tasks: ids in, one service call."""
+"""Thin Celery tasks: ids in, one service call. Services publish them by name
+(services/queue.py) and never import this module."""
 
 import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
 
-from curation.services import import_jobs
+from curation.services import import_jobs, indexes
+from curation.services.runs import control
+from curation.services.runs.execute import execute_training_run
 
 logger = logging.getLogger(__name__)
 
@@ -17,32 +20,24 @@ def run_import_job(job_id: int) -> None:
 
 @shared_task(name="curation.train_run", acks_late=True, reject_on_worker_lost=True)
 def train_run(run_id: int) -> str:
-    from curation.services.training_exec import execute_training_run
-
     return execute_training_run(run_id)
 
 
 @shared_task(name="curation.build_similarity_index", acks_late=True, reject_on_worker_lost=True)
 def build_similarity_index(index_id: int) -> str:
-    from curation.services.similarity import build_similarity_index as build
-
-    return build(index_id)
+    return indexes.build_similarity_index(index_id)
 
 
 @shared_task(name="curation.extend_similarity_index", acks_late=True, reject_on_worker_lost=True)
 def extend_similarity_index(index_id: int, image_ids: list[int] | None = None) -> int:
-    from curation.services.similarity import extend_similarity_index as extend
-
-    return extend(index_id, image_ids)
+    return indexes.extend_similarity_index(index_id, image_ids)
 
 
 @worker_ready.connect
 def resume_orphaned_runs(**kwargs) -> None:
     """When a worker starts, re-queue training runs whose worker died mid-run."""
-    from curation.services.training import resume_stale_runs
-
     try:
-        resumed = resume_stale_runs()
+        resumed = control.resume_stale_runs()
     except Exception:  # a worker must start even if the database is briefly unreachable
         logger.exception("could not look for orphaned training runs")
         return

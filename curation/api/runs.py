@@ -12,13 +12,10 @@ from rest_framework.response import Response
 from curation.access import get_dataset_for_user, get_run_for_user
 from curation.api.views import IdCursor
 from curation.models import Attribute, RunImage, TrainingRun
-from curation.services.similarity_runs import start_similarity_run
-from curation.services.training import (
-    TrainingError,
-    cancel_training_run,
-    promote_training_run,
-    start_training_run,
-)
+from curation.services.runs.classifier_start import start_training_run
+from curation.services.runs.control import cancel_training_run, promote_training_run
+from curation.services.runs.options import TrainingError
+from curation.services.runs.similarity_start import start_similarity_run
 
 
 class RunSerializer(serializers.ModelSerializer):

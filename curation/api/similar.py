@@ -9,8 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from curation import similarity
 from curation.access import get_dataset_for_user, get_image_for_user
+from curation.queries import search
 
 QUERY = [
     OpenApiParameter("k", OpenApiTypes.INT, description="how many results, 1-100 (default 12)"),
@@ -22,7 +22,7 @@ QUERY = [
 def _search(call) -> Response:
     try:
         return Response(call())
-    except similarity.SearchError as exc:
+    except search.SearchError as exc:
         raise ValidationError({"detail": str(exc)}) from None
 
 
@@ -37,8 +37,8 @@ def image_similar(request, image_id: int):
     return _search(
         lambda: {
             "image": image.pk,
-            "results": similarity.hits_json(
-                similarity.similar_to_image(image, similarity.parse_query(request.query_params)),
+            "results": search.hits_json(
+                search.similar_to_image(image, search.parse_query(request.query_params)),
                 request,
             ),
         }
@@ -75,9 +75,9 @@ def upload_similar(request):
     return _search(
         lambda: {
             "dataset": dataset.name,
-            "results": similarity.hits_json(
-                similarity.similar_to_upload(
-                    dataset, photo.read(), photo.name, similarity.parse_query(request.data)
+            "results": search.hits_json(
+                search.similar_to_upload(
+                    dataset, photo.read(), photo.name, search.parse_query(request.data)
                 ),
                 request,
             ),

@@ -106,7 +106,7 @@ def dataset_detail(request, name: str):
     return Response(DatasetSerializer(_datasets().get(name=name)).data)
 
 
-def _images():
+def image_rows():
     return Image.objects.select_related("dataset", "product").prefetch_related(
         Prefetch(
             "annotations",
@@ -132,7 +132,7 @@ def image_list(request):
     if not params.get("dataset"):
         raise ValidationError({"dataset": "give the dataset name, e.g. ?dataset=fashion-mnist"})
     dataset = get_dataset_for_user(request, params["dataset"])
-    qs = _images().filter(dataset=dataset)
+    qs = image_rows().filter(dataset=dataset)
     image_status = params.get("status", ImageStatus.OK)
     if image_status not in ImageStatus.values:
         raise ValidationError({"status": f"must be one of {', '.join(ImageStatus.values)}"})
@@ -170,7 +170,8 @@ def image_list(request):
 @api_view(["GET"])
 def image_detail(request, image_id: int):
     get_image_for_user(request, image_id)
-    return Response(ImageSerializer(_images().get(pk=image_id), context={"request": request}).data)
+    image = image_rows().get(pk=image_id)
+    return Response(ImageSerializer(image, context={"request": request}).data)
 
 
 @extend_schema(

@@ -39,19 +39,6 @@ def create_dataset(
 
 
 @transaction.atomic
-def reorder_labels(*, attribute: Attribute, names: list[str]) -> None:
-    """Set the display order of an attribute's labels; `names` must list each label once."""
-    labels = {label.name: label for label in attribute.labels.all()}
-    if sorted(names) != sorted(labels):
-        raise ValueError(
-            f"give every label of '{attribute.name}' exactly once: {', '.join(sorted(labels))}"
-        )
-    for position, name in enumerate(names):
-        labels[name].position = position
-    Label.objects.bulk_update(labels.values(), ["position"])
-
-
-@transaction.atomic
 def move_label(*, label: Label, offset: int) -> None:
     """Move a label up (offset -1) or down (+1) in its attribute's display order."""
     labels = list(

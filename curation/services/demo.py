@@ -63,7 +63,7 @@ def load_demo_catalog(
         raise ValueError(f"unknown demo '{kind}'; choose one of {', '.join(DEMOS)}")
     report = import_catalog(str(manifest), dataset_name=name, progress=progress)
     if kind == "synthetic-dresses":
-        from curation.services.similarity import import_boxes
+        from curation.services.boxes import import_boxes
 
         import_boxes(dataset=Dataset.objects.get(name=name), meta_csv=manifest.parent / "meta.csv")
     return report

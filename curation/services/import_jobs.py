@@ -8,12 +8,14 @@ import zipfile
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from curation.models import ImportJob
+from curation.services import queue
 from curation.services.imports import import_catalog
 from curation.services.sources import SourceError, UnsafePath, clean_relpath
+
+TASK = "curation.run_import_job"
 
 
 def start_import_job(
@@ -26,24 +28,18 @@ def start_import_job(
         overwrite_manual=overwrite_manual,
         created_by=actor,
     )
-    transaction.on_commit(lambda: _enqueue(job.pk))
+    queue.enqueue(TASK, job.pk, queue=queue.CPU, on_broker_error=fail_unqueued)
     return job
 
 
-def _enqueue(job_id: int) -> None:
-    """Queue the job; if the broker is down, fail it at once with a reason (an import is
-    cheap to start again, unlike a training run, which waits for the next worker)."""
-    from curation.services.training import BROKER_ERRORS
-    from curation.tasks import run_import_job
-
-    try:
-        run_import_job.delay(job_id)
-    except BROKER_ERRORS as exc:
-        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-            status=ImportJob.Status.FAILED,
-            error=f"the task queue could not be reached ({exc}); start the import again",
-            finished_at=timezone.now(),
-        )
+def fail_unqueued(job_id: int, exc: Exception) -> None:
+    """The broker was down: fail the job at once with a reason (an import is cheap to start
+    again, unlike a training run, which waits for the next worker)."""
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.FAILED,
+        error=f"the task queue could not be reached ({exc}); start the import again",
+        finished_at=timezone.now(),
+    )
 
 
 def save_uploaded_catalog(upload) -> Path:

@@ -75,7 +75,7 @@ def write_chunk(
         return [], []
     try:
         with transaction.atomic():
-            return _write(ctx, plans), []
+            return write_plans(ctx, plans), []
     except (DatabaseError, RowProblem):
         pass
     outcomes: list[Outcome] = []
@@ -83,7 +83,7 @@ def write_chunk(
     for plan in plans:
         try:
             with transaction.atomic():
-                outcomes += _write(ctx, [plan])
+                outcomes += write_plans(ctx, [plan])
         except RowProblem as exc:
             failures.append((plan, str(exc)))
         except DatabaseError as exc:
@@ -116,7 +116,7 @@ def _image_fields(result: ImageFacts | Rejection) -> dict[str, object]:
     }
 
 
-def _write(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
+def write_plans(ctx: WriteContext, plans: list[Plan]) -> list[Outcome]:
     new = [p for p in plans if p.image is None]
     outcomes: list[Outcome] = []
     if new:

@@ -17,7 +17,7 @@ import multiprocessing
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.db.models import Q
@@ -25,7 +25,6 @@ from django.db.models import Q
 from curation.imaging import Rejection
 from curation.models import Attribute, Dataset, Image, ImageStatus, Label
 from curation.probe import LocalJob, Probe, ProbeLimits, probe_bytes, probe_local
-from curation.services.blobs import delete_blob, local_storage_location, put_blob
 from curation.services.import_writes import Names, Plan, WriteContext, write_chunk
 from curation.services.manifest import ManifestRow, RowError, parse_manifest
 from curation.services.sources import (
@@ -35,6 +34,7 @@ from curation.services.sources import (
     UnsafePath,
     open_source,
 )
+from curation.storage import delete_blob, local_storage_location, put_blob
 
 CHUNK = 1000
 # Below this many rows, starting worker processes costs more than it saves.
@@ -54,16 +54,7 @@ class ImportReport:
     errors: list[dict[str, object]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "dataset": self.dataset,
-            "source": self.source,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "conflicts": self.conflicts,
-            "quarantined": self.quarantined,
-            "errors": self.errors,
-        }
+        return asdict(self)
 
     def reject(self, row: ManifestRow, reason: str) -> None:
         self.errors.append(RowError(row.line, reason, row.path).to_dict())
@@ -124,7 +115,7 @@ def import_catalog(
             started = following
     report.errors.sort(key=lambda e: int(e["line"]))  # type: ignore[call-overload]
     if report.created:
-        from curation.services.similarity import queue_index_extension
+        from curation.services.indexes import queue_index_extension
 
         queue_index_extension(dataset.pk)
     return report
@@ -205,7 +196,7 @@ def _limits() -> ProbeLimits:
     )
 
 
-def _uses_processes(src: CatalogSource, total: int) -> bool:
+def uses_processes(src: CatalogSource, total: int) -> bool:
     """Worker processes need a local source and local storage, and can't start inside a
     daemonic process (a Celery prefork child)."""
     return (
@@ -219,7 +210,7 @@ def _uses_processes(src: CatalogSource, total: int) -> bool:
 
 def _probe_executor(src: CatalogSource, total: int) -> Executor:
     workers = max(1, settings.CURATION_IMPORT_WORKERS)
-    if _uses_processes(src, total):
+    if uses_processes(src, total):
         # spawn, not fork: a forked child would share the parent's database connection.
         return ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn")

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from curation import roles
 from curation.models import Annotation, Attribute, Image, Label, LabelEvent, LabelSource
 
 PERSON_SOURCES = {LabelSource.MANUAL, LabelSource.REVIEW, LabelSource.REVERT}
@@ -35,11 +35,6 @@ class StaleLabel(Exception):
         return f"{who} changed {what} to {current}"
 
 
-def check_can_relabel(user) -> None:
-    if user is None or not user.has_perm("curation.relabel_image"):
-        raise PermissionDenied("your role cannot change labels (merchandiser or above needed)")
-
-
 def relabel_image(
     *,
     image: Image,
@@ -59,7 +54,7 @@ def relabel_image(
     raises StaleLabel, so two people can't silently overwrite each other.
     """
     if source in PERSON_SOURCES:
-        check_can_relabel(actor)
+        roles.check(actor, "relabel")
     if attribute.dataset_id != image.dataset_id:
         raise ValueError(f"attribute '{attribute.name}' belongs to another dataset")
     if label is not None and label.attribute_id != attribute.pk:
@@ -124,7 +119,7 @@ def relabel_images(
     expected_versions: image id -> the annotation version the person saw; images whose label
     changed since are left alone and listed in `stale`, the rest are changed.
     """
-    check_can_relabel(actor)
+    roles.check(actor, "relabel")
     batch = uuid.uuid4()
     changed, stale = 0, []
     expected_versions = expected_versions or {}
@@ -157,7 +152,7 @@ def revert_label_event(
     Refuses when the label has changed again since: reverting would silently drop that
     later change. Returns None when the label is already back at the old value.
     """
-    check_can_relabel(actor)
+    roles.check(actor, "relabel")
     with transaction.atomic():
         annotation = Annotation.objects.select_for_update().get(
             image_id=event.image_id, attribute_id=event.attribute_id
@@ -186,7 +181,7 @@ def revert_label_event(
 
 def revert_batch(*, batch: uuid.UUID, actor) -> tuple[int, list[str]]:
     """Revert every event of a batch, newest first. Returns (reverted, problems)."""
-    check_can_relabel(actor)
+    roles.check(actor, "relabel")
     events = list(
         LabelEvent.objects.filter(batch=batch)
         .select_related("image", "attribute", "old_label", "new_label")

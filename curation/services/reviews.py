@@ -13,10 +13,10 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from curation import roles
 from curation.models import Label, LabelSource, ReviewItem, ReviewVote, RunImage, TrainingRun
 from curation.services.labels import relabel_image
 
@@ -25,15 +25,6 @@ DEFAULT_QUEUE_SIZE = 200
 
 class ReviewError(Exception):
     """A vote that can't be taken; the message says why."""
-
-
-def is_expert(user) -> bool:
-    return bool(user is not None and user.has_perm("curation.decide_review"))
-
-
-def check_can_review(user) -> None:
-    if user is None or not user.has_perm("curation.review_label"):
-        raise PermissionDenied("your role cannot vote in reviews (merchandiser or above needed)")
 
 
 def queue_suspects(*, run: TrainingRun, limit: int = DEFAULT_QUEUE_SIZE) -> int:
@@ -92,11 +83,11 @@ def cast_vote(
     """
     worker = worker.strip()[:120]
     if reviewer is not None:
-        check_can_review(reviewer)
+        roles.check(reviewer, "vote")
     elif not worker:
         raise ReviewError("a vote needs a reviewer or a crowd worker id")
     else:
-        check_can_review(actor)
+        roles.check(actor, "vote")
     if label.attribute_id != item.attribute_id:
         raise ReviewError(f"'{label.name}' is not a label of this attribute")
     with transaction.atomic():
@@ -115,7 +106,7 @@ def cast_vote(
                     reviewer=reviewer,
                     worker="" if reviewer is not None else worker,
                     label=label,
-                    expert=is_expert(reviewer),
+                    expert=roles.may(reviewer, "decide"),
                 )
         except IntegrityError:
             who = "you have" if reviewer is not None else f"worker {worker} has"
@@ -161,7 +152,7 @@ def import_answers(*, run: TrainingRun, data: bytes, filename: str, actor) -> An
 
     Each answer is taken or refused on its own, with its line (CSV) or position (JSON).
     """
-    check_can_review(actor)
+    roles.check(actor, "vote")
     assert run.attribute is not None, "a classifier run has an attribute"
     report = AnswerReport()
     try:

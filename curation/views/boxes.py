@@ -9,10 +9,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from curation import selectors
+from curation import roles
 from curation.access import get_dataset_for_user, get_image_for_user, require_perm
 from curation.models import Image, ImageBox, ImageStatus
-from curation.services.similarity import SimilarityError, save_box
+from curation.queries import catalog
+from curation.services.boxes import save_box
+from curation.services.indexes import SimilarityError
 
 DISPLAY_PX = 560  # the longer side of the image in the editor (small images are scaled up)
 PAGE = 120
@@ -48,7 +50,7 @@ def image_box(request, image_id: int):
     image = get_image_for_user(request, image_id)
     current = ImageBox.objects.filter(image=image).select_related("updated_by").first()
     if request.method == "POST":
-        require_perm(request, "relabel_image", "edit boxes (merchandiser or above needed)")
+        require_perm(request, "edit_boxes")
         form = BoxForm(request.POST)
         if form.is_valid():
             box = tuple(form.cleaned_data[k] for k in ("x0", "y0", "x1", "y1"))
@@ -75,7 +77,7 @@ def image_box(request, image_id: int):
         "form": form,
         "display_width": round((image.width or DISPLAY_PX) * scale),
         "current_style": _style(current) if current else "",
-        "can_edit": request.user.has_perm("curation.relabel_image"),
+        "can_edit": roles.may(request.user, "relabel"),
         "next_missing": _next_missing(image),
     }
     status = 400 if request.method == "POST" else 200  # here after a POST: the form has errors
@@ -95,7 +97,7 @@ def boxes_missing(request, name: str):
     context = {
         "dataset": dataset,
         "images": page[:PAGE],
-        "total": selectors.missing_box_count(dataset),
+        "total": catalog.missing_box_count(dataset),
         "after": page[PAGE - 1].pk if len(page) > PAGE else None,
     }
     return render(request, "curation/boxes_missing.html", context)

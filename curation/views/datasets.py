@@ -6,9 +6,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import selectors
 from curation.access import get_dataset_for_user, require_perm, require_viewer
 from curation.models import Image, ImageStatus, Label, Split
+from curation.queries import catalog
 from curation.services.datasets import move_label
 
 
@@ -23,7 +23,7 @@ def _int_or_none(raw: str | None) -> int | None:
 @login_required
 def dataset_list(request):
     require_viewer(request)
-    datasets = selectors.datasets_with_counts()
+    datasets = catalog.datasets_with_counts()
     return render(request, "curation/dataset_list.html", {"datasets": datasets})
 
 
@@ -31,7 +31,7 @@ def dataset_list(request):
 @login_required
 def dataset_detail(request, name: str):
     dataset = get_dataset_for_user(request, name)
-    attributes = selectors.attributes_with_labels(dataset)
+    attributes = catalog.attributes_with_labels(dataset)
     if request.htmx and request.htmx.target == "more":  # the next page of the gallery only
         context = {"dataset": dataset, **_gallery_context(request, dataset, attributes)}
         return render(request, "curation/dataset_detail.html#tiles", context)
@@ -41,8 +41,8 @@ def dataset_detail(request, name: str):
     context = {
         "dataset": dataset,
         "attributes": attributes,
-        "counts": selectors.label_counts(dataset, attributes),
-        "splits": selectors.split_counts(dataset),
+        "counts": catalog.label_counts(dataset, attributes),
+        "splits": catalog.split_counts(dataset),
         "quarantine": quarantine,
         **_gallery_context(request, dataset, attributes),
     }
@@ -55,7 +55,7 @@ def _gallery_context(request, dataset, attributes) -> dict:
     label_param = request.GET.get("label", "")
     label_id = _int_or_none(label_param)
     split = request.GET.get("split") if request.GET.get("split") in Split.values else None
-    images, next_cursor = selectors.browse_images(
+    images, next_cursor = catalog.browse_images(
         dataset,
         attribute=attribute,
         label_id=label_id,
@@ -81,9 +81,7 @@ def _gallery_context(request, dataset, attributes) -> dict:
 @login_required
 def label_move(request, name: str, label_id: int):
     dataset = get_dataset_for_user(request, name)
-    require_perm(
-        request, "manage_dataset", "change the label order (data scientist or admin needed)"
-    )
+    require_perm(request, "order_labels")
     label = (
         Label.objects.filter(pk=label_id, attribute__dataset=dataset)
         .select_related("attribute")
@@ -94,12 +92,12 @@ def label_move(request, name: str, label_id: int):
     move_label(label=label, offset=-1 if request.POST.get("direction") == "up" else 1)
     if not request.htmx:
         return redirect(dataset.get_absolute_url())
-    attributes = selectors.attributes_with_labels(dataset)
+    attributes = catalog.attributes_with_labels(dataset)
     attr = next(a for a in attributes if a.pk == label.attribute_id)
     context = {
         "dataset": dataset,
         "attr": attr,
-        "counts": selectors.label_counts(dataset, [attr]),
-        "splits": selectors.split_counts(dataset),
+        "counts": catalog.label_counts(dataset, [attr]),
+        "splits": catalog.split_counts(dataset),
     }
     return render(request, "curation/dataset_detail.html#attribute-card", context)

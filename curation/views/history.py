@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from curation import roles
 from curation.access import get_dataset_for_user, require_perm
 from curation.models import LabelEvent, LabelSource
 from curation.services.labels import revert_batch
@@ -79,7 +80,7 @@ def dataset_history(request, name: str):
             "next_after": page[PAGE - 1].pk if len(page) > PAGE else None,
             "attributes": dataset.attributes.all(),
             "sources": LabelSource.values,
-            "can_relabel": request.user.has_perm("curation.relabel_image"),
+            "can_relabel": roles.may(request.user, "relabel"),
         },
     )
 
@@ -87,7 +88,7 @@ def dataset_history(request, name: str):
 @require_POST
 @login_required
 def batch_revert(request, batch: uuid.UUID):
-    require_perm(request, "relabel_image", "revert label changes (merchandiser or above needed)")
+    require_perm(request, "revert")
     first = LabelEvent.objects.filter(batch=batch).select_related("image__dataset").first()
     if first is None:
         raise Http404(f"There is no batch of label changes {batch}.")

@@ -9,9 +9,10 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import selectors
+from curation import roles
 from curation.access import get_event_for_user, get_image_for_user
 from curation.models import Attribute, Label
+from curation.queries import catalog
 from curation.services.labels import StaleLabel, relabel_image, revert_label_event
 from curation.views.nav import back_to
 
@@ -26,9 +27,9 @@ def image_detail(request, image_id: int):
 def _image_context(request, image, **extra) -> dict:
     return {
         "image": image,
-        "labels": selectors.image_labels(image),
-        "history": selectors.image_history(image),
-        "can_relabel": request.user.has_perm("curation.relabel_image"),
+        "labels": catalog.image_labels(image),
+        "history": catalog.image_history(image),
+        "can_relabel": roles.may(request.user, "relabel"),
         **extra,
     }
 

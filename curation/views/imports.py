@@ -66,7 +66,7 @@ class ImportForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @login_required
 def import_start(request):
-    require_perm(request, "manage_dataset", "import catalogs (data scientist or admin needed)")
+    require_perm(request, "import")
     limit_mb = settings.CURATION_MAX_UPLOAD_MB
     if request.method == "POST" and _content_length(request) > (limit_mb + 1) * 1024 * 1024:
         # Refused before Django reads the body, so an oversized upload never reaches the disk.

@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import quality
+from curation import roles
 from curation.access import (
     get_attribute_for_user,
     get_event_for_user,
@@ -24,6 +24,7 @@ from curation.access import (
     require_viewer,
 )
 from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
+from curation.queries import quality
 from curation.services.labels import StaleLabel, relabel_image, relabel_images, revert_label_event
 from curation.views.nav import back_to
 
@@ -148,7 +149,7 @@ def gallery(request, name: str, attribute: str):
         "next_cursor": next_cursor,
         "query": urlencode(query),
         "is_first_page": after is None,
-        "can_relabel": request.user.has_perm("curation.relabel_image"),
+        "can_relabel": roles.may(request.user, "relabel"),
     }
     if request.htmx and not request.htmx.boosted and after is not None:
         return render(request, "curation/gallery.html#tiles", context)
@@ -158,7 +159,7 @@ def gallery(request, name: str, attribute: str):
 def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: list[Label], **extra):
     """One gallery tile; row.current is the annotation today (read here unless given)."""
     if not hasattr(row, "current"):
-        quality._attach_current([row], attr.pk, {lab.pk: lab for lab in labels})
+        quality.attach_current([row], attr.pk, {lab.pk: lab for lab in labels})
     quality.attach_tile_urls([row])
     # The page the tile lives on (not this POST's URL): where a no-JS post returns to.
     page_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.POST.get(
@@ -170,7 +171,7 @@ def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: lis
         "run": run,
         "page_url": page_url,
         "labels": labels,
-        "can_relabel": request.user.has_perm("curation.relabel_image"),
+        "can_relabel": roles.may(request.user, "relabel"),
         **extra,
     }
     return render(
@@ -222,7 +223,7 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
 @login_required
 def gallery_relabel(request, image_id: int):
     """One click or key in a gallery: relabel and give back the tile."""
-    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
+    require_perm(request, "relabel")
     row, attr, run, labels = _gallery_target(request, image_id)
     # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
     raw = request.POST.get("choice") or request.POST.get("label", "")
@@ -260,7 +261,7 @@ def gallery_relabel(request, image_id: int):
 @login_required
 def gallery_undo(request, event_id: int):
     """`u` in a gallery: revert the user's last change there and give back the tile."""
-    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
+    require_perm(request, "relabel")
     event = get_event_for_user(request, event_id)
     row, attr, run, labels = _gallery_target(request, event.image_id)
     try:
@@ -274,9 +275,9 @@ def gallery_undo(request, event_id: int):
 @login_required
 def gallery_bulk(request, name: str, attribute: str):
     """Relabel the selected tiles in one batch (revertable together)."""
-    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
+    require_perm(request, "relabel")
     attr = get_attribute_for_user(request, name, attribute)
-    require_perm(request, "relabel_image", "change labels (merchandiser or above needed)")
+    require_perm(request, "relabel")
     run = _run_for(attr, request.POST.get("run"))
     back = back_to(request, reverse("curation:quality", args=[name, attribute]))
     raw = request.POST.get("label", "")

@@ -14,11 +14,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import quality
 from curation.access import get_attribute_for_user, get_review_item_for_user, require_perm
-from curation.agreement import run_agreement
 from curation.csvsafe import escape_cell
 from curation.models import Attribute, Label, ReviewItem, TrainingRun
+from curation.queries import quality
+from curation.queries.agreement import run_agreement
 from curation.services.reviews import ReviewError, cast_vote, import_answers, queue_suspects
 from curation.views.nav import back_to
 
@@ -79,7 +79,7 @@ def review_queue(request, name: str, attribute: str):
 @require_POST
 @login_required
 def review_vote(request, item_id: int):
-    require_perm(request, "review_label", "vote in reviews (merchandiser or above needed)")
+    require_perm(request, "vote")
     item = get_review_item_for_user(request, item_id)
     # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
     raw = request.POST.get("choice") or request.POST.get("label", "")
@@ -121,9 +121,7 @@ def review_vote(request, item_id: int):
 @login_required
 def review_queue_more(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    require_perm(
-        request, "start_training", "add suspects to the review queue (data scientist needed)"
-    )
+    require_perm(request, "queue_suspects")
     run = _review_run(attr, request.POST.get("run"))
     if run is None:
         raise Http404(f"{attr.name} has no finished run whose suspects could be reviewed.")
@@ -179,7 +177,7 @@ def review_export(request, name: str, attribute: str):
 def review_import(request, name: str, attribute: str):
     """Crowd answers back in (task_id, worker_id, label), decided by the same rule."""
     attr = get_attribute_for_user(request, name, attribute)
-    require_perm(request, "manage_dataset", "import crowd answers (data scientist needed)")
+    require_perm(request, "import_answers")
     run = _review_run(attr, request.POST.get("run"))
     back = f"{reverse('curation:review', args=[name, attribute])}?run={run.pk if run else ''}"
     upload = request.FILES.get("answers")

@@ -9,13 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from curation.access import get_dataset_for_user, get_run_for_user, require_perm, require_viewer
 from curation.models import Attribute, RunImage, TrainingRun
-from curation.services.training import (
-    TrainingError,
-    cancel_training_run,
-    default_options,
-    promote_training_run,
-    start_training_run,
-)
+from curation.services.runs.classifier_start import default_options, start_training_run
+from curation.services.runs.control import cancel_training_run, promote_training_run
+from curation.services.runs.options import TrainingError
 from curation.views.similarity_runs import source_rows
 
 
@@ -53,7 +49,7 @@ FORM_DEFAULTS = ("epochs", "image_size", "pretrained", "cv_folds")
 @login_required
 def retrain(request, name: str, attribute: str):
     dataset = get_dataset_for_user(request, name)
-    require_perm(request, "start_training", "start training runs (data scientist needed)")
+    require_perm(request, "train")
     attr = Attribute.objects.filter(dataset=dataset, name=attribute).first()
     if attr is None:
         raise Http404(f"Dataset '{name}' has no attribute '{attribute}'.")

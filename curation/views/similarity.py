@@ -8,10 +8,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from curation import similarity
 from curation.access import get_dataset_for_user, get_image_for_user, require_perm
 from curation.models import Attribute, SimilarityIndex, TrainingRun
-from curation.services.similarity import SimilarityError, start_index_build
+from curation.queries import search
+from curation.services.indexes import SimilarityError, start_index_build
 from curation.views.similarity_runs import training_context
 
 
@@ -35,12 +35,12 @@ def image_similar(request, image_id: int):
         "error": "",
     }
     try:
-        query = similarity.parse_query(request.GET)
+        query = search.parse_query(request.GET)
         context["query"] = query
-        context["hits"] = similarity.similar_to_image(image, query)
-    except similarity.SearchError as exc:
+        context["hits"] = search.similar_to_image(image, query)
+    except search.SearchError as exc:
         context["error"] = str(exc)
-        context.setdefault("query", similarity.Query())
+        context.setdefault("query", search.Query())
     template = "curation/similar.html#results" if request.htmx else "curation/similar.html"
     return render(
         request,
@@ -63,11 +63,11 @@ def dataset_similarity(request, name: str):
     context = {
         "dataset": dataset,
         "indexes": indexes,
-        "current": similarity.current_index(dataset),
+        "current": search.current_index(dataset),
         "attributes": _attributes(dataset),
         "hits": None,
         "error": "",
-        "query": similarity.Query(),
+        "query": search.Query(),
         **training_context(dataset),
     }
     if request.htmx and request.htmx.target == "index-builds":
@@ -75,13 +75,13 @@ def dataset_similarity(request, name: str):
     if request.method == "POST":
         upload = request.FILES.get("photo")
         try:
-            context["query"] = similarity.parse_query(request.POST)
+            context["query"] = search.parse_query(request.POST)
             if upload is None:
-                raise similarity.SearchError("choose a photo to search with")
-            context["hits"] = similarity.similar_to_upload(
+                raise search.SearchError("choose a photo to search with")
+            context["hits"] = search.similar_to_upload(
                 dataset, upload.read(), upload.name, context["query"]
             )
-        except similarity.SearchError as exc:
+        except search.SearchError as exc:
             context["error"] = str(exc)
         return render(
             request, "curation/similarity.html", context, status=400 if context["error"] else 200
@@ -93,7 +93,7 @@ def dataset_similarity(request, name: str):
 @login_required
 def index_build(request, name: str):
     dataset = get_dataset_for_user(request, name)
-    require_perm(request, "start_training", "build indexes (data scientist needed)")
+    require_perm(request, "build_index")
     raw = request.POST.get("run", "")  # a similarity run whose net embeds; none: pretrained
     run = (
         TrainingRun.objects.filter(pk=int(raw), dataset=dataset).first()

@@ -8,11 +8,11 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from curation import selectors
 from curation.access import get_dataset_for_user, require_perm
 from curation.models import TrainingRun, Triplet
-from curation.services.similarity_runs import default_similarity_options, start_similarity_run
-from curation.services.training import TrainingError
+from curation.queries import catalog
+from curation.services.runs.options import TrainingError
+from curation.services.runs.similarity_start import default_similarity_options, start_similarity_run
 
 SOURCES = [
     ("flip", "re-cropped / flipped copy"),
@@ -48,7 +48,7 @@ def _initial(dataset) -> dict:
 @login_required
 def similarity_train(request, name: str):
     dataset = get_dataset_for_user(request, name)
-    require_perm(request, "start_training", "start training runs (data scientist needed)")
+    require_perm(request, "train")
     form = SimilarityTrainForm(request.POST or None, initial=_initial(dataset))
     if request.method == "POST" and form.is_valid():
         options = dict(form.cleaned_data)
@@ -76,7 +76,7 @@ def training_context(dataset) -> dict:
         "similarity_runs": list(runs),
         "train_form": SimilarityTrainForm(initial=_initial(dataset)),
         "triplet_count": Triplet.objects.filter(dataset=dataset).count(),
-        "missing_boxes": selectors.missing_box_count(dataset),
+        "missing_boxes": catalog.missing_box_count(dataset),
     }
 
 

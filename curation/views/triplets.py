@@ -7,10 +7,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from curation import roles
 from curation.access import get_dataset_for_user, require_perm
 from curation.models import Image, Triplet
-from curation.services.similarity import SimilarityError, record_triplet
-from curation.triplet_questions import next_question
+from curation.queries.triplets import next_question
+from curation.services.indexes import SimilarityError
+from curation.services.triplets import record_triplet
 
 CHOICES = ("a", "b", "skip")
 
@@ -21,7 +23,7 @@ def triplets(request, name: str):
     dataset = get_dataset_for_user(request, name)
     error = ""
     if request.method == "POST":
-        require_perm(request, "review_label", "judge look-alikes (merchandiser or above needed)")
+        require_perm(request, "judge")
         error = _answer(request, dataset)
         if not error and not request.htmx:
             return redirect("curation:triplets", name=dataset.name)
@@ -32,7 +34,7 @@ def triplets(request, name: str):
         "error": error,
         "total": Triplet.objects.filter(dataset=dataset).count(),
         "mine": mine.count(),
-        "can_judge": request.user.has_perm("curation.review_label"),
+        "can_judge": roles.may(request.user, "judge"),
     }
     template = "curation/triplets.html#question" if request.htmx else "curation/triplets.html"
     return render(request, template, context, status=400 if error else 200)

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from curation.models import Annotation, Label
 from curation.services.imports import import_catalog
-from curation.services.training import start_training_run
+from curation.services.runs.classifier_start import start_training_run
 from tests.support.catalogs import png_bytes, write_png
 
 pytestmark = pytest.mark.django_db

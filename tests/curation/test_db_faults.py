@@ -59,10 +59,10 @@ def _neckline(image):
 
 
 def test_a_page_read_is_retried_on_a_fresh_connection(imported, client, viewer, monkeypatch):
-    from curation import selectors
+    from curation.queries import catalog
 
-    kill = KillOnce(selectors.label_counts)
-    monkeypatch.setattr(selectors, "label_counts", kill)
+    kill = KillOnce(catalog.label_counts)
+    monkeypatch.setattr(catalog, "label_counts", kill)
     client.force_login(viewer)
     response = client.get("/datasets/dresses/")
     assert kill.killed == 1
@@ -72,8 +72,8 @@ def test_a_page_read_is_retried_on_a_fresh_connection(imported, client, viewer, 
 def test_an_api_read_is_retried_on_a_fresh_connection(imported, viewer, monkeypatch):
     from curation.api import views
 
-    kill = KillOnce(views._images)  # dies just before the view's main query
-    monkeypatch.setattr(views, "_images", kill)
+    kill = KillOnce(views.image_rows)  # dies just before the view's main query
+    monkeypatch.setattr(views, "image_rows", kill)
     client = APIClient()
     client.force_authenticate(viewer)
     image = imported.images.order_by("id").first()

@@ -18,8 +18,8 @@ from django.urls.resolvers import RoutePattern
 from rest_framework.test import APIClient
 
 from curation.models import Annotation, ImportJob, Label, LabelEvent, TrainingRun
+from curation.services.runs.classifier_start import start_training_run
 from curation.services.sources import SourceError, UnsafePath, clean_relpath, open_source
-from curation.services.training import start_training_run
 
 pytestmark = pytest.mark.django_db
 

@@ -65,7 +65,7 @@ class Command(BaseCommand):
         """First start: queue a similarity index of the synthetic dresses (the cpu worker
         builds it in a minute or two), so look-alikes show on the image pages."""
         from curation.models import SimilarityIndex
-        from curation.services.similarity import start_index_build
+        from curation.services.indexes import start_index_build
 
         dataset = Dataset.objects.filter(name="synthetic-dresses").first()
         builder = User.objects.filter(username="data_scientist").first()

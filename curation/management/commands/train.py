@@ -16,7 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from curation.models import Attribute, Dataset, TrainingRun
-from curation.services.training import TrainingError, start_training_run
+from curation.services.runs.classifier_start import start_training_run
+from curation.services.runs.options import TrainingError
 
 
 class Command(BaseCommand):

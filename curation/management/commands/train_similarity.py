@@ -7,7 +7,7 @@ shows a progress bar and prints the final metrics."""
 from __future__ import annotations
 
 from curation.management.commands.train import Command as TrainCommand
-from curation.services.similarity_runs import start_similarity_run
+from curation.services.runs.similarity_start import start_similarity_run
 
 
 class Command(TrainCommand):

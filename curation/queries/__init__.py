@@ -1,0 +1,9 @@
+"""The read side: what pages, the API and commands show. Modules here never write; the
+services that change what they count refresh the stored aggregates.
+
+- catalog: datasets, attributes, images and their labels
+- quality: a run's metrics, confusion, error galleries, comparisons
+- search: similar dresses over the dataset's current index
+- triplets: the next look-alike question to ask a person
+- agreement: how reviewers agree (kappa, CROWDLAB)
+"""

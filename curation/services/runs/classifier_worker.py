@@ -1,0 +1,164 @@
+"""The worker's part of a classifier run: collect the run's frozen items, compute with
+mlcore.audit (fit, test evaluation, cross-fit, mislabel ranking), store the model, and
+persist predictions, suspects and metrics in one transaction, so a run has exactly one set
+however many times it was delivered."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from curation.artifacts import models_destination
+from curation.models import Label, RunImage, Split, TrainingRun
+from curation.services.aggregates import mark_errors, refresh_run_aggregates
+from curation.services.reviews import queue_suspects
+from curation.services.runs.worker import Reporter, finish_cancelled, finish_run
+from curation.storage import item_uri, s3_options
+
+Status = TrainingRun.Status
+
+
+@dataclass
+class RunItems:
+    """A classifier run's frozen snapshot as mlcore takes it: (uri, label index) per split."""
+
+    label_ids: dict[str, int]  # label name -> Label id
+    index_of: dict[int, int]  # Label id -> position in run.label_names
+    train_rows: list[tuple]  # (RunImage id, split, given Label id, image file) by RunImage id
+    test_rows: list[tuple]
+    train_items: list[tuple[str, int]]
+    test_items: list[tuple[str, int]]
+
+
+def run_items(run: TrainingRun) -> RunItems:
+    names: list[str] = list(run.label_names)
+    label_ids = dict(
+        Label.objects.filter(attribute=run.attribute, name__in=names).values_list("name", "id")
+    )
+    index_of = {label_ids[n]: i for i, n in enumerate(names)}
+    rows = list(
+        RunImage.objects.filter(run=run)
+        .order_by("id")
+        .values_list("id", "split", "given_label_id", "image__file")
+    )
+    train_rows = [r for r in rows if r[1] == Split.TRAIN]
+    test_rows = [r for r in rows if r[1] == Split.TEST]
+    return RunItems(
+        label_ids,
+        index_of,
+        train_rows,
+        test_rows,
+        [(item_uri(r[3]), index_of[r[2]]) for r in train_rows],
+        [(item_uri(r[3]), index_of[r[2]]) for r in test_rows],
+    )
+
+
+def train_classifier(run: TrainingRun) -> str:
+    from mlcore.audit import audit
+    from mlcore.config import TrainConfig
+    from mlcore.store import save_model
+
+    config = TrainConfig.from_dict(run.config)
+    names: list[str] = list(run.label_names)
+    items = run_items(run)
+    s3 = s3_options()
+    reporter = Reporter(run)
+    reporter.progress.pop("first_epoch_of_attempt", None)
+    reporter.phase("training", resumed=run.attempts > 1)
+    found = audit(
+        config,
+        items.train_items,
+        items.test_items,
+        names,
+        work_dir=Path(settings.CURATION_RUNS_DIR) / str(run.pk),
+        progress=reporter.train,
+        fold_progress=reporter.fold,
+        phase=reporter.phase,
+        should_cancel=reporter.cancelled,
+        s3=s3,
+    )
+    if found.cancelled:
+        return finish_cancelled(run, reporter)
+    assert found.model is not None and found.metrics is not None
+    reporter.phase("saving")
+    attribute_name = run.attribute.name if run.attribute else "none"
+    artifact = save_model(
+        models_destination(),
+        name=f"{run.dataset.name}-{attribute_name}-run{run.pk}",
+        model=found.model,
+        label_names=names,
+        config=config,
+        metrics=found.metrics.to_dict(),
+        s3=s3,
+    )
+    persist(run, items, found, artifact=artifact, progress=reporter.progress)
+    return "succeeded"
+
+
+def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
+    """One UPDATE parameter tuple per RunImage, in the order of persist's statement."""
+    import numpy as np
+
+    id_of = {position: label_id for label_id, position in items.index_of.items()}
+    rank_of = {int(row): rank + 1 for rank, row in enumerate(found.issues.ranked)}
+    rows: list[tuple[Any, ...]] = []
+    for pos, row in enumerate(items.train_rows + items.test_rows):
+        p = found.probs[pos]
+        in_train = row[1] == Split.TRAIN
+        if np.isnan(p).any():
+            rows.append((None, None, None, None, in_train, None, None, row[0]))
+            continue
+        best = int(p.argmax())
+        quality = found.issues.quality[pos]
+        rows.append(
+            (
+                id_of[best],
+                float(p[best]),
+                float(p[found.given[pos]]),
+                json.dumps([round(float(v), 5) for v in p]),
+                in_train,
+                None if np.isnan(quality) else float(quality),
+                rank_of.get(pos),
+                row[0],
+            )
+        )
+    return rows
+
+
+def run_metrics(found) -> dict[str, Any]:
+    metrics = found.metrics.to_dict()
+    # The mistakes' row lists are RunImage rows now (is_error, indexed for the galleries);
+    # kept here they would grow the run row, read on every QA page, with the test split.
+    del metrics["false_positives"], metrics["false_negatives"]
+    metrics["skipped"] = [{"uri": u, "reason": why} for u, why in found.skipped][:200]
+    metrics["suspects"] = len(found.issues.ranked)
+    metrics["cv_method"] = found.cv_method
+    return metrics
+
+
+@transaction.atomic
+def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress: dict) -> None:
+    """Predictions, error flags, aggregates, the review queue and the finished row, at once."""
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {RunImage._meta.db_table} SET predicted_label_id = %s, confidence = %s, "
+            "given_probability = %s, probs = %s, out_of_sample = %s, quality = %s, "
+            "suspect_rank = %s "
+            "WHERE id = %s",
+            prediction_rows(items, found),
+        )
+    mark_errors(run)
+    refresh_run_aggregates(run)
+    queue_suspects(run=run)
+    finish_run(
+        run.pk,
+        Status.SUCCEEDED,
+        metrics=run_metrics(found),
+        artifact_uri=artifact,
+        progress={**progress, "phase": "done"},
+    )

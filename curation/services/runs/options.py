@@ -1,0 +1,78 @@
+"""Run options from the page, the API or the command line: each coerced to its config field's
+type and bounded, with a TrainingError that names the option."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class TrainingError(ValueError):
+    """A run can't start as asked; the message says why and what to do."""
+
+
+# Upper bounds for options from the page and the API: beyond them a run would only exhaust
+# the worker (memory, disk, or years of epochs).
+OPTION_LIMITS = {
+    "epochs": 500,
+    "cv_epochs": 500,
+    "image_size": 1024,
+    "width": 512,
+    "batch_size": 4096,
+    "cv_folds": 20,
+    "num_workers": 64,
+    "cache_max_mb": 262_144,
+}
+TRUE, FALSE = {"1", "true", "on", "yes"}, {"0", "false", "off", "no"}
+
+
+def coerce_option(
+    name: str, value: Any, type_name: str, limits: dict[str, int] | None = None
+) -> Any:
+    """`value` as the config field's type (`type_name` as dataclasses.fields gives it), or
+    TrainingError naming the option. Numbers above limits[name] are refused."""
+    limits = OPTION_LIMITS if limits is None else limits
+    base = type_name.split("|")[0].strip()
+    number: int | float
+    if base == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+            return value.strip().lower() in TRUE
+        raise TrainingError(f"option '{name}' must be true or false, got {value!r}")
+    if base == "int":
+        number = _whole(name, value)
+    elif base == "float":
+        number = _number(name, value)
+    elif base.startswith("tuple"):
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise TrainingError(f"option '{name}' must be a pair of numbers, e.g. [0.25, 1.0]")
+        return tuple(_number(name, v) for v in value)
+    else:
+        if not isinstance(value, str) or "\x00" in value or len(value) > 1000:
+            raise TrainingError(f"option '{name}' must be plain text, got {value!r:.80}")
+        return value
+    limit = limits.get(name)
+    if limit is not None and number > limit:
+        raise TrainingError(f"option '{name}' may be at most {limit}, got {number}")
+    return number
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TrainingError(f"option '{name}' must be a whole number, got {value!r}")
+    return value
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        number = float(value) if isinstance(value, int | float | str) else math.nan
+    except ValueError:
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise TrainingError(f"option '{name}' must be a number, got {value!r}")
+    return number

@@ -1,0 +1,187 @@
+"""What both run workers share: claiming a delivery, the heartbeat, progress and cancel
+callbacks for mlcore, and finishing the row."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from curation.models import TrainingRun
+from curation.services.runs.control import stale_before
+
+log = logging.getLogger(__name__)
+Status = TrainingRun.Status
+
+
+def claim_run(run_id: int) -> bool:
+    """Take the run for this worker: a queued run, or a running one whose worker died
+    (stale heartbeat). False when another live worker has it."""
+    now = timezone.now()
+    claimed = (
+        TrainingRun.objects.filter(pk=run_id)
+        .filter(
+            Q(status=Status.QUEUED, cancel_requested=False)
+            | Q(status=Status.RUNNING, heartbeat_at__lt=stale_before())
+            | Q(status=Status.RUNNING, heartbeat_at=None)
+        )
+        .update(
+            status=Status.RUNNING,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            started_at=Coalesce("started_at", now),
+        )
+    )
+    return bool(claimed)
+
+
+def finish_run(run_id: int, status: str, **fields: Any) -> None:
+    TrainingRun.objects.filter(pk=run_id).update(
+        status=status, finished_at=timezone.now(), **fields
+    )
+
+
+def finish_cancelled(run: TrainingRun, reporter: Reporter) -> str:
+    finish_run(run.pk, Status.CANCELLED, progress={**reporter.progress, "phase": "cancelled"})
+    return "cancelled"
+
+
+def jsonable(value: Any) -> Any:
+    """Floats rounded, NaN as None (PostgreSQL's jsonb refuses NaN)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 5)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+class Heartbeat:
+    """Touch heartbeat_at every few seconds from a thread while the run works, so a long step,
+    evaluation or cross-fit is never mistaken for a dead worker."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{run_id}")
+
+    def _beat(self) -> None:
+        interval = max(1.0, settings.CURATION_RUN_STALE_SECONDS / 6)
+        try:
+            while not self.stop.wait(interval):
+                try:
+                    TrainingRun.objects.filter(pk=self.run_id, status=Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:  # a missed beat is harmless; the next one may succeed
+                    log.warning("heartbeat of run %s failed", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+class Reporter:
+    """Progress and cancel callbacks for mlcore, with throttled database writes."""
+
+    def __init__(self, run: TrainingRun):
+        self.run_id = run.pk
+        self.progress: dict[str, Any] = dict(run.progress or {})
+        self.curve: list[list[float]] = list(run.loss_curve or [])
+        self.last_write = 0.0
+        self.last_check = 0.0
+        self.cancel = False
+        self.fold_started: dict[int, float] = {}
+
+    def phase(self, name: str, **extra: Any) -> None:
+        self.progress = {**self.progress, "phase": name, **extra}
+        self._write(force=True)
+
+    def train(self, p: Any) -> None:
+        if "first_epoch_of_attempt" not in self.progress:
+            self.progress["first_epoch_of_attempt"] = p.epoch
+        self.progress = {
+            **self.progress,
+            "phase": "training",
+            "epoch": p.epoch,
+            "epochs": p.epochs,
+            "step": p.step,
+            "steps": p.steps,
+            "loss": round(float(p.loss), 5),
+            "images_per_s": round(float(p.images_per_s), 1),
+            "eta_s": round(float(p.eta_s), 1),
+        }
+        x = round(p.epoch - 1 + p.step / p.steps, 4)
+        if not self.curve or x > self.curve[-1][0]:
+            self.curve.append([x, round(float(p.loss), 5)])
+        self._write()
+
+    def fold(self, fold: int, folds: int, p: Any) -> None:
+        """Cross-fitting progress (fold -1: the linear probe's one pass over every image).
+        The ETA covers the folds still to come, each taken to last as long as this one."""
+        now = time.monotonic()
+        started = self.fold_started.setdefault(fold, now)
+        per_fold = now - started + float(p.eta_s)
+        later = folds - fold - 1 if fold >= 0 else 0
+        self.progress = {
+            **self.progress,
+            "phase": "cross-fitting",
+            "fold": fold + 1,
+            "folds": folds,
+            "fold_epoch": p.epoch,
+            "fold_epochs": p.epochs,
+            "fold_step": p.step,
+            "fold_steps": p.steps,
+            "eta_s": round(float(p.eta_s) + later * per_fold, 1),
+            "images_per_s": round(float(p.images_per_s), 1)
+            if p.images_per_s
+            else self.progress.get("images_per_s"),
+        }
+        self._write()
+
+    def _write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_write < 1.0:
+            return
+        self.last_write = now
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            progress=self.progress, loss_curve=self.curve[-2000:], heartbeat_at=timezone.now()
+        )
+
+    def cancelled(self) -> bool:
+        """Asked before every step: a cheap indexed read, at most every 0.2 s."""
+        now = time.monotonic()
+        if not self.cancel and now - self.last_check >= 0.2:
+            self.last_check = now
+            self.cancel = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+        return self.cancel
+
+    def localize(self, p: Any) -> None:
+        """Localizer progress: its own keys, so the run's percent and loss curve follow the
+        triplet net only."""
+        self.progress = {
+            **self.progress,
+            "phase": "localizing",
+            "localize_epoch": p.epoch,
+            "localize_epochs": p.epochs,
+            "localize_step": p.step,
+            "localize_steps": p.steps,
+            "localize_loss": round(float(p.loss), 5),
+            "eta_s": round(float(p.eta_s), 1),
+        }
+        self._write()

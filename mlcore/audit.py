@@ -1,0 +1,97 @@
+"""One classifier run's compute: train on the train split, evaluate on the fixed test split,
+cross-fit out-of-sample probabilities for the training images, and rank likely mislabels.
+
+The web side collects the items and persists what comes back; nothing here knows of Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mlcore.config import TrainConfig
+from mlcore.data.dataset import Item
+from mlcore.eval.crossval import FoldProgress, out_of_sample_probs
+from mlcore.eval.issues import LabelIssues, rank_label_issues
+from mlcore.eval.metrics import Metrics
+from mlcore.models.classifier import Classifier
+from mlcore.storage import S3Options
+from mlcore.train.engine import TrainProgress
+from mlcore.train.fit import fit
+
+
+@dataclass
+class Audit:
+    cancelled: bool
+    model: Classifier | None = None
+    metrics: Metrics | None = None  # on the test items
+    probs: np.ndarray | None = None  # (N_train + N_test, K) float32; nan rows: unreadable
+    given: np.ndarray | None = None  # (N_train + N_test,) int64 given label positions
+    issues: LabelIssues | None = None  # rows index train items, then test items
+    cv_method: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (uri, reason)
+
+
+def audit(
+    config: TrainConfig,
+    train_items: Sequence[Item],
+    test_items: Sequence[Item],
+    label_names: Sequence[str],
+    *,
+    work_dir: str | Path,
+    progress: Callable[[TrainProgress], None] | None = None,
+    fold_progress: FoldProgress | None = None,
+    phase: Callable[..., None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    s3: S3Options | None = None,
+) -> Audit:
+    """Fit, evaluate, cross-fit and rank. Resumable: a second call with the same work_dir
+    picks the training up from its checkpoints. Cancelled: Audit(cancelled=True).
+
+    phase(name, **extra) is told when the work moves on ("cross-fitting", "ranking").
+    """
+    phase = phase or (lambda name, **extra: None)
+    work = Path(work_dir)
+    result = fit(
+        config,
+        train_items,
+        label_names,
+        out_dir=work / "model",
+        eval_items=test_items,
+        progress=progress,
+        should_cancel=should_cancel,
+        s3=s3,
+    )
+    if result.cancelled:
+        return Audit(cancelled=True)
+    assert result.evaluation is not None and result.metrics is not None
+    phase("cross-fitting", folds=config.cv_folds)
+    oos = out_of_sample_probs(
+        config,
+        train_items,
+        label_names,
+        work_dir=work / "cv",
+        progress=fold_progress,
+        should_cancel=should_cancel,
+        s3=s3,
+    )
+    if oos.cancelled:
+        return Audit(cancelled=True)
+    phase("ranking")
+    test_probs = np.full((len(test_items), len(label_names)), np.nan, dtype=np.float32)
+    test_probs[result.evaluation.indices] = result.evaluation.probs
+    probs = np.concatenate([oos.probs, test_probs]) if len(train_items) else test_probs
+    given = np.array([label for _, label in [*train_items, *test_items]], dtype=np.int64)
+    return Audit(
+        cancelled=False,
+        model=result.model,
+        metrics=result.metrics,
+        probs=probs,
+        given=given,
+        issues=rank_label_issues(given, probs),
+        cv_method=oos.method,
+        skipped=result.skipped,
+    )
