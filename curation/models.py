@@ -396,6 +396,9 @@ class RunImage(models.Model):
     out_of_sample = models.BooleanField(default=False)
     quality = models.FloatField(null=True)  # cleanlab label quality, low = suspect
     suspect_rank = models.PositiveIntegerField(null=True)  # 1 = most likely mislabelled
+    # Place in the review order over every scored image of the run, train and test alike
+    # (lowest label quality first); suspect_rank is set on cleanlab's flagged subset of it.
+    review_rank = models.PositiveIntegerField(null=True)
     # given != predicted, stored so the false-positive/negative galleries read an index
     # instead of walking every correct prediction of a class.
     is_error = models.BooleanField(default=False)
@@ -405,6 +408,7 @@ class RunImage(models.Model):
         # Gallery pages: keyset on (confidence, id) after equality on the leading columns.
         indexes = [
             models.Index(fields=["run", "suspect_rank"], name="run_suspects"),
+            models.Index(fields=["run", "review_rank"], name="run_review_order"),
             models.Index(
                 fields=["run", "split", "given_label", "predicted_label", "confidence", "id"],
                 name="run_cell_gallery",

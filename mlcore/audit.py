@@ -30,7 +30,9 @@ class Audit:
     metrics: Metrics | None = None  # on the test items
     probs: np.ndarray | None = None  # (N_train + N_test, K) float32; nan rows: unreadable
     given: np.ndarray | None = None  # (N_train + N_test,) int64 given label positions
-    issues: LabelIssues | None = None  # rows index train items, then test items
+    # rows index train items, then test items; scored on the fold models' probabilities
+    # for both (test rows: their mean), so train and test scores compare in one order
+    issues: LabelIssues | None = None
     cv_method: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (uri, reason)
 
@@ -77,6 +79,7 @@ def audit(
         progress=fold_progress,
         should_cancel=should_cancel,
         s3=s3,
+        extra_items=test_items,
     )
     if oos.cancelled:
         return Audit(cancelled=True)
@@ -85,13 +88,16 @@ def audit(
     test_probs[result.evaluation.indices] = result.evaluation.probs
     probs = np.concatenate([oos.probs, test_probs]) if len(train_items) else test_probs
     given = np.array([label for _, label in [*train_items, *test_items]], dtype=np.int64)
+    scored = probs
+    if oos.extra_probs is not None and len(train_items):
+        scored = np.concatenate([oos.probs, oos.extra_probs])
     return Audit(
         cancelled=False,
         model=result.model,
         metrics=result.metrics,
         probs=probs,
         given=given,
-        issues=rank_label_issues(given, probs),
+        issues=rank_label_issues(given, scored),
         cv_method=oos.method,
         skipped=result.skipped,
     )

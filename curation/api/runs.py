@@ -3,6 +3,7 @@ suspects, predictions."""
 
 from __future__ import annotations
 
+from django.db.models import OuterRef, Subquery
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -11,7 +12,7 @@ from rest_framework.response import Response
 
 from curation.access import get_dataset_for_user, get_run_for_user
 from curation.api.views import IdCursor
-from curation.models import Attribute, RunImage, TrainingRun
+from curation.models import Annotation, Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.options import TrainingError
@@ -99,6 +100,20 @@ class RunImageSerializer(serializers.ModelSerializer):
         ]
 
 
+class ReviewRowSerializer(RunImageSerializer):
+    """A row of the review order: where it stands, whether cleanlab flagged it, and the
+    label version to send in If-Match, so a fix is one PATCH."""
+
+    flagged = serializers.SerializerMethodField()
+    label_version = serializers.IntegerField(allow_null=True)
+
+    class Meta(RunImageSerializer.Meta):
+        fields = [*RunImageSerializer.Meta.fields, "review_rank", "flagged", "label_version"]
+
+    def get_flagged(self, row: RunImage) -> bool:
+        return row.suspect_rank is not None
+
+
 @extend_schema(
     request=StartRunSerializer,
     responses={202: inline_serializer("RunStarted", {"id": serializers.IntegerField()})},
@@ -164,18 +179,57 @@ def _rows(run):
     )
 
 
+class ReviewOrderCursor(IdCursor):
+    ordering = "review_rank"
+
+
 class SuspectCursor(IdCursor):
     ordering = "suspect_rank"
 
 
-@extend_schema(responses=RunImageSerializer(many=True))
+def _choice(request, name: str, allowed: dict[str, object]):
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if raw not in allowed:
+        raise ValidationError({name: f"must be one of {', '.join(allowed)}"})
+    return allowed[raw]
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("flagged", str, enum=["true", "false"]),
+        OpenApiParameter("split", str, enum=["train", "test"]),
+    ],
+    responses=ReviewRowSerializer(many=True),
+)
 @api_view(["GET"])
 def run_suspects(request, run_id: int):
-    """Likely mislabelled images of the run, most suspicious first."""
+    """Every scored image of the run in its review order (lowest label quality first, train
+    and test alike); flagged=true keeps cleanlab's flagged set. Runs from before the review
+    order list their flagged set only."""
     run = get_run_for_user(request, run_id)
-    paginator = SuspectCursor()
-    page = paginator.paginate_queryset(_rows(run).filter(suspect_rank__isnull=False), request)
-    return paginator.get_paginated_response(RunImageSerializer(page, many=True).data)
+    flagged = _choice(request, "flagged", {"true": True, "false": False})
+    split = _choice(request, "split", {"train": "train", "test": "test"})
+    rows = _rows(run).annotate(
+        label_version=Subquery(
+            Annotation.objects.filter(
+                image_id=OuterRef("image_id"), attribute_id=run.attribute_id
+            ).values("version")[:1]
+        )
+    )
+    if rows.filter(review_rank__isnull=False).exists():
+        paginator: IdCursor = ReviewOrderCursor()
+        rows = rows.filter(review_rank__isnull=False)
+    else:
+        paginator = SuspectCursor()
+        rows = rows.filter(suspect_rank__isnull=False)
+    if flagged is not None:
+        rows = rows.filter(suspect_rank__isnull=not flagged)
+    if split is not None:
+        rows = rows.filter(split=split)
+    page = paginator.paginate_queryset(rows, request)
+    return paginator.get_paginated_response(ReviewRowSerializer(page, many=True).data)
 
 
 @extend_schema(

@@ -79,6 +79,14 @@ class LabelPatchSerializer(serializers.Serializer):
     attribute = serializers.CharField(help_text="attribute name, e.g. neckline")
     label = serializers.CharField(allow_null=True, help_text="label name, or null to clear")
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    flagged_by_run = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="the training run whose review order led to this fix (kept in the history)",
+    )
 
 
 class LabelEventSerializer(serializers.ModelSerializer):

@@ -32,6 +32,7 @@ from curation.models import (
     Label,
     LabelEvent,
     Split,
+    TrainingRun,
 )
 from curation.services.labels import StaleLabel, relabel_image
 
@@ -217,6 +218,16 @@ def image_labels(request, image_id: int):
                     )
                 }
             )
+    flagged_by = body.validated_data["flagged_by_run"]
+    if (
+        flagged_by is not None
+        and not TrainingRun.objects.filter(
+            pk=flagged_by, attribute=attribute, kind=TrainingRun.Kind.CLASSIFIER
+        ).exists()
+    ):
+        raise ValidationError(
+            {"flagged_by_run": f"there is no classifier run #{flagged_by} of {attribute.name}"}
+        )
     if_match = request.headers.get("If-Match")
     if not if_match:
         return Response(
@@ -240,6 +251,7 @@ def image_labels(request, image_id: int):
             actor=request.user,
             expected_version=expected,
             note=body.validated_data["note"],
+            flagged_by_run_id=flagged_by,
         )
     except StaleLabel as exc:
         current = Annotation.objects.select_related("attribute", "label", "updated_by").get(

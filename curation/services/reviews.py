@@ -28,13 +28,17 @@ class ReviewError(Exception):
 
 
 def queue_suspects(*, run: TrainingRun, limit: int = DEFAULT_QUEUE_SIZE) -> int:
-    """Put the run's `limit` top suspects in its review queue. Idempotent; returns how many
+    """Put the first `limit` images of the run's review order in its review queue (runs from
+    before the review order: its `limit` top flagged suspects). Idempotent; returns how many
     items were added."""
     assert run.attribute_id is not None, "a classifier run has an attribute"
+    rank = "review_rank"
+    if not RunImage.objects.filter(run=run, review_rank__isnull=False).exists():
+        rank = "suspect_rank"
     rows = list(
-        RunImage.objects.filter(run=run, suspect_rank__isnull=False, suspect_rank__lte=limit)
+        RunImage.objects.filter(run=run, **{f"{rank}__isnull": False, f"{rank}__lte": limit})
         .exclude(predicted_label=None)
-        .values_list("image_id", "given_label_id", "predicted_label_id", "quality", "suspect_rank")
+        .values_list("image_id", "given_label_id", "predicted_label_id", "quality", rank)
     )
     items = [
         ReviewItem(

@@ -38,6 +38,10 @@ class OutOfSample:
     method: str
     cancelled: bool = False
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
+    # (M, K) float32: the fold models' mean probabilities for `extra_items` (e.g. the test
+    # split), so those images are scored by models of the same strength as the held-out
+    # training images; None for the linear probe or without extra items
+    extra_probs: np.ndarray | None = None
 
 
 def fold_splits(
@@ -61,10 +65,13 @@ def out_of_sample_probs(
     progress: FoldProgress | None = None,
     should_cancel: Callable[[], bool] | None = None,
     s3: S3Options | None = None,
+    extra_items: Sequence[Item] = (),
 ) -> OutOfSample:
     """items: [(path or URI, label)] -> OutOfSample with probs (N, K) float32.
 
     Fold models checkpoint under work_dir/fold-<f>/, so an interrupted cross-fit resumes.
+    With extra_items (kfold only), every fold model also predicts them and .extra_probs
+    holds the mean (nan rows for unreadable images).
     """
     k = len(label_names)
     checked = check_items(items, k, "items")
@@ -88,6 +95,9 @@ def out_of_sample_probs(
         )
 
     fold_config = replace(config, epochs=config.cv_epochs or config.epochs)
+    extra = list(extra_items)
+    extra_sum = np.zeros((len(extra), k), dtype=np.float64)
+    extra_seen = np.zeros(len(extra), dtype=np.int64)
     for f, (train_rows, held) in enumerate(splits):
         report = None
         if progress is not None:
@@ -107,7 +117,15 @@ def out_of_sample_probs(
         out = predict_items(trained.model, [checked[i] for i in held], config=fold_config, s3=s3)
         probs[held[out.indices]] = out.probs
         result.skipped.extend((int(held[i]), reason) for i, reason in out.skipped)
+        if extra:
+            more = predict_items(trained.model, extra, config=fold_config, s3=s3)
+            extra_sum[more.indices] += more.probs
+            extra_seen[more.indices] += 1
     result.skipped.sort()
+    if extra:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result.extra_probs = (extra_sum / extra_seen[:, None]).astype(np.float32)
+        result.extra_probs[extra_seen == 0] = np.nan
     return result
 
 

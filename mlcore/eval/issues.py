@@ -14,6 +14,9 @@ class LabelIssues:
     quality: np.ndarray  # (N,) float64 label quality in [0, 1], low = suspect; nan: no probs
     suggested: np.ndarray  # (N,) int64 argmax of the probabilities; -1: no probs
     is_issue: np.ndarray  # (N,) bool
+    # (V,) int64: every row with probabilities, lowest label quality first (ties by row):
+    # the review order over the whole catalog; `ranked` is its flagged subsequence
+    order: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -21,6 +24,7 @@ class LabelIssues:
             "quality": [None if np.isnan(q) else float(q) for q in self.quality],
             "suggested": self.suggested.tolist(),
             "is_issue": self.is_issue.tolist(),
+            "order": None if self.order is None else self.order.tolist(),
         }
 
 
@@ -55,6 +59,8 @@ def rank_label_issues(
         quality[rows] = get_label_quality_scores(y[rows], pv, method=score_method)
         suggested[rows] = pv.argmax(axis=1)
         is_issue[rows] = find_label_issues(y[rows], pv, filter_by=filter_by, n_jobs=1)
-    flagged = np.flatnonzero(is_issue)
-    ranked = flagged[np.lexsort((flagged, quality[flagged]))]
-    return LabelIssues(ranked=ranked, quality=quality, suggested=suggested, is_issue=is_issue)
+    order = rows[np.lexsort((rows, quality[rows]))]
+    ranked = order[is_issue[order]]
+    return LabelIssues(
+        ranked=ranked, quality=quality, suggested=suggested, is_issue=is_issue, order=order
+    )

@@ -1,6 +1,6 @@
 """A finished classifier run written straight into the database, for page tests that need
-predictions but not the minutes a real training run takes (tests/curation/services/runs/test_classifier.py
-covers real runs end to end)."""
+predictions but not the minutes a real training run takes
+(tests/curation/services/runs/test_classifier.py covers real runs end to end)."""
 
 from __future__ import annotations
 

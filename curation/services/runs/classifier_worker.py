@@ -106,12 +106,13 @@ def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
 
     id_of = {position: label_id for label_id, position in items.index_of.items()}
     rank_of = {int(row): rank + 1 for rank, row in enumerate(found.issues.ranked)}
+    review_of = {int(row): rank + 1 for rank, row in enumerate(found.issues.order)}
     rows: list[tuple[Any, ...]] = []
     for pos, row in enumerate(items.train_rows + items.test_rows):
         p = found.probs[pos]
         in_train = row[1] == Split.TRAIN
         if np.isnan(p).any():
-            rows.append((None, None, None, None, in_train, None, None, row[0]))
+            rows.append((None, None, None, None, in_train, None, None, None, row[0]))
             continue
         best = int(p.argmax())
         quality = found.issues.quality[pos]
@@ -124,6 +125,7 @@ def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
                 in_train,
                 None if np.isnan(quality) else float(quality),
                 rank_of.get(pos),
+                review_of.get(pos),
                 row[0],
             )
         )
@@ -148,7 +150,7 @@ def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress
         cursor.executemany(
             f"UPDATE {RunImage._meta.db_table} SET predicted_label_id = %s, confidence = %s, "
             "given_probability = %s, probs = %s, out_of_sample = %s, quality = %s, "
-            "suspect_rank = %s "
+            "suspect_rank = %s, review_rank = %s "
             "WHERE id = %s",
             prediction_rows(items, found),
         )

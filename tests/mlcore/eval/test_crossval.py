@@ -130,3 +130,37 @@ def test_cancelling_a_fold_cancels_the_cross_fit(make_items, tmp_path):
     )
 
     assert result.cancelled
+
+
+def test_extra_items_get_the_mean_of_every_fold_models_probabilities(
+    make_items, tmp_path, monkeypatch
+):
+    items, extra = make_items(18), make_items(5)
+    extra[2] = (str(tmp_path / "missing.png"), extra[2][1])
+    per_model: list[np.ndarray] = []
+    real_predict = crossval.predict_items
+
+    def spy_predict(model, some, **kwargs):
+        out = real_predict(model, some, **kwargs)
+        if some == extra:
+            per_model.append(out.probs)
+        return out
+
+    monkeypatch.setattr(crossval, "predict_items", spy_predict)
+    result = out_of_sample_probs(
+        tiny_config(cv_folds=3), items, NAMES, work_dir=tmp_path / "cv", extra_items=extra
+    )
+
+    assert result.extra_probs is not None and result.extra_probs.shape == (5, 3)
+    assert len(per_model) == 3  # every fold model scored the extra items
+    readable = [0, 1, 3, 4]
+    np.testing.assert_allclose(result.extra_probs[readable], np.mean(per_model, axis=0), atol=1e-6)
+    assert np.isnan(result.extra_probs[2]).all()
+    assert not np.isnan(result.probs).any()  # the training rows are as without extra items
+
+
+def test_without_extra_items_there_are_no_extra_probs(make_items, tmp_path):
+    result = out_of_sample_probs(
+        tiny_config(cv_folds=2), make_items(12), NAMES, work_dir=tmp_path / "cv"
+    )
+    assert result.extra_probs is None

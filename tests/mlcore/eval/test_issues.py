@@ -44,3 +44,19 @@ def test_rows_without_probabilities_are_never_flagged():
     )
     assert (np.delete(issues.is_issue, flipped[:3]) == expected).all()
     assert issues.to_dict()["quality"][int(flipped[0])] is None
+
+
+def test_the_review_order_covers_every_scored_row_and_holds_the_flagged_in_order():
+    truth, given, probs, flipped = noisy_case(seed=3)
+    probs[7] = np.nan  # an unreadable image: no place in the order
+
+    issues = rank_label_issues(given, probs)
+
+    assert issues.order is not None
+    assert sorted(issues.order.tolist()) == [i for i in range(len(given)) if i != 7]
+    assert list(issues.quality[issues.order]) == sorted(issues.quality[issues.order])
+    flagged_in_order = [r for r in issues.order.tolist() if issues.is_issue[r]]
+    assert flagged_in_order == issues.ranked.tolist()
+    # the flipped labels lead the order: a reviewer starting at the top meets them first
+    first = set(issues.order[: len(flipped)].tolist())
+    assert len(first & set(flipped.tolist())) >= 0.9 * len(flipped)

@@ -148,7 +148,13 @@ def test_a_run_trains_evaluates_cross_fits_and_ranks_suspects(colours, data_scie
     assert sum(map(sum, run.aggregates["splits"]["train"]["confusion"])) == run.train_count
     errors = {r.pk for r in rows if r.predicted_label_id != r.given_label_id}
     assert set(rows.filter(is_error=True).values_list("pk", flat=True)) == errors
-    assert ReviewItem.objects.filter(run=run).count() == len(ranks)
+    # One review order over every scored image, train and test alike; the flagged suspects
+    # keep their order inside it, and the review queue is its head.
+    order = list(rows.order_by("review_rank").values_list("review_rank", "suspect_rank"))
+    assert [r for r, _ in order] == list(range(1, rows.count() + 1))
+    assert [s for _, s in order if s is not None] == ranks
+    queued = ReviewItem.objects.filter(run=run).order_by("rank")
+    assert list(queued.values_list("rank", flat=True)) == list(range(1, rows.count() + 1))
     # A second delivery of the same task changes nothing.
     before = list(rows.order_by("id").values_list("id", "predicted_label_id", "probs"))
     assert execute_training_run(run.pk) == "already finished"
@@ -169,6 +175,22 @@ def test_planted_mislabels_rank_at_the_top(colours, data_scientist):
     top = set(
         RunImage.objects.filter(run=run, suspect_rank__lte=4).values_list("image_id", flat=True)
     )
+    assert {im.pk for im in planted} <= top
+
+
+@pytest.mark.slow
+def test_planted_mislabels_lead_the_review_order_on_train_and_test(colours, data_scientist):
+    dataset, attribute = colours
+    blue = attribute.labels.get(name="blue")
+    reds = Image.objects.filter(dataset=dataset, source_path__startswith="red/")
+    planted = [*reds.filter(split="train")[:2], *reds.filter(split="test")[:2]]
+    for image in planted:
+        relabel_image(image=image, attribute=attribute, label=blue, actor=data_scientist)
+    run = _start(colours, data_scientist, epochs=4, batch_size=4, cv_epochs=5)
+    assert execute_training_run(run.pk) == "succeeded"
+    rows = RunImage.objects.filter(run=run)
+    assert not rows.filter(review_rank=None).exists()  # every usable image has a place
+    top = set(rows.filter(review_rank__lte=6).values_list("image_id", flat=True))
     assert {im.pk for im in planted} <= top
 
 
@@ -270,7 +292,10 @@ def test_api_starts_a_run_with_202_and_reports_it(
     body = client.get(f"/api/runs/{run_id}/").json()
     assert body["status"] == "succeeded" and body["metrics"]["accuracy"] > 0.5
     suspects = client.get(f"/api/runs/{run_id}/suspects/").json()["results"]
-    assert [s["suspect_rank"] for s in suspects] == sorted(s["suspect_rank"] for s in suspects)
+    assert [s["review_rank"] for s in suspects] == list(range(1, len(suspects) + 1))
+    flagged = client.get(f"/api/runs/{run_id}/suspects/", {"flagged": "true"}).json()
+    ranks = [s["suspect_rank"] for s in flagged["results"]]
+    assert ranks == sorted(ranks) and all(s["flagged"] for s in flagged["results"])
     predictions = client.get(f"/api/runs/{run_id}/predictions/", {"split": "test"}).json()[
         "results"
     ]
