@@ -15,7 +15,7 @@ import numpy as np
 from mlcore.config import TrainConfig
 from mlcore.data.dataset import Item
 from mlcore.eval.crossval import FoldProgress, out_of_sample_probs
-from mlcore.eval.issues import LabelIssues, rank_label_issues
+from mlcore.eval.issues import LabelIssues, estimate_wrong_labels, rank_label_issues
 from mlcore.eval.metrics import Metrics
 from mlcore.models.classifier import Classifier
 from mlcore.storage import S3Options
@@ -34,6 +34,8 @@ class Audit:
     # for both (test rows: their mean), so train and test scores compare in one order
     issues: LabelIssues | None = None
     cv_method: str = ""
+    # split ("train", "test") -> (K,) estimated wrong given labels per class
+    wrong_labels: dict[str, np.ndarray] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (uri, reason)
 
 
@@ -89,6 +91,7 @@ def audit(
     probs = np.concatenate([oos.probs, test_probs]) if len(train_items) else test_probs
     given = np.array([label for _, label in [*train_items, *test_items]], dtype=np.int64)
     scored = probs
+    n_train = len(train_items)
     if oos.extra_probs is not None and len(train_items):
         scored = np.concatenate([oos.probs, oos.extra_probs])
     return Audit(
@@ -99,5 +102,9 @@ def audit(
         given=given,
         issues=rank_label_issues(given, scored),
         cv_method=oos.method,
+        wrong_labels={
+            "train": estimate_wrong_labels(given[:n_train], scored[:n_train]),
+            "test": estimate_wrong_labels(given[n_train:], scored[n_train:]),
+        },
         skipped=result.skipped,
     )

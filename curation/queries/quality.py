@@ -21,6 +21,7 @@ from curation.models import (
     Attribute,
     Label,
     LabelEvent,
+    ReviewItem,
     RunImage,
     Split,
     TrainingRun,
@@ -444,3 +445,49 @@ def count_run_aggregates(run: TrainingRun) -> dict:
         else:
             entry["confusion"][index[given]][index[predicted]] += n
     return {"label_ids": label_ids, "splits": splits}
+
+
+NEXT_ITEMS = 200  # how far ahead the review page says what the queue holds
+
+
+@dataclass
+class WrongLabels:
+    """How many wrong labels the run expects, how many have been fixed through its review
+    since, and what the next open items of its queue hold."""
+
+    estimated: float  # at the run: the confident joint's off-diagonal, train + test
+    by_split: dict[str, float]
+    fixed: int  # images relabelled since, through this run's review order
+    next_items: int  # open items looked at (at most NEXT_ITEMS)
+    next_expected: float  # sum over them of 1 - p(given label): the wrong ones expected
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.estimated - self.fixed)
+
+
+def wrong_labels_left(run: TrainingRun) -> WrongLabels | None:
+    """None for a run from before the estimate was stored."""
+    estimate = (run.metrics or {}).get("wrong_labels")
+    if not estimate:
+        return None
+    by_split = {split: float(sum(per_class.values())) for split, per_class in estimate.items()}
+    fixed = (
+        LabelEvent.objects.filter(flagged_by_run_id=run.pk)
+        .exclude(new_label_id=None)
+        .values("image_id")
+        .distinct()
+        .count()
+    )
+    scores = list(
+        ReviewItem.objects.filter(run=run, status=ReviewItem.Status.OPEN)
+        .order_by("rank")
+        .values_list("score", flat=True)[:NEXT_ITEMS]
+    )
+    return WrongLabels(
+        estimated=sum(by_split.values()),
+        by_split=by_split,
+        fixed=fixed,
+        next_items=len(scores),
+        next_expected=sum(1.0 - s for s in scores if s is not None),
+    )

@@ -67,6 +67,7 @@ def review_queue(request, name: str, attribute: str):
             next_after=page[PAGE - 1].rank if len(page) > PAGE else None,
             counts={s: ReviewItem.objects.filter(run=run, status=s).count() for s in STATUSES},
             agreement=run_agreement(run),
+            wrong=quality.wrong_labels_left(run),
             label_names={lab.pk: lab.name for lab in context["labels"]},
         )
         for item in context["items"]:

@@ -64,3 +64,31 @@ def rank_label_issues(
     return LabelIssues(
         ranked=ranked, quality=quality, suggested=suggested, is_issue=is_issue, order=order
     )
+
+
+def estimate_wrong_labels(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """(K,) float64: how many of the given labels of each class are likely wrong, from the
+    calibrated confident joint (cleanlab.count: its off-diagonal row sums), over the rows
+    with probabilities. labels: (N,) int; probs: (N, K) out-of-sample probabilities.
+
+    A count, not a list: it says how many wrong labels remain where the flagged set says
+    which images to look at first, and it is what tells a reviewer when to stop.
+    """
+    from cleanlab.count import compute_confident_joint
+
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    k = p.shape[1]
+    valid = ~np.isnan(p).any(axis=1)
+    y, p = y[valid], p[valid]
+    if len(y) < 2 or len(np.unique(y)) < 2:
+        return np.zeros(k)
+    p = p / p.sum(axis=1, keepdims=True)
+    present = np.unique(y)  # cleanlab needs every class of the matrix among the labels
+    index = np.searchsorted(present, y)
+    sub = p[:, present]
+    sub = sub / sub.sum(axis=1, keepdims=True)
+    joint = compute_confident_joint(index, sub, calibrate=True)  # (k', k'), rows: given
+    out = np.zeros(k)
+    out[present] = joint.sum(axis=1) - np.diag(joint)
+    return out

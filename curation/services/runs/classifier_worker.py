@@ -132,7 +132,7 @@ def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
     return rows
 
 
-def run_metrics(found) -> dict[str, Any]:
+def run_metrics(found, label_names: list[str]) -> dict[str, Any]:
     metrics = found.metrics.to_dict()
     # The mistakes' row lists are RunImage rows now (is_error, indexed for the galleries);
     # kept here they would grow the run row, read on every QA page, with the test split.
@@ -140,6 +140,10 @@ def run_metrics(found) -> dict[str, Any]:
     metrics["skipped"] = [{"uri": u, "reason": why} for u, why in found.skipped][:200]
     metrics["suspects"] = len(found.issues.ranked)
     metrics["cv_method"] = found.cv_method
+    metrics["wrong_labels"] = {
+        split: {name: round(float(n), 1) for name, n in zip(label_names, per_class, strict=True)}
+        for split, per_class in found.wrong_labels.items()
+    }
     return metrics
 
 
@@ -160,7 +164,7 @@ def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress
     finish_run(
         run.pk,
         Status.SUCCEEDED,
-        metrics=run_metrics(found),
+        metrics=run_metrics(found, list(run.label_names)),
         artifact_uri=artifact,
         progress={**progress, "phase": "done"},
     )

@@ -214,3 +214,28 @@ def test_agreement_per_reviewer_and_class(run, reviewers, neckline):
     assert by_name["rita"].agree_share == 1.0 and by_name["rosa"].decided == 0
     assert agreement.items_with_votes == 3 and agreement.fleiss is not None
     assert sum(c.items for c in agreement.classes) == 2
+
+
+def test_the_queue_says_how_many_wrong_labels_are_left_and_what_the_next_items_hold(
+    client, run, reviewers, neckline
+):
+    from curation.queries.quality import wrong_labels_left
+
+    assert wrong_labels_left(run) is None  # a run from before the estimate: no claim
+    run.metrics = {**(run.metrics or {}), "wrong_labels": {"train": {"a": 3.0}, "test": {"a": 2.0}}}
+    run.save(update_fields=["metrics"])
+    open_items = list(ReviewItem.objects.filter(run=run).order_by("rank"))
+    expected = sum(1 - i.score for i in open_items)
+    item = open_items[0]
+    for reviewer in reviewers[:2]:
+        cast_vote(item=item, label=item.suggested_label, reviewer=reviewer)
+
+    wrong = wrong_labels_left(run)
+    assert (wrong.estimated, wrong.fixed, wrong.left) == (5.0, 1, 4.0)
+    assert wrong.by_split == {"train": 3.0, "test": 2.0}
+    assert wrong.next_items == len(open_items) - 1
+    assert wrong.next_expected == pytest.approx(expected - (1 - item.score))
+    client.force_login(reviewers[0])
+    page = client.get(f"/datasets/{neckline.dataset.name}/attributes/neckline/review/")
+    text = " ".join(page.content.decode().split())
+    assert "About <strong>4</strong> wrong labels are left" in text

@@ -60,3 +60,17 @@ def test_the_review_order_covers_every_scored_row_and_holds_the_flagged_in_order
     # the flipped labels lead the order: a reviewer starting at the top meets them first
     first = set(issues.order[: len(flipped)].tolist())
     assert len(first & set(flipped.tolist())) >= 0.9 * len(flipped)
+
+
+def test_the_estimate_of_wrong_labels_is_close_to_the_planted_count():
+    from mlcore.eval.issues import estimate_wrong_labels
+
+    for seed in range(3):
+        truth, given, probs, flipped = noisy_case(seed=seed, n=600, flips=60)
+        per_class = estimate_wrong_labels(given, probs)
+        assert per_class.shape == (3,)
+        assert 0.5 * len(flipped) <= per_class.sum() <= 2 * len(flipped)
+        planted = np.bincount(given[flipped], minlength=3)
+        assert np.abs(per_class - planted).max() <= max(10, planted.max())
+    clean = estimate_wrong_labels(truth, probs)
+    assert clean.sum() <= 0.2 * len(flipped)  # a clean catalog: few, not a list of alarms

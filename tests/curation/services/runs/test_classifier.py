@@ -139,6 +139,11 @@ def test_a_run_trains_evaluates_cross_fits_and_ranks_suspects(colours, data_scie
         )
     ranks = sorted(rows.exclude(suspect_rank=None).values_list("suspect_rank", flat=True))
     assert ranks == list(range(1, len(ranks) + 1))
+    # the run's estimate of wrong labels, per split and class (its accuracy: test_issues.py)
+    wrong = run.metrics["wrong_labels"]
+    assert set(wrong) == {"train", "test"} and set(wrong["train"]) == {"red", "blue"}
+    for split, count in (("train", run.train_count), ("test", run.test_count)):
+        assert 0 <= sum(wrong[split].values()) <= count
     from mlcore.store import load_model
 
     assert load_model(run.artifact_uri).label_names == ["red", "blue"]
