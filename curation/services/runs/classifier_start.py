@@ -27,17 +27,27 @@ from curation.services.runs.options import TrainingError, coerce_option
 
 
 def default_options(dataset: Dataset, arch: str | None = None) -> dict[str, Any]:
-    """Sensible defaults for this catalog and architecture on a CPU worker.
+    """Sensible defaults for this catalog and architecture on a CPU worker (see recipe)."""
+    return recipe(typical_side(dataset), arch)
+
+
+def recipe(side: int, arch: str | None = None) -> dict[str, Any]:
+    """The default options for images whose longer side is typically `side` pixels.
 
     ResNets train from random weights (small images get a small stem); EfficientNet-Lite0
-    fine-tunes from the ImageNet weights with AdamW, which needs far fewer epochs.
+    fine-tunes from the ImageNet weights with AdamW, which needs far fewer epochs. Without
+    an architecture, small images get Lite0 and photos ResNet-18.
     """
-    side = typical_side(dataset)
     small = side <= 64
-    if arch == "efficientnet_lite0":
+    if arch == "efficientnet_lite0" or (arch is None and small):
         # bench/quality.py's Lite0 recipe: 93.4% on Fashion-MNIST in 3 CPU epochs at 32 px.
+        # Small catalogs cross-fit with 4 folds of the run's own 3 epochs: on 12,000 / 3,000
+        # Fashion-MNIST images with 10% realistic label noise the fold models were 87%
+        # accurate on the images they held out (ResNet-18 with 3 folds x 2 epochs: 69%),
+        # and the mislabel ranking's precision at k rose from 0.53 to 0.77 (AUROC 0.90 ->
+        # 0.975) for about the same CPU time.
         return {
-            "arch": arch,
+            "arch": "efficientnet_lite0",
             "pretrained": True,
             "small_stem": small,
             "image_size": 32 if small else min(side, 128),
@@ -51,8 +61,8 @@ def default_options(dataset: Dataset, arch: str | None = None) -> dict[str, Any]
             "crop_scale": (0.7, 1.0) if small else (0.25, 1.0),
             "eval_crop_fraction": 1.0 if small else 0.875,
             "cache_decoded": True if small else None,
-            "cv_folds": 3,
-            "cv_epochs": 1,
+            "cv_folds": 4 if small else 3,
+            "cv_epochs": 3 if small else 1,
             "progress_every": 20 if small else 10,
         }
     if small:

@@ -377,7 +377,13 @@ def test_each_architecture_gets_its_own_recipe_and_the_users_options_win(colours
         3,
         True,
     )
-    assert (lite["image_size"], lite["small_stem"], lite["cv_epochs"]) == (32, True, 1)
+    assert (lite["image_size"], lite["small_stem"], lite["cv_folds"], lite["cv_epochs"]) == (
+        32,
+        True,
+        4,
+        3,
+    )
+    assert build_config(dataset, {}) == lite  # small images: Lite0 unless asked otherwise
     mine = build_config(dataset, {"arch": "efficientnet_lite0", "epochs": 5, "pretrained": False})
     assert (mine["epochs"], mine["pretrained"], mine["optimizer"]) == (5, False, "adamw")
     resnet = build_config(dataset, {"arch": "resnet50"})
