@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404
 
 from curation import roles
@@ -67,47 +68,35 @@ def get_attribute_for_user(request, name: str, attribute: str) -> Attribute:
         ) from None
 
 
-def get_review_item_for_user(request, item_id: int) -> ReviewItem:
+def _get_or_404(request, rows: QuerySet, pk: int, missing: str):
+    """The row `pk` of `rows` for a user with a role; 404 saying `missing` otherwise."""
     require_viewer(request)
     try:
-        return ReviewItem.objects.select_related("run__dataset", "attribute", "image").get(
-            pk=item_id
-        )
-    except ReviewItem.DoesNotExist:
-        raise Http404(f"There is no review item #{item_id}.") from None
+        return rows.get(pk=pk)
+    except ObjectDoesNotExist:
+        raise Http404(missing) from None
+
+
+def get_review_item_for_user(request, item_id: int) -> ReviewItem:
+    rows = ReviewItem.objects.select_related("run__dataset", "attribute", "image")
+    return _get_or_404(request, rows, item_id, f"There is no review item #{item_id}.")
 
 
 def get_image_for_user(request, image_id: int) -> Image:
-    require_viewer(request)
-    try:
-        return Image.objects.select_related("dataset", "product").get(pk=image_id)
-    except Image.DoesNotExist:
-        raise Http404(f"There is no image #{image_id}.") from None
+    rows = Image.objects.select_related("dataset", "product")
+    return _get_or_404(request, rows, image_id, f"There is no image #{image_id}.")
 
 
 def get_event_for_user(request, event_id: int) -> LabelEvent:
-    require_viewer(request)
-    try:
-        return LabelEvent.objects.select_related(
-            "image", "attribute", "old_label", "new_label"
-        ).get(pk=event_id)
-    except LabelEvent.DoesNotExist:
-        raise Http404(f"There is no label change #{event_id}.") from None
+    rows = LabelEvent.objects.select_related("image", "attribute", "old_label", "new_label")
+    return _get_or_404(request, rows, event_id, f"There is no label change #{event_id}.")
 
 
 def get_import_job_for_user(request, job_id: int) -> ImportJob:
-    require_viewer(request)
-    try:
-        return ImportJob.objects.get(pk=job_id)
-    except ImportJob.DoesNotExist:
-        raise Http404(f"There is no import #{job_id}.") from None
+    rows = ImportJob.objects.all()
+    return _get_or_404(request, rows, job_id, f"There is no import #{job_id}.")
 
 
 def get_run_for_user(request, run_id: int) -> TrainingRun:
-    require_viewer(request)
-    try:
-        return TrainingRun.objects.select_related("dataset", "attribute", "created_by").get(
-            pk=run_id
-        )
-    except TrainingRun.DoesNotExist:
-        raise Http404(f"There is no training run #{run_id}.") from None
+    rows = TrainingRun.objects.select_related("dataset", "attribute", "created_by")
+    return _get_or_404(request, rows, run_id, f"There is no training run #{run_id}.")

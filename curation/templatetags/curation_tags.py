@@ -131,3 +131,9 @@ def confusion_rows(metrics):
         total = sum(counts)
         rows.append((name, [(c, total) for c in counts], total))
     return rows
+
+
+@register.filter
+def equals(value, other) -> bool:
+    """value == other, for an include's `with` (e.g. selected=a.name|equals:query.differs_in)."""
+    return value == other

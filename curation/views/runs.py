@@ -12,19 +12,17 @@ from curation.models import Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import default_options, start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.options import TrainingError
+from curation.views.forms import BackboneForm
 from curation.views.similarity_runs import source_rows
 
 
-class RetrainForm(forms.Form):
-    arch = forms.ChoiceField(
-        choices=[
-            ("resnet18", "ResNet-18"),
-            ("resnet50", "ResNet-50"),
-            ("efficientnet_lite0", "EfficientNet-Lite0"),
-        ]
-    )
-    epochs = forms.IntegerField(min_value=1, max_value=500)
-    image_size = forms.IntegerField(min_value=8, max_value=1024, label="Image size (px)")
+class RetrainForm(BackboneForm):
+    ARCHES = [
+        ("resnet18", "ResNet-18"),
+        ("resnet50", "ResNet-50"),
+        ("efficientnet_lite0", "EfficientNet-Lite0"),
+    ]
+    arch = forms.ChoiceField(choices=ARCHES)
     stn = forms.BooleanField(required=False, label="Spatial Transformer front-end")
     pretrained = forms.BooleanField(
         required=False, label="Start from ImageNet weights (EfficientNet-Lite0 only)"

@@ -13,6 +13,7 @@ from curation.models import TrainingRun, Triplet
 from curation.queries import catalog
 from curation.services.runs.options import TrainingError
 from curation.services.runs.similarity_start import default_similarity_options, start_similarity_run
+from curation.views.forms import BackboneForm
 
 SOURCES = [
     ("flip", "re-cropped / flipped copy"),
@@ -22,7 +23,7 @@ SOURCES = [
 ]
 
 
-class SimilarityTrainForm(forms.Form):
+class SimilarityTrainForm(BackboneForm):
     arch = forms.ChoiceField(
         choices=[
             ("efficientnet_lite0", "EfficientNet-Lite0 (ImageNet weights)"),
@@ -30,8 +31,6 @@ class SimilarityTrainForm(forms.Form):
             ("resnet50", "ResNet-50 (random weights)"),
         ]
     )
-    epochs = forms.IntegerField(min_value=1, max_value=500)
-    image_size = forms.IntegerField(min_value=8, max_value=1024, label="Image size (px)")
     dim = forms.IntegerField(min_value=2, max_value=4096, label="Embedding size")
     margin = forms.FloatField(min_value=0.01, max_value=4, label="Margin")
     localize = forms.BooleanField(

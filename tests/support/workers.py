@@ -22,6 +22,14 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def celery_worker(queue: str, *, env: dict, log: Path, name: str | None = None):
+    """A `celery worker -Q queue --pool solo` process of this checkout, output into `log`."""
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
+    command += ["--pool", "solo", "--loglevel", "INFO", *(["-n", name] if name else [])]
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
 class Workers:
     """Start and kill `celery worker -Q train` processes sharing the test database."""
 
@@ -39,29 +47,8 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
-        log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - child owns it
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "train",
-                "--pool",
-                "solo",
-                "-n",
-                f"train{len(self.procs)}@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        log = self.tmp_path / f"worker-{len(self.procs)}.log"
+        proc = celery_worker("train", env=self.env, log=log, name=f"train{len(self.procs)}@%h")
         self.procs.append(proc)
         return proc
 

@@ -96,6 +96,16 @@ class Heartbeat:
         self.thread.join(timeout=10)
 
 
+def _counters(prefix: str, p: Any) -> dict[str, int]:
+    """Where a training loop is (mlcore's TrainProgress), under the progress keys `prefix`."""
+    return {
+        f"{prefix}epoch": p.epoch,
+        f"{prefix}epochs": p.epochs,
+        f"{prefix}step": p.step,
+        f"{prefix}steps": p.steps,
+    }
+
+
 class Reporter:
     """Progress and cancel callbacks for mlcore, with throttled database writes."""
 
@@ -118,10 +128,7 @@ class Reporter:
         self.progress = {
             **self.progress,
             "phase": "training",
-            "epoch": p.epoch,
-            "epochs": p.epochs,
-            "step": p.step,
-            "steps": p.steps,
+            **_counters("", p),
             "loss": round(float(p.loss), 5),
             "images_per_s": round(float(p.images_per_s), 1),
             "eta_s": round(float(p.eta_s), 1),
@@ -143,10 +150,7 @@ class Reporter:
             "phase": "cross-fitting",
             "fold": fold + 1,
             "folds": folds,
-            "fold_epoch": p.epoch,
-            "fold_epochs": p.epochs,
-            "fold_step": p.step,
-            "fold_steps": p.steps,
+            **_counters("fold_", p),
             "eta_s": round(float(p.eta_s) + later * per_fold, 1),
             "images_per_s": round(float(p.images_per_s), 1)
             if p.images_per_s
@@ -177,10 +181,7 @@ class Reporter:
         self.progress = {
             **self.progress,
             "phase": "localizing",
-            "localize_epoch": p.epoch,
-            "localize_epochs": p.epochs,
-            "localize_step": p.step,
-            "localize_steps": p.steps,
+            **_counters("localize_", p),
             "localize_loss": round(float(p.loss), 5),
             "eta_s": round(float(p.eta_s), 1),
         }

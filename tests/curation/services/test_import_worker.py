@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from curation.models import Image, ImportJob
 from tests.support.broker import real_broker
+from tests.support.workers import celery_worker, database_url
 
 pytestmark = pytest.mark.redis
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -36,38 +25,17 @@ def redis_broker(redis_url):
 def worker(redis_broker, tmp_path):
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": redis_broker,
         "VAR_DIR": str(tmp_path / "worker-var"),
     }
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "cpu",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = celery_worker("cpu", env=env, log=tmp_path / "worker.log")
     yield proc, tmp_path / "worker.log"
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -242,11 +242,12 @@ def test_picking_an_architecture_fills_in_its_defaults_on_the_retrain_form(
     page = open_as(data_scientist, "/datasets/dresses/attributes/neckline/retrain/")
     epochs, size = page.get_by_label("Epochs"), page.get_by_label("Image size (px)")
     weights = page.get_by_label("Start from ImageNet weights (EfficientNet-Lite0 only)")
+    expect(epochs).to_have_value("3")  # small images: the Lite0 recipe by default
+    expect(weights).to_be_checked()
+    page.get_by_label("Arch").select_option("resnet50")
     expect(epochs).to_have_value("8")  # the small-image ResNet recipe
+    expect(weights).not_to_be_checked()
     page.get_by_label("Arch").select_option("efficientnet_lite0")
     expect(epochs).to_have_value("3")
     expect(size).to_have_value("32")
     expect(weights).to_be_checked()
-    page.get_by_label("Arch").select_option("resnet50")
-    expect(epochs).to_have_value("8")
-    expect(weights).not_to_be_checked()
