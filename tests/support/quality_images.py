@@ -1,5 +1,6 @@
 """Seeded photos for the image-quality checks: clean ones CleanVision passes, and planted
-dark, blurry, tiny and odd-aspect ones it should flag. No Django: mlcore tests use it too."""
+dark, blurry, tiny and odd-aspect ones it should flag, and catalogs of them. Django is
+imported only by the catalog helpers: mlcore tests use the photos."""
 
 from __future__ import annotations
 
@@ -68,3 +69,30 @@ def write_photos(folder: Path, *, clean: int, planted: bool, seed: int = 0) -> l
             planted_photo(kind, seed * 1000 + 500 + j).save(folder / f"{kind}.png")
             names.append(f"{kind}.png")
     return names
+
+
+def seed_catalog(root: Path, name: str, *, planted: bool, clean: int = 10):
+    """A catalog of `clean` clean photos (+ one planted photo of each PLANTED kind),
+    imported as dataset `name`."""
+    from curation.models import Dataset
+    from curation.services.imports import import_catalog
+    from tests.support.catalogs import write_manifest
+
+    names = write_photos(root / "img", clean=clean, planted=planted, seed=len(name))
+    rows = [[f"img/{n}", f"sku-{i}", "", "a-line"] for i, n in enumerate(names)]
+    write_manifest(root, ["path", "product", "split", "silhouette"], rows)
+    report = import_catalog(str(root), dataset_name=name, create=True)
+    assert report.created == len(names), report.to_dict()
+    return Dataset.objects.get(name=name)
+
+
+def findings_by_file(scan) -> dict[str, set[str]]:
+    """source file stem -> issue types the scan flagged it with."""
+    from curation.models import QualityFinding
+
+    out: dict[str, set[str]] = {}
+    for path, issue in QualityFinding.objects.filter(scan=scan).values_list(
+        "image__source_path", "issue"
+    ):
+        out.setdefault(path.rsplit("/", 1)[-1].removesuffix(".png"), set()).add(issue)
+    return out
