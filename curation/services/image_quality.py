@@ -2,8 +2,8 @@
 
 A scan streams: image ids and storage keys are read CHUNK at a time (keyset on id), each
 chunk is decoded small and scored by Imagelab (mlcore.eval.image_quality), and only what a
-chunk flags is kept, with every image's size (16 bytes an image) for the odd-size check,
-which compares each image with the whole catalog. The findings are written in one
+chunk flags is kept, with every image's id and size (24 bytes an image) for the odd-size
+check, which compares each image with the whole catalog. The findings are written in one
 transaction at the end, replacing the dataset's previous ones: a scan that fails leaves the
 last good findings as they were and nothing of its own.
 
