@@ -644,3 +644,82 @@ class SimilarityIndex(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class QualityScan(models.Model):
+    """One CleanVision scan of a dataset's usable images, on the cpu queue: progress while it
+    runs, counts per issue type when it is done. Findings are written all at once when the
+    scan succeeds, replacing the previous scan's."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    ACTIVE = frozenset({Status.QUEUED, Status.RUNNING})
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="quality_scans")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict)  # issue type -> images flagged with it
+    # Share of the readable images that are grey; grayscale is an issue only in a colour
+    # catalog (a share under one half), see services/image_quality.py.
+    grayscale_share = models.FloatField(null=True, blank=True)
+    skipped = models.JSONField(default=list)  # [{image, reason}] unreadable, the first 200
+    skipped_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # the worker's last progress
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "status", "-id"], name="quality_scan_current")]
+
+    def __str__(self) -> str:
+        return f"quality scan {self.pk} of {self.dataset_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def colour_catalog(self) -> bool | None:
+        return None if self.grayscale_share is None else self.grayscale_share < 0.5
+
+
+class QualityFinding(models.Model):
+    """An image a scan flagged with one issue type, with CleanVision's score for it."""
+
+    class Issue(models.TextChoices):
+        DARK = "dark", "dark"
+        LIGHT = "light", "light"
+        ODD_ASPECT_RATIO = "odd_aspect_ratio", "odd aspect ratio"
+        LOW_INFORMATION = "low_information", "low information"
+        BLURRY = "blurry", "blurry"
+        GRAYSCALE = "grayscale", "grayscale"
+        ODD_SIZE = "odd_size", "odd size"
+
+    scan = models.ForeignKey(QualityScan, on_delete=models.CASCADE, related_name="findings")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="quality_findings")
+    issue = models.CharField(max_length=20, choices=Issue.choices)
+    score = models.FloatField()  # CleanVision's quality score in [0, 1], low = severe
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scan", "image", "issue"], name="quality_finding_unique"
+            ),
+        ]
+        # A gallery page: worst first, by offset within one scan and issue type.
+        indexes = [models.Index(fields=["scan", "issue", "score", "id"], name="quality_gallery")]
+
+    def __str__(self) -> str:
+        return f"{self.issue} {self.score:.2f}: image {self.image_id}"

@@ -41,6 +41,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "start_training",
         f"add suspects to the review queue ({DATA_SCIENTIST})",
     ),
+    "scan_images": (
+        "manage_dataset",
+        "scan images for quality issues (data scientist or admin needed)",
+    ),
     "import": ("manage_dataset", "import catalogs (data scientist or admin needed)"),
     "import_answers": ("manage_dataset", f"import crowd answers ({DATA_SCIENTIST})"),
     "order_labels": (

@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from curation.services import import_jobs, indexes
+from curation.services import image_quality, import_jobs, indexes
 from curation.services.runs import control
 from curation.services.runs.execute import execute_training_run
 
@@ -31,6 +31,11 @@ def build_similarity_index(index_id: int) -> str:
 @shared_task(name="curation.extend_similarity_index", acks_late=True, reject_on_worker_lost=True)
 def extend_similarity_index(index_id: int, image_ids: list[int] | None = None) -> int:
     return indexes.extend_similarity_index(index_id, image_ids)
+
+
+@shared_task(name="curation.scan_image_quality", acks_late=True, reject_on_worker_lost=True)
+def scan_image_quality(scan_id: int) -> str:
+    return image_quality.run_quality_scan(scan_id)
 
 
 @worker_ready.connect

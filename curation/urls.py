@@ -4,6 +4,7 @@ from curation.views import (
     boxes,
     datasets,
     history,
+    image_quality,
     images,
     imports,
     quality,
@@ -21,6 +22,16 @@ urlpatterns = [
     path("datasets/<slug:name>/", datasets.dataset_detail, name="dataset_detail"),
     path(
         "datasets/<slug:name>/labels/<int:label_id>/move/", datasets.label_move, name="label_move"
+    ),
+    path(
+        "datasets/<slug:name>/image-quality/",
+        image_quality.image_quality_panel,
+        name="image_quality_panel",
+    ),
+    path(
+        "datasets/<slug:name>/image-quality/scan/",
+        image_quality.image_quality_scan,
+        name="image_quality_scan",
     ),
     path("images/<int:image_id>/", images.image_detail, name="image_detail"),
     path("images/<int:image_id>/relabel/", images.image_relabel, name="image_relabel"),

@@ -10,6 +10,7 @@ from curation.access import get_dataset_for_user, require_perm, require_viewer
 from curation.models import Image, ImageStatus, Label, Split
 from curation.queries import catalog
 from curation.services.datasets import move_label
+from curation.views.image_quality import panel_for
 
 
 def _int_or_none(raw: str | None) -> int | None:
@@ -45,6 +46,7 @@ def dataset_detail(request, name: str):
         "splits": catalog.split_counts(dataset),
         "quarantine": quarantine,
         **_gallery_context(request, dataset, attributes),
+        **panel_for(request, dataset),
     }
     return render(request, "curation/dataset_detail.html", context)
 

@@ -1,5 +1,5 @@
-"""Real `celery worker -Q train` processes on the test database, for tests that kill
-workers, restart brokers or drop connections under a running training run."""
+"""Real `celery worker` processes on the test database, for tests that kill workers, restart
+brokers or drop connections under a running training run, or run a job as production does."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def celery_worker(queue: str, *, env: dict, log: Path, name: str | None = None):
 
 
 class Workers:
-    """Start and kill `celery worker -Q train` processes sharing the test database."""
+    """Start and kill `celery worker -Q train` (or another queue) processes sharing the test
+    database."""
 
     def __init__(self, tmp_path: Path, broker: str, var_dir: Path, runs: Path):
         self.tmp_path = tmp_path
@@ -46,9 +47,9 @@ class Workers:
         }
         self.procs: list[subprocess.Popen] = []
 
-    def start(self) -> subprocess.Popen:
+    def start(self, queue: str = "train") -> subprocess.Popen:
         log = self.tmp_path / f"worker-{len(self.procs)}.log"
-        proc = celery_worker("train", env=self.env, log=log, name=f"train{len(self.procs)}@%h")
+        proc = celery_worker(queue, env=self.env, log=log, name=f"{queue}{len(self.procs)}@%h")
         self.procs.append(proc)
         return proc
 
