@@ -70,6 +70,11 @@ urlpatterns = [
         name="review_more",
     ),
     path(
+        "datasets/<slug:name>/attributes/<slug:attribute>/review/agreement/",
+        reviews.review_agreement,
+        name="review_agreement",
+    ),
+    path(
         "datasets/<slug:name>/attributes/<slug:attribute>/review/export/",
         reviews.review_export,
         name="review_export",

@@ -1,5 +1,5 @@
-"""The likely-mislabel review queue: vote, see agreement, guideline examples, and the crowd
-export/import round trip."""
+"""The likely-mislabel review queue: vote, see agreement (CROWDLAB consensus, reviewer
+quality, kappas), guideline examples, and the crowd export/import round trip."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,6 +24,7 @@ from curation.services.reviews import ReviewError, cast_vote, import_answers, qu
 from curation.views.nav import back_to
 
 PAGE = 20
+CONSENSUS_PAGE = 50
 STATUSES = {s.value: s.label for s in ReviewItem.Status}
 
 
@@ -66,15 +68,37 @@ def review_queue(request, name: str, attribute: str):
             items=page[:PAGE],
             next_after=page[PAGE - 1].rank if len(page) > PAGE else None,
             counts={s: ReviewItem.objects.filter(run=run, status=s).count() for s in STATUSES},
-            agreement=run_agreement(run),
             wrong=quality.wrong_labels_left(run),
-            label_names={lab.pk: lab.name for lab in context["labels"]},
         )
         for item in context["items"]:
             item.my_vote = next(
                 (v for v in item.votes.all() if v.reviewer_id == request.user.pk), None
             )
     return render(request, "curation/review.html", context)
+
+
+@require_GET
+@login_required
+def review_agreement(request, name: str, attribute: str):
+    """Reviewers against each other, the decisions and the run's model: CROWDLAB consensus
+    per item (lowest quality first), reviewer quality (worst first) and the kappas."""
+    attr = get_attribute_for_user(request, name, attribute)
+    run = _review_run(attr, request.GET.get("run"))
+    doubted = request.GET.get("doubted") == "1"
+    context = {"dataset": attr.dataset, "attribute": attr, "run": run, "doubted": doubted}
+    if run is not None:
+        agreement = run_agreement(run)
+        rows = agreement.consensus.items if agreement.consensus else []
+        if doubted:
+            rows = [row for row in rows if row.doubts_decision]
+        context.update(
+            agreement=agreement,
+            label_names=agreement.label_names,
+            consensus_page=Paginator(rows, CONSENSUS_PAGE).get_page(request.GET.get("page")),
+        )
+    if request.htmx and run is not None:
+        return render(request, "curation/agreement.html#consensus", context)
+    return render(request, "curation/agreement.html", context)
 
 
 @require_POST
