@@ -24,7 +24,7 @@ from curation.access import (
     require_viewer,
 )
 from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
-from curation.queries import quality
+from curation.queries import payoff, quality
 from curation.services.labels import StaleLabel, relabel_image, relabel_images, revert_label_event
 from curation.views.nav import back_to
 
@@ -76,6 +76,12 @@ def dashboard(request, name: str, attribute: str):
     run = _run_for(attr, request.GET.get("run"))
     split, normalise = _split(request), request.GET.get("norm") == "row"
     context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": split}
+    # The panel of what curation bought loads after the page (it re-scores the run before
+    # on today's labels); ?bought=1 renders it in place, for a page without JS.
+    if run is not None and request.GET.get("bought"):
+        context["bought"] = payoff.payoff(attr)
+        if request.htmx and request.htmx.target == "bought":
+            return render(request, "curation/quality.html#bought", context)
     if run is not None:
         context["runs"] = quality.run_choices(attr)
         context["normalise"] = normalise

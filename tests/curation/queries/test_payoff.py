@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from curation.models import Image, Label, ReviewItem, RunImage
+from curation.models import Image
 from curation.queries import payoff, quality
-from curation.services.labels import relabel_image, revert_label_event
-from curation.services.reviews import cast_vote
-from tests.support.runs import finished_run
+from tests.support.runs import finished_run, review_a_little
 
 
 @pytest.fixture
@@ -32,24 +30,8 @@ def first_run(neckline, data_scientist):
 
 
 @pytest.fixture
-def reviewed(neckline, first_run, merchandiser, data_scientist):
-    """After run A: the test mistake is fixed by hand (the model was right), the training
-    suspect is kept in review, and another training label is changed and put back."""
-    test_wrong = RunImage.objects.get(run=first_run, split="test", is_error=True)
-    relabel_image(
-        image=test_wrong.image,
-        attribute=neckline,
-        label=test_wrong.predicted_label,
-        actor=merchandiser,
-    )
-    kept = ReviewItem.objects.get(run=first_run, image__split="train")
-    cast_vote(item=kept, label=kept.given_label, reviewer=data_scientist)
-    other = Image.objects.get(pk=_ids(neckline, "train")[1])
-    boat = Label.objects.get(attribute=neckline, name="boat")
-    _, event = relabel_image(image=other, attribute=neckline, label=boat, actor=merchandiser)
-    assert event is not None
-    revert_label_event(event=event, actor=merchandiser)
-    return test_wrong
+def reviewed(first_run, merchandiser, data_scientist):
+    review_a_little(first_run, merchandiser=merchandiser, expert=data_scientist)
 
 
 def test_it_counts_what_people_reviewed_and_changed_per_split(
