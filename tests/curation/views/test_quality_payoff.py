@@ -57,7 +57,7 @@ def test_the_panel_shows_what_reviewing_bought_between_the_last_two_runs(
     reviewed = _text(html, "bought-reviewed")
     assert "3 images reviewed" in reviewed
     assert "2 train · 1 test" in reviewed
-    assert "1 labels changed" in reviewed and "0 train · 1 test" in reviewed
+    assert "1 label changed" in reviewed and "0 train · 1 test" in reviewed
     assert "2 confirmed" in reviewed
     change = _text(html, "bought-change")
     summary = client.get(
