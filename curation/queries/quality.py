@@ -388,7 +388,7 @@ def compare(run_a: TrainingRun, run_b: TrainingRun) -> tuple[list[CompareRow], d
     and model. Returns (rows, macro summary)."""
     labels = current_labels(attribute_of(run_a))
     names = [lab.name for lab in labels]
-    own_a, own_b = dashboard(run_a, Split.TEST), dashboard(run_b, Split.TEST)
+    own_a, own_b = dashboard(run_a, Split.TEST, labels), dashboard(run_b, Split.TEST, labels)
     today_a = metrics_from_confusion(today_confusion(run_a, labels), names)
     today_b = metrics_from_confusion(today_confusion(run_b, labels), names)
     rows = []

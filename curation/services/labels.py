@@ -16,6 +16,25 @@ from curation.models import Annotation, Attribute, Image, Label, LabelEvent, Lab
 
 PERSON_SOURCES = {LabelSource.MANUAL, LabelSource.REVIEW, LabelSource.REVERT}
 
+# A reason a person types for a change; the event's note keeps it with room for where the
+# change was made ("… · from the neckline gallery of run 12").
+REASON_MAX = 300
+
+
+class BadReason(ValueError):
+    """A typed reason the history can't keep as it is."""
+
+
+def clean_reason(raw: str) -> str:
+    """The reason a person typed for a relabel, trimmed; "" when none. Raises BadReason when
+    it is longer than REASON_MAX (cutting it would silently drop what they wrote)."""
+    reason = " ".join(raw.split())
+    if len(reason) > REASON_MAX:
+        raise BadReason(
+            f"The reason is {len(reason)} characters long; keep it to {REASON_MAX} and try again."
+        )
+    return reason
+
 
 class StaleLabel(Exception):
     """The label changed since the caller read it (optimistic concurrency)."""

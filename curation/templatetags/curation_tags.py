@@ -137,3 +137,12 @@ def confusion_rows(metrics):
 def equals(value, other) -> bool:
     """value == other, for an include's `with` (e.g. selected=a.name|equals:query.differs_in)."""
     return value == other
+
+
+@register.filter
+def signed(value, places=4) -> str:
+    """A change with its sign (+0.0123, -0.0040) at `places` decimals; "—" for none.
+    Django's floatformat has no sign option ("+4" reads as 4)."""
+    if value is None:
+        return "—"
+    return f"{float(value):+.{int(places)}f}"

@@ -13,7 +13,14 @@ from curation import roles
 from curation.access import get_event_for_user, get_image_for_user
 from curation.models import Attribute, Label
 from curation.queries import catalog
-from curation.services.labels import StaleLabel, relabel_image, revert_label_event
+from curation.services.labels import (
+    REASON_MAX,
+    BadReason,
+    StaleLabel,
+    clean_reason,
+    relabel_image,
+    revert_label_event,
+)
 from curation.views.nav import back_to
 
 
@@ -30,6 +37,7 @@ def _image_context(request, image, **extra) -> dict:
         "labels": catalog.image_labels(image),
         "history": catalog.image_history(image),
         "can_relabel": roles.may(request.user, "relabel"),
+        "reason_max": REASON_MAX,
         **extra,
     }
 
@@ -53,24 +61,43 @@ def image_relabel(request, image_id: int):
         if label is None:
             raise Http404(f"'{raw_label}' is not a label of {attribute.name}.")
     version = request.POST.get("version")
-    error = ""
+    error, status, reason = "", 200, ""
     try:
-        relabel_image(
+        reason = clean_reason(request.POST.get("note", ""))
+        _, event = relabel_image(
             image=image,
             attribute=attribute,
             label=label,
             actor=request.user,
             expected_version=int(version) if version and version.isdigit() else None,
-            note=request.POST.get("note", ""),
+            note=reason,
         )
+    except BadReason as exc:
+        error, status = f"Not saved: {exc}", 422
     except StaleLabel as exc:
-        error = f"Not saved: {exc.changed_by(attribute.name)} since you loaded the page."
+        error, status = (
+            f"Not saved: {exc.changed_by(attribute.name)} since you loaded the page.",
+            409,
+        )
+    else:
+        if event is None and reason:  # the reason would be lost without a change to keep it
+            current = label.name if label else "no label"
+            error, status = (
+                f"Nothing saved: {attribute.name} is already {current}. "
+                "Pick another label to record the reason with the change.",
+                422,
+            )
     if request.htmx:
-        status = 409 if error else 200
         response = render(
             request,
             "curation/image_detail.html#labels-and-history",
-            _image_context(request, image, error=error),
+            # A reason that wasn't saved stays in its field, to fix or to keep for the change.
+            _image_context(
+                request,
+                image,
+                error=error,
+                typed={"attribute": attribute.name, "note": reason} if error else None,
+            ),
         )
         response.status_code = status
         return response

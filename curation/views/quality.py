@@ -24,8 +24,16 @@ from curation.access import (
     require_viewer,
 )
 from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
-from curation.queries import quality
-from curation.services.labels import StaleLabel, relabel_image, relabel_images, revert_label_event
+from curation.queries import payoff, quality
+from curation.services.labels import (
+    REASON_MAX,
+    BadReason,
+    StaleLabel,
+    clean_reason,
+    relabel_image,
+    relabel_images,
+    revert_label_event,
+)
 from curation.views.nav import back_to
 
 
@@ -76,6 +84,12 @@ def dashboard(request, name: str, attribute: str):
     run = _run_for(attr, request.GET.get("run"))
     split, normalise = _split(request), request.GET.get("norm") == "row"
     context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": split}
+    # The panel of what curation bought loads after the page (it re-scores the run before
+    # on today's labels); ?bought=1 renders it in place, for a page without JS.
+    if run is not None and request.GET.get("bought"):
+        context["bought"] = payoff.payoff(attr)
+        if request.htmx and request.htmx.target == "bought":
+            return render(request, "curation/quality.html#bought", context)
     if run is not None:
         context["runs"] = quality.run_choices(attr)
         context["normalise"] = normalise
@@ -150,6 +164,7 @@ def gallery(request, name: str, attribute: str):
         "query": urlencode(query),
         "is_first_page": after is None,
         "can_relabel": roles.may(request.user, "relabel"),
+        "reason_max": REASON_MAX,
     }
     if request.htmx and not request.htmx.boosted and after is not None:
         return render(request, "curation/gallery.html#tiles", context)
@@ -172,6 +187,7 @@ def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: lis
         "page_url": page_url,
         "labels": labels,
         "can_relabel": roles.may(request.user, "relabel"),
+        "reason_max": REASON_MAX,
         **extra,
     }
     return render(
@@ -232,6 +248,11 @@ def gallery_relabel(request, image_id: int):
         raise Http404(f"'{raw}' is not a label of {attr.name}.")
     version = request.POST.get("version", "")
     try:
+        reason = clean_reason(request.POST.get("note", ""))
+    except BadReason as exc:
+        return _tile(request, row, attr, run, labels, error=f"Not saved: {exc}")
+    where = f"from the {attr.name} gallery of run {run.pk}"
+    try:
         annotation, event = relabel_image(
             image=row.image,
             attribute=attr,
@@ -239,7 +260,7 @@ def gallery_relabel(request, image_id: int):
             actor=request.user,
             expected_version=int(version) if version.isdigit() else None,
             flagged_by_run_id=run.pk,
-            note=f"from the {attr.name} gallery of run {run.pk}",
+            note=f"{reason} · {where}" if reason else where,
         )
     except StaleLabel as exc:
         return _tile(
@@ -250,6 +271,14 @@ def gallery_relabel(request, image_id: int):
             labels,
             error=f"Not saved: {exc.changed_by()} since you loaded the page.",
         )
+    if event is None and reason:  # the reason would be lost without a change to keep it
+        error = (
+            f"Nothing saved: the label is already {label.name}; pick another to keep the reason."
+        )
+        if not request.htmx:
+            messages.error(request, error)
+            return redirect(back_to(request, row.image.get_absolute_url()))
+        return _tile(request, row, attr, run, labels, error=error)
     if not request.htmx:
         return redirect(back_to(request, row.image.get_absolute_url()))
     annotation.label = label

@@ -30,6 +30,12 @@
   }
 
   document.addEventListener("keydown", function (e) {
+    // Esc in a tile's reason field goes back to the tile, whose keys then send the reason along.
+    if (e.key === "Escape" && e.target.matches && e.target.matches(".tile input.reason")) {
+      e.target.closest(".tile").focus();
+      e.preventDefault();
+      return;
+    }
     if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
     const all = tiles();
     const current = document.activeElement && document.activeElement.closest ? document.activeElement.closest(".tile") : null;
@@ -113,10 +119,11 @@
   });
 })();
 
-// A refused edit (409: someone changed the label first) carries a message meant for the page:
-// htmx leaves 4xx responses out by default, so let this one swap in.
+// A refused edit (409: someone changed the label first; 422: a reason it can't keep) carries
+// a message meant for the page: htmx leaves 4xx responses out by default, so let these swap in.
 document.addEventListener("htmx:beforeSwap", function (e) {
-  if (e.detail.xhr.status === 409) { e.detail.shouldSwap = true; e.detail.isError = false; }
+  const status = e.detail.xhr.status;
+  if (status === 409 || status === 422) { e.detail.shouldSwap = true; e.detail.isError = false; }
 });
 
 // Retrain form: picking an architecture fills in its default epochs, image size, weights

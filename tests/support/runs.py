@@ -76,3 +76,42 @@ def finished_run(
     refresh_run_aggregates(run)
     queue_suspects(run=run)
     return run
+
+
+def review_a_little(run: TrainingRun, *, merchandiser, expert) -> None:
+    """What people do after a run from finished_run with one wrong test image and one wrong
+    training image: the test mistake is fixed by hand (the model was right), the training
+    suspect is kept in review by an expert, and another training label is changed and put
+    back. Three images reviewed (2 train, 1 test); one label changed (test)."""
+    from curation.models import ReviewItem
+    from curation.services.labels import relabel_image, revert_label_event
+    from curation.services.reviews import cast_vote
+
+    attribute = run.attribute
+    assert attribute is not None
+    test_wrong = RunImage.objects.select_related("image", "predicted_label").get(
+        run=run, split="test", is_error=True
+    )
+    relabel_image(
+        image=test_wrong.image,
+        attribute=attribute,
+        label=test_wrong.predicted_label,
+        actor=merchandiser,
+    )
+    kept = ReviewItem.objects.select_related("given_label").get(run=run, image__split="train")
+    cast_vote(item=kept, label=kept.given_label, reviewer=expert)
+    other = (
+        Image.objects.filter(dataset_id=attribute.dataset_id, split="train")
+        .exclude(pk=kept.image_id)
+        .order_by("id")
+        .first()
+    )
+    assert other is not None
+    label = (
+        Label.objects.filter(attribute=attribute)
+        .exclude(pk__in=other.annotations.filter(attribute=attribute).values("label_id"))
+        .first()
+    )
+    _, event = relabel_image(image=other, attribute=attribute, label=label, actor=merchandiser)
+    assert event is not None
+    revert_label_event(event=event, actor=merchandiser)

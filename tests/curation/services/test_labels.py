@@ -7,7 +7,10 @@ from django.core.exceptions import PermissionDenied
 
 from curation.models import Annotation, LabelEvent
 from curation.services.labels import (
+    REASON_MAX,
+    BadReason,
     StaleLabel,
+    clean_reason,
     relabel_image,
     relabel_images,
     revert_batch,
@@ -162,3 +165,16 @@ def test_a_bulk_relabel_leaves_images_changed_since_and_says_so(imported, mercha
     events = LabelEvent.objects.filter(batch=result.batch)
     assert events.count() == result.changed > 0
     assert set(events.values_list("flagged_by_run_id", flat=True)) == {7}
+
+
+def test_a_typed_reason_is_trimmed_and_an_empty_one_is_none():
+    assert clean_reason("  collar   is\nwide ") == "collar is wide"
+    assert clean_reason("   ") == ""
+
+
+def test_a_reason_too_long_to_keep_is_refused_not_cut():
+    assert clean_reason("x" * REASON_MAX) == "x" * REASON_MAX
+    with pytest.raises(
+        BadReason, match=f"{REASON_MAX + 1} characters long; keep it to {REASON_MAX}"
+    ):
+        clean_reason("x" * (REASON_MAX + 1))

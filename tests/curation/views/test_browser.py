@@ -120,6 +120,26 @@ def test_a_number_key_picks_that_label_of_the_first_attribute(imported, merchand
     assert _neckline(image).label_id == boat.pk
 
 
+def test_merchandiser_types_a_reason_and_sees_it_in_the_history(imported, merchandiser, open_as):
+    image = Image.objects.get(source_path="img/0.png")
+    boat = _label(imported, "neckline", "boat")
+    page = open_as(merchandiser, image.get_absolute_url())
+
+    page.get_by_label("Reason for the neckline change").fill("the collar is wide and flat")
+    page.get_by_label("neckline", exact=True).select_option(str(boat.pk))
+
+    newest = _history(page).first
+    expect(newest).to_contain_text("round → boat")
+    expect(newest).to_contain_text("the collar is wide and flat")
+    expect(page.get_by_label("Reason for the neckline change")).to_have_value("")
+    event = LabelEvent.objects.get(image=image, source="manual")
+    assert (event.new_label_id, event.note) == (boat.pk, "the collar is wide and flat")
+
+    page.keyboard.press("1")  # keys need no reason: one press, no prompt
+    expect(_history(page).first).to_contain_text("boat → round")
+    assert LabelEvent.objects.filter(image=image, source="manual").latest("id").note == ""
+
+
 def test_a_stale_edit_names_who_changed_the_label_and_keeps_their_change(
     imported, merchandiser, data_scientist, open_as
 ):

@@ -70,6 +70,29 @@ def test_merchandiser_goes_from_a_confusion_cell_to_a_fix_with_keys_and_undo(
     assert _label_of(wrong.image_id) == run.attribute.labels.get(name="boat").pk
 
 
+def test_a_tile_reason_goes_with_a_key_and_the_dashboard_says_what_it_bought(
+    run, merchandiser, open_as
+):
+    wrong = RunImage.objects.get(run=run, split="test", is_error=True)
+    page = open_as(merchandiser, f"/datasets/dresses/attributes/neckline/gallery/?run={run.pk}")
+    page.wait_for_load_state()
+
+    page.get_by_label(f"Reason for relabelling image {wrong.image_id}").fill("hem is wrong")
+    page.keyboard.press("Escape")  # back on the tile: its keys work again
+    page.keyboard.press("a")
+
+    expect(page.locator(f"#tile-{wrong.image_id} .ok")).to_contain_text("Saved")
+    event = LabelEvent.objects.filter(image_id=wrong.image_id, source="manual").latest("id")
+    assert event.note == f"hem is wrong · from the neckline gallery of run {run.pk}"
+
+    page.goto(DASHBOARD)  # the panel loads after the page
+    reviewed = page.locator("#bought-reviewed")
+    expect(reviewed).to_contain_text("1 image reviewed")
+    expect(reviewed).to_contain_text("0 train · 1 test")
+    expect(page.locator("#bought-no-previous")).to_contain_text("retrain after reviewing")
+    screenshot(page, "quality-bought")
+
+
 def test_key_zero_picks_the_tenth_label(run, merchandiser, open_as):
     """Ten-class catalogs (Fashion-MNIST) need a key for the last class too."""
     neckline = run.attribute

@@ -216,6 +216,28 @@ def test_relabel_from_a_gallery_swaps_the_tile_and_writes_history(
     assert LabelEvent.objects.filter(reverts=event).exists()
 
 
+def test_a_reason_typed_on_a_tile_goes_on_the_event_before_where_it_came_from(
+    client, merchandiser, neckline, run
+):
+    client.force_login(merchandiser)
+    row = RunImage.objects.get(run=run, split="test", is_error=True)
+    url = reverse("curation:gallery_relabel", args=[row.image_id])
+    post = {"attribute": "neckline", "run": run.pk, "choice": row.predicted_label_id}
+
+    tile = client.post(url, {**post, "note": "sleeve hides it"}, headers={"HX-Request": "true"})
+    again = client.post(url, {**post, "note": "still"}, headers={"HX-Request": "true"})
+    long = client.post(url, {**post, "note": "x" * 301}, headers={"HX-Request": "true"})
+
+    assert tile.status_code == 200 and 'placeholder="reason (optional)"' in tile.content.decode()
+    event = LabelEvent.objects.get(image_id=row.image_id, source="manual")
+    assert event.note == f"sleeve hides it · from the neckline gallery of run {run.pk}"
+    assert again.status_code == 409 and "Nothing saved: the label is already" in unescape(
+        again.content.decode()
+    )
+    assert long.status_code == 409 and "keep it to 300" in long.content.decode()
+    assert LabelEvent.objects.filter(image_id=row.image_id, source="manual").count() == 1
+
+
 def test_a_tile_post_names_what_is_wrong_and_defaults_to_the_current_run(
     client, merchandiser, neckline, run, viewer
 ):
