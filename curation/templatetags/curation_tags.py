@@ -146,3 +146,31 @@ def signed(value, places=4) -> str:
     if value is None:
         return "—"
     return f"{float(value):+.{int(places)}f}"
+
+
+@register.filter
+def when(value, condition):
+    """value if condition, else None: `"Order"|when:perms.x` is a table_head column only
+    for those who see that column's cells."""
+    return value if condition else None
+
+
+def _header_cell(column: str):
+    from django.utils.html import format_html
+
+    css, colon, text = column.partition(":")
+    if not colon:
+        return format_html("<th>{}</th>", column)
+    return format_html('<th class="{}">{}</th>', css, text)
+
+
+@register.simple_tag
+def table_head(*columns):
+    """{% table_head "Label" "num:Precision" "w25:Change (bar)" %}: a table's <thead>, one
+    <th> a column. "css:Text" gives the cell that class (num: a right-aligned number, w25 /
+    w30: a quarter / 30% of the width); "" is a column without a heading; None (see `when`)
+    is no column at all."""
+    from django.utils.html import format_html, format_html_join
+
+    cells = format_html_join("", "{}", ((_header_cell(c),) for c in columns if c is not None))
+    return format_html("<thead><tr>{}</tr></thead>", cells)

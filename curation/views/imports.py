@@ -121,4 +121,21 @@ def _render_form(request, form, *, status: int):
 def import_job(request, job_id: int):
     job = get_import_job_for_user(request, job_id)
     template = "curation/import_job.html#progress" if request.htmx else "curation/import_job.html"
-    return render(request, template, {"job": job})
+    return render(request, template, {"job": job, **_report_tables(job.report or {})})
+
+
+def _report_tables(report: dict) -> dict:
+    """The report's counts, and the rows it left out under their headings, for the page."""
+    counts = [
+        ("Created", report.get("created")),
+        ("Updated", report.get("updated")),
+        ("Unchanged", report.get("unchanged")),
+        ("Conflicts", len(report.get("conflicts", []))),
+        ("Quarantined", len(report.get("quarantined", []))),
+        ("Errors", len(report.get("errors", []))),
+    ]
+    left_out = [
+        ("Quarantined files", report.get("quarantined", [])),
+        ("Rows not imported", report.get("errors", [])),
+    ]
+    return {"counts": counts, "left_out": left_out}
