@@ -240,27 +240,9 @@ class TripletConfig:
     progress_every: int = 10
 
     def backbone_config(self) -> TrainConfig:
-        """The TrainConfig of the encoder (and validation of the shared fields)."""
-        config = TrainConfig(
-            arch=self.arch,
-            image_size=self.image_size,
-            small_stem=self.small_stem,
-            width=self.width,
-            pretrained=self.pretrained,
-            weights_path=self.weights_path,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            warmup_epochs=self.warmup_epochs,
-            crop_scale=self.crop_scale,
-            hflip=self.hflip,
-            amp=self.amp,
-            channels_last=self.channels_last,
-            device=self.device,
-            seed=self.seed,
-            progress_every=self.progress_every,
-        )
+        """The TrainConfig of the encoder: every field of the same name copied (and
+        validated)."""
+        config = TrainConfig.from_dict(self.to_dict())
         config.validate()
         if self.dim < 1 or self.margin <= 0:
             raise ValueError(

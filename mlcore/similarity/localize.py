@@ -91,17 +91,9 @@ class LocalizeConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def backbone_config(self) -> TrainConfig:
-        config = TrainConfig(
-            arch=self.arch,
-            image_size=self.image_size,
-            small_stem=self.small_stem,
-            width=self.width,
-            pretrained=self.pretrained,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            progress_every=self.progress_every,
-        )
+        """The TrainConfig of the shared backbone: every field of the same name copied (and
+        validated)."""
+        config = TrainConfig.from_dict(self.to_dict())
         config.validate()
         if not 0 < self.positive_iou < 1 or self.context < 1:
             raise ValueError("LocalizeConfig: need 0 < positive_iou < 1 and context >= 1.")
