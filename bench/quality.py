@@ -29,32 +29,23 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import FASHION_MNIST_CPU, OUT, RESNET18_CPU, fashion_mnist_labels  # noqa: E402
 from mlcore.config import TrainConfig  # noqa: E402
-from mlcore.data.labels_csv import read_labels_csv  # noqa: E402
-from mlcore.datasets import fashion_mnist  # noqa: E402
 from mlcore.train import fit  # noqa: E402
 
-# What fits a 2-core CPU: 28-px inputs, a ResNet-18 at half width with a small stem, and
-# Lite0 at 32 px with a stride-1 stem (its feature maps then match a 64-px input).
+# What fits a 2-core CPU (bench.common): 28-px inputs, a ResNet-18 at half width with a small
+# stem, and Lite0 at 32 px with a stride-1 stem (its feature maps then match a 64-px input).
 PRESETS: dict[str, TrainConfig] = {
-    "resnet18": TrainConfig(
-        arch="resnet18",
-        image_size=28,
-        small_stem=True,
-        width=32,
+    "resnet18": replace(
+        RESNET18_CPU,
         epochs=10,
-        batch_size=128,
-        lr=0.1,
         weight_decay=5e-4,
         warmup_epochs=0.5,
         label_smoothing=0.1,
-        crop_scale=(0.7, 1.0),
-        eval_crop_fraction=1.0,
-        cache_decoded=True,
-        num_workers=2,
         progress_every=50,
     ),
-    "efficientnet_lite0": TrainConfig(
+    "efficientnet_lite0": replace(
+        FASHION_MNIST_CPU,
         arch="efficientnet_lite0",
         pretrained=True,
         image_size=32,
@@ -66,21 +57,9 @@ PRESETS: dict[str, TrainConfig] = {
         weight_decay=0.02,
         warmup_epochs=0.3,
         label_smoothing=0.1,
-        crop_scale=(0.7, 1.0),
-        eval_crop_fraction=1.0,
-        cache_decoded=True,
-        num_workers=2,
         progress_every=50,
     ),
 }
-
-
-def fashion_mnist_csv(out: Path) -> Path:
-    csv = out / "fashion-mnist" / "labels.csv"
-    if not csv.exists():
-        print(f"writing Fashion-MNIST PNGs to {csv.parent} ...", file=sys.stderr)
-        fashion_mnist.write_image_folder(csv.parent)
-    return csv
 
 
 def subsample(items: list, limit: int | None, seed: int = 0) -> list:
@@ -101,9 +80,7 @@ def report(p) -> None:  # TrainProgress
 
 
 def quality(args: argparse.Namespace) -> None:
-    data = read_labels_csv(
-        fashion_mnist_csv(args.out), attribute="category", label_names=fashion_mnist.CLASSES
-    )
+    data = fashion_mnist_labels(args.out)
     train, test = subsample(data.train, args.limit), subsample(data.test, args.test_limit)
     rows = []
     for arch in args.arch:
@@ -161,9 +138,7 @@ def issues(args: argparse.Namespace) -> None:
     from mlcore.eval.crossval import out_of_sample_probs
     from mlcore.eval.issues import rank_label_issues
 
-    data = read_labels_csv(
-        fashion_mnist_csv(args.out), attribute="category", label_names=fashion_mnist.CLASSES
-    )
+    data = fashion_mnist_labels(args.out)
     items = subsample(data.train, args.issues)
     rng = np.random.default_rng(1)
     flipped = rng.choice(len(items), len(items) // 10, replace=False)
@@ -215,7 +190,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="train images (default: all 60,000)")
     parser.add_argument("--test-limit", type=int, help="test images (default: all 10,000)")
     parser.add_argument("--issues", type=int, metavar="N", help="compare label-issue methods")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if args.issues:
         issues(args)

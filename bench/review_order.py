@@ -36,11 +36,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench.common import OUT, fashion_mnist_labels  # noqa: E402
 from curation.services.runs.classifier_start import recipe  # noqa: E402
 from mlcore.audit import audit  # noqa: E402
 from mlcore.config import TrainConfig  # noqa: E402
-from mlcore.data.labels_csv import read_labels_csv  # noqa: E402
-from mlcore.datasets import fashion_mnist  # noqa: E402
 
 # Fashion-MNIST classes a person (or a weak tagger) confuses: T-shirt, trouser, pullover,
 # dress, coat, sandal, shirt, sneaker, bag, ankle boot.
@@ -114,12 +113,9 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=3_000)
     parser.add_argument("--noise", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    csv = args.out / "fashion-mnist" / "labels.csv"
-    if not csv.exists():
-        fashion_mnist.write_image_folder(csv.parent)
-    data = read_labels_csv(csv, attribute="category", label_names=fashion_mnist.CLASSES)
+    data = fashion_mnist_labels(args.out)
     rng = np.random.default_rng(args.seed)
     train, test = subsample(data.train, args.train, rng), subsample(data.test, args.test, rng)
     truth = np.array([y for _, y in train + test], dtype=np.int64)

@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import RESNET18_CPU, fashion_mnist_labels  # noqa: E402
 from mlcore.config import TrainConfig  # noqa: E402
 from mlcore.data.loaders import TrainData  # noqa: E402
 from mlcore.data.transforms import BatchAugment, BatchPrep  # noqa: E402
@@ -39,31 +41,7 @@ from mlcore.train.engine import train_one_epoch  # noqa: E402
 from mlcore.train.loss import build_criterion, class_counts  # noqa: E402
 from mlcore.train.schedule import build_optimizer, build_scheduler  # noqa: E402
 
-CPU_CONFIG = TrainConfig(
-    arch="resnet18",
-    image_size=28,
-    small_stem=True,
-    width=32,
-    batch_size=128,
-    lr=0.1,
-    crop_scale=(0.7, 1.0),
-    eval_crop_fraction=1.0,
-    cache_decoded=True,
-    device="cpu",
-    num_workers=2,
-    progress_every=10,
-)
-
-
-def fashion_mnist_items(limit: int) -> list[tuple[str, int]]:
-    from mlcore.data.labels_csv import read_labels_csv
-    from mlcore.datasets import fashion_mnist
-
-    csv = ROOT / "bench" / "out" / "fashion-mnist" / "labels.csv"
-    if not csv.exists():
-        fashion_mnist.write_image_folder(csv.parent)
-    data = read_labels_csv(csv, attribute="category", label_names=fashion_mnist.CLASSES)
-    return data.train[:limit]
+CPU_CONFIG = replace(RESNET18_CPU, device="cpu", progress_every=10)
 
 
 def mlcore_run(config: TrainConfig, data: TrainData, device: torch.device, epoch: int) -> dict:
@@ -101,6 +79,17 @@ def mlcore_run(config: TrainConfig, data: TrainData, device: torch.device, epoch
     return {"images_per_s": stats.images / stats.seconds, "wait": stats.data_wait_s / stats.seconds}
 
 
+def bare_sgd(model: torch.nn.Module, config: TrainConfig) -> torch.optim.SGD:
+    """The optimizer a hand-written loop would use: Nesterov SGD, decay on every weight."""
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=config.weight_decay,
+    )
+
+
 def bare_cached_run(
     config: TrainConfig,
     images: torch.Tensor,
@@ -115,13 +104,7 @@ def bare_cached_run(
     if cl:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=config.weight_decay,
-    )
+    optimizer = bare_sgd(model, config)
     mean = torch.tensor(input_stats(config.arch)[0], device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(input_stats(config.arch)[1], device=device).view(1, 3, 1, 1) * 255
     images = images.to(device)
@@ -198,13 +181,7 @@ def bare_files_run(config: TrainConfig, items: list, device: torch.device, epoch
     )
     torch.manual_seed(config.seed)
     model = build_model(config, 10).to(device).to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=config.weight_decay,
-    )
+    optimizer = bare_sgd(model, config)
     start, done, wait = time.perf_counter(), 0, 0.0
     t0 = time.perf_counter()
     for x, y in loader:
@@ -263,7 +240,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cpu = torch.device("cpu")
-    items = fashion_mnist_items(args.limit)
+    items = fashion_mnist_labels().train[: args.limit]
     data = TrainData(items, config=CPU_CONFIG, device=cpu)
     assert data.cache is not None
     results: dict[str, list[dict]] = {"bare": [], "mlcore": []}

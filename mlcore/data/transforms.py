@@ -9,6 +9,7 @@ decoded cache path does all its augmentation there, with no per-image Python.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,21 +20,28 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class TrainPreset:
+@dataclass(kw_only=True)
+class CropFlip:
+    """The training augmentation, as TrainPreset (one PIL image, in a loader worker) and
+    BatchAugment (a whole batch, on the device) both apply it: a random resized crop to
+    size x size (area fraction in `scale`, aspect ratio in `ratio`), then a random
+    horizontal flip when `hflip`."""
+
+    size: int
+    scale: tuple[float, float] = (0.25, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: bool = True
+
+
+@dataclass(kw_only=True)
+class TrainPreset(CropFlip):
     """PIL image -> (3, size, size) uint8: random resized crop, random horizontal flip."""
 
-    def __init__(
-        self,
-        *,
-        size: int,
-        scale: tuple[float, float] = (0.25, 1.0),
-        ratio: tuple[float, float] = (3 / 4, 4 / 3),
-        hflip: bool = True,
-    ) -> None:
+    def __post_init__(self) -> None:
         steps: list[v2.Transform] = [
-            v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True)
+            v2.RandomResizedCrop(self.size, scale=self.scale, ratio=self.ratio, antialias=True)
         ]
-        if hflip:
+        if self.hflip:
             steps.append(v2.RandomHorizontalFlip())
         steps.append(v2.PILToTensor())
         self.transform = v2.Compose(steps)
@@ -56,7 +64,8 @@ class EvalPreset:
         return self.transform(image)
 
 
-class BatchAugment:
+@dataclass(kw_only=True)
+class BatchAugment(CropFlip):
     """Random resized crop + horizontal flip of a whole batch in one `grid_sample`.
 
     Each image gets its own crop box (area fraction in `scale`, aspect ratio in `ratio`,
@@ -64,18 +73,8 @@ class BatchAugment:
     so an epoch's augmentation is a pure function of its seed.
     """
 
-    def __init__(
-        self,
-        *,
-        size: int,
-        scale: tuple[float, float] = (0.25, 1.0),
-        ratio: tuple[float, float] = (3 / 4, 4 / 3),
-        hflip: bool = True,
-    ) -> None:
-        self.size = size
-        self.scale = scale
-        self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-        self.hflip = hflip
+    def __post_init__(self) -> None:
+        self.log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
 
     def theta(self, batch: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, 2, 3) float32 affine matrices on the CPU, in grid_sample's [-1, 1] frame."""

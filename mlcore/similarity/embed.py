@@ -25,7 +25,7 @@ from torch import nn
 from mlcore.config import TrainConfig
 from mlcore.data.dataset import Batch
 from mlcore.data.transforms import BatchAugment, BatchPrep
-from mlcore.device import autocast, resolve_device
+from mlcore.device import autocast, resolve_device, tune_for_training
 from mlcore.models import Classifier, build_model, channels_last_ok, input_stats
 from mlcore.similarity.evaluate import triplet_accuracy
 from mlcore.similarity.images import Box, decode_views, iter_views
@@ -33,7 +33,7 @@ from mlcore.similarity.optim import optimizer_for, scheduler_for
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress, train_one_epoch
-from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint, restore, save
+from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint
 
 
 class PooledEmbedding(nn.Module):
@@ -240,27 +240,9 @@ class TripletConfig:
     progress_every: int = 10
 
     def backbone_config(self) -> TrainConfig:
-        """The TrainConfig of the encoder (and validation of the shared fields)."""
-        config = TrainConfig(
-            arch=self.arch,
-            image_size=self.image_size,
-            small_stem=self.small_stem,
-            width=self.width,
-            pretrained=self.pretrained,
-            weights_path=self.weights_path,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            warmup_epochs=self.warmup_epochs,
-            crop_scale=self.crop_scale,
-            hflip=self.hflip,
-            amp=self.amp,
-            channels_last=self.channels_last,
-            device=self.device,
-            seed=self.seed,
-            progress_every=self.progress_every,
-        )
+        """The TrainConfig of the encoder: every field of the same name copied (and
+        validated)."""
+        config = TrainConfig.from_dict(self.to_dict())
         config.validate()
         if self.dim < 1 or self.margin <= 0:
             raise ValueError(
@@ -334,17 +316,14 @@ def fit_triplets(
     """
     config.backbone_config()  # validates
     device = resolve_device(config.device)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    tune_for_training(device, num_threads=config.num_threads)
     uris = [str(u) for u in uris]
     train = _positions(triplets, len(uris), "triplets")
     held = (
         _positions(eval_triplets, len(uris), "eval_triplets") if eval_triplets is not None else None
     )
     inputs = digest([*uris, repr(list(boxes or [])), hashlib.sha256(train.tobytes()).hexdigest()])
-    path, ckpt = open_checkpoint(
+    checkpoints = open_checkpoint(
         out_dir,
         resume=resume,
         kind=KIND,
@@ -382,8 +361,7 @@ def fit_triplets(
     scheduler = scheduler_for(
         optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs
     )
-    start, history = restore(ckpt, net, optimizer, scheduler) if ckpt else (0, [])
-    resumed_from, written = start, path if ckpt else None
+    start = checkpoints.resume(net, optimizer, scheduler)
     cache = views.images.to(device) if device.type == "cuda" else views.images
     criterion = TripletLoss(config.margin)
     cancelled = False
@@ -409,31 +387,17 @@ def fit_triplets(
         if stats.cancelled:
             cancelled = True
             break
-        history.append(
-            EpochRecord(epoch + 1, stats.loss, stats.images, stats.steps, stats.seconds, stats.lr)
-        )
-        save(
-            path,
-            kind=KIND,
-            model=net,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            epoch=epoch + 1,
-            config=config.to_dict(),
-            inputs=inputs,
-            history=history,
-        )
-        written = path
+        checkpoints.end_epoch(EpochRecord.from_stats(stats))
     net.eval()
     embedder = Embedder(net, config.image_size, mean, std, config.dim, "triplet")
     result = TripletFitResult(
         embedder=embedder,
         config=config,
-        epochs_done=len(history),
+        epochs_done=len(checkpoints.history),
         cancelled=cancelled,
-        history=history,
-        checkpoint_path=written,
-        resumed_from=resumed_from,
+        history=checkpoints.history,
+        checkpoint_path=checkpoints.written,
+        resumed_from=checkpoints.resumed_from,
         skipped=[(uris[i], why) for i, why in views.skipped],
         dropped_triplets=int((~usable).sum()),
     )

@@ -35,7 +35,7 @@ from mlcore.similarity.optim import optimizer_for, scheduler_for
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress
-from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint, restore, save
+from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint
 
 __all__ = [
     "BoxScores",
@@ -91,17 +91,9 @@ class LocalizeConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def backbone_config(self) -> TrainConfig:
-        config = TrainConfig(
-            arch=self.arch,
-            image_size=self.image_size,
-            small_stem=self.small_stem,
-            width=self.width,
-            pretrained=self.pretrained,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            progress_every=self.progress_every,
-        )
+        """The TrainConfig of the shared backbone: every field of the same name copied (and
+        validated)."""
+        config = TrainConfig.from_dict(self.to_dict())
         config.validate()
         if not 0 < self.positive_iou < 1 or self.context < 1:
             raise ValueError("LocalizeConfig: need 0 < positive_iou < 1 and context >= 1.")
@@ -247,7 +239,7 @@ def fit_localizer(
         torch.set_num_threads(config.num_threads)
     uris = [str(u) for u, _ in items]
     inputs = digest(f"{u}\t{tuple(float(v) for v in b)}" for u, b in items)
-    path, ckpt = open_checkpoint(
+    checkpoints = open_checkpoint(
         out_dir,
         resume=resume,
         kind=KIND,
@@ -281,8 +273,7 @@ def fit_localizer(
     scheduler = scheduler_for(
         optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs
     )
-    start, history = restore(ckpt, net, optimizer, scheduler) if ckpt else (0, [])
-    resumed_from, written = start, path if ckpt else None
+    start = checkpoints.resume(net, optimizer, scheduler)
     cache = views.images.to(device) if device.type == "cuda" else views.images
     cancelled = False
     for epoch in range(start, config.epochs):
@@ -340,29 +331,17 @@ def fit_localizer(
             break
         seconds = time.perf_counter() - t0
         lr = optimizer.param_groups[0]["lr"]
-        history.append(
+        checkpoints.end_epoch(
             EpochRecord(epoch + 1, loss_sum.item() / max(done, 1), done * bs, done, seconds, lr)
         )
-        save(
-            path,
-            kind=KIND,
-            model=net,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            epoch=epoch + 1,
-            config=config.to_dict(),
-            inputs=inputs,
-            history=history,
-        )
-        written = path
     net.eval()
     return LocalizeFitResult(
         model=LocalizerModel(net, config),
-        epochs_done=len(history),
+        epochs_done=len(checkpoints.history),
         cancelled=cancelled,
-        history=history,
-        checkpoint_path=written,
-        resumed_from=resumed_from,
+        history=checkpoints.history,
+        checkpoint_path=checkpoints.written,
+        resumed_from=checkpoints.resumed_from,
         skipped=[(uris[i], why) for i, why in views.skipped],
     )
 

@@ -13,6 +13,7 @@ from mlcore.config import TrainConfig
 from mlcore.data.dataset import Item
 from mlcore.data.loaders import TrainData, eval_loader
 from mlcore.data.transforms import BatchAugment, BatchPrep
+from mlcore.device import tune_for_training
 from mlcore.eval.metrics import Metrics, compute_metrics
 from mlcore.models import Classifier, build_model, channels_last_ok, input_stats
 from mlcore.storage import S3Options
@@ -26,8 +27,6 @@ from mlcore.train.resume import (
     digest,
     epoch_seed,
     open_checkpoint,
-    restore,
-    save,
 )
 from mlcore.train.schedule import build_optimizer, build_scheduler
 
@@ -95,12 +94,9 @@ def fit(
         raise ValueError("no training items")
     info = distributed.current()
     device = distributed.device_for(config.device, info)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    tune_for_training(device, num_threads=config.num_threads)
     inputs = items_digest(items)
-    checkpoint_path, ckpt = open_checkpoint(
+    checkpoints = open_checkpoint(
         out_dir,
         resume=resume,
         kind=KIND,
@@ -130,12 +126,9 @@ def fit(
     labels = data.cache.labels.tolist() if data.cache is not None else [y for _, y in items]
     criterion = build_criterion(config, class_counts(labels, len(names))).to(device)
 
-    start_epoch, history = 0, list[EpochRecord]()
-    if ckpt is not None:
-        start_epoch, history = restore(
-            ckpt, model, optimizer, scheduler, rank=info.rank, world_size=info.world_size
-        )
-    resumed_from = start_epoch
+    start_epoch = checkpoints.resume(
+        model, optimizer, scheduler, rank=info.rank, world_size=info.world_size
+    )
 
     net: torch.nn.Module = model
     if info.distributed:
@@ -143,7 +136,6 @@ def fit(
         net = DistributedDataParallel(model, device_ids=ids)
     skipped: dict[int, str] = dict(data.skipped)
     cancelled = False
-    written = checkpoint_path if ckpt is not None else None
     for epoch in range(start_epoch, config.epochs):
         seed = epoch_seed(config.seed, epoch, info.rank)
         stats = train_one_epoch(
@@ -168,27 +160,15 @@ def fit(
         if stats.cancelled:
             cancelled = True
             break
-        history.append(
-            EpochRecord(epoch + 1, stats.loss, stats.images, stats.steps, stats.seconds, stats.lr)
-        )
         distributed.average_buffers(model, info)
         states = distributed.gather(rng_state(), info)
-        if info.is_main:
-            save(
-                checkpoint_path,
-                kind=KIND,
-                model=model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                epoch=epoch + 1,
-                config=config.to_dict(),
-                inputs=inputs,
-                history=history,
-                rng=states,
-                label_names=names,
-                world_size=info.world_size,
-            )
-            written = checkpoint_path
+        checkpoints.end_epoch(
+            EpochRecord.from_stats(stats),
+            write=info.is_main,
+            rng=states,
+            label_names=names,
+            world_size=info.world_size,
+        )
         distributed.barrier(info)
 
     model.eval()
@@ -196,11 +176,11 @@ def fit(
         model=model,
         label_names=names,
         config=config,
-        epochs_done=len(history),
+        epochs_done=len(checkpoints.history),
         cancelled=cancelled,
-        history=history,
-        checkpoint_path=written,
-        resumed_from=resumed_from,
+        history=checkpoints.history,
+        checkpoint_path=checkpoints.written,
+        resumed_from=checkpoints.resumed_from,
         skipped=[(items[i][0], reason) for i, reason in sorted(skipped.items())],
         world_size=info.world_size,
     )

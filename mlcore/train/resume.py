@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from mlcore.config import RESUMABLE_CHANGES, changed_fields
 from mlcore.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+
+if TYPE_CHECKING:
+    from mlcore.train.engine import EpochStats
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -36,6 +40,11 @@ class EpochRecord:
     steps: int
     seconds: float
     lr: float
+
+    @classmethod
+    def from_stats(cls, stats: EpochStats) -> EpochRecord:
+        """The record of an epoch that train_one_epoch ran."""
+        return cls(stats.epoch, stats.loss, stats.images, stats.steps, stats.seconds, stats.lr)
 
 
 def digest(lines: Iterable[object]) -> str:
@@ -51,6 +60,102 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
 
 
+@dataclass
+class EpochCheckpoints:
+    """One job's checkpoint file, as every trainer keeps it: opened (and checked) before
+    the work starts, restored into the model before the first epoch, rewritten after each
+    one. `history`, `resumed_from` and `written` are what the job's result reports."""
+
+    path: Path
+    kind: str
+    config: dict[str, Any]
+    inputs: str  # digest() of the job's inputs
+    found: dict[str, Any] | None = None  # the checkpoint to resume from
+    history: list[EpochRecord] = field(default_factory=list)
+    resumed_from: int = 0  # epochs already done in the checkpoint resumed from
+    written: Path | None = None  # the last checkpoint written (or resumed from)
+    training: tuple[nn.Module, torch.optim.Optimizer, LRScheduler] | None = None  # saved ones
+
+    def check_resumable(
+        self,
+        ckpt: dict[str, Any],
+        *,
+        inputs_name: str = "inputs",
+        label_names: Sequence[str] | None = None,
+    ) -> None:
+        """ValueError unless `ckpt` was written by the same kind of job on the same inputs."""
+        path, kind = self.path, self.kind
+        fresh = "pass resume=False or use a new out_dir."
+        # classifier checkpoints written before kinds were recorded have none
+        if ckpt.get("kind", "classifier") != kind:
+            raise ValueError(f"{path} is not a {kind} checkpoint; {fresh}")
+        changed = [
+            f for f in changed_fields(ckpt["config"], self.config) if f not in RESUMABLE_CHANGES
+        ]
+        if changed:
+            raise ValueError(
+                f"{path} was written with a different config ({', '.join(changed)} changed); "
+                f"{fresh}"
+            )
+        if label_names is not None and list(ckpt.get("label_names", [])) != list(label_names):
+            raise ValueError(
+                f"{path} was written for labels {ckpt.get('label_names')}, not {list(label_names)}."
+            )
+        written_for = ckpt.get("inputs_digest", ckpt.get("items_digest"))
+        if written_for is not None and written_for != self.inputs:
+            raise ValueError(f"{path} was written for a different {inputs_name}; {fresh}")
+
+    def resume(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: LRScheduler,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> int:
+        """Load the checkpoint found, if any, into the objects that every later checkpoint
+        saves, and into this process's RNGs; the first epoch (0-based) left to run."""
+        self.training = (model, optimizer, scheduler)
+        if self.found is not None:
+            done, self.history = restore(
+                self.found, model, optimizer, scheduler, rank=rank, world_size=world_size
+            )
+            self.resumed_from, self.written = done, self.path
+        return self.resumed_from
+
+    def end_epoch(
+        self,
+        record: EpochRecord,
+        *,
+        write: bool = True,
+        rng: list[dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> None:
+        """Add `record` to the history and, unless write=False (a DDP rank other than the
+        first), write the checkpoint of `record.epoch` epochs done. rng, extra: as in save()."""
+        if self.training is None:
+            raise RuntimeError("EpochCheckpoints.end_epoch() before resume()")
+        self.history.append(record)
+        if not write:
+            return
+        model, optimizer, scheduler = self.training
+        save(
+            self.path,
+            kind=self.kind,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            epoch=record.epoch,
+            config=self.config,
+            inputs=self.inputs,
+            history=self.history,
+            rng=rng,
+            **extra,
+        )
+        self.written = self.path
+
+
 def open_checkpoint(
     out_dir: str | Path,
     *,
@@ -61,62 +166,27 @@ def open_checkpoint(
     inputs_name: str = "inputs",
     label_names: Sequence[str] | None = None,
     is_main: bool = True,
-) -> tuple[Path, dict[str, Any] | None]:
-    """(checkpoint path, the checkpoint to resume from or None).
+) -> EpochCheckpoints:
+    """The job's checkpoints in out_dir; `.found` is the checkpoint to resume from, if any.
 
     resume=False deletes an old checkpoint (on the main process), so the fresh job never
     continues another's. inputs: digest() of the job's inputs; inputs_name says what they
-    are in the error message ("list of training items").
+    are in the error message ("list of training items"). A checkpoint of another job is
+    refused with a ValueError saying what differs.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / CHECKPOINT_NAME
+    checkpoints = EpochCheckpoints(out / CHECKPOINT_NAME, kind, config, inputs)
     if not resume:
         if is_main:
-            path.unlink(missing_ok=True)
-        return path, None
-    if not path.exists():
-        return path, None
-    ckpt = load_checkpoint(path)
-    check_resumable(
-        ckpt,
-        path=path,
-        kind=kind,
-        config=config,
-        inputs=inputs,
-        inputs_name=inputs_name,
-        label_names=label_names,
-    )
-    return path, ckpt
-
-
-def check_resumable(
-    ckpt: dict[str, Any],
-    *,
-    path: Path,
-    kind: str,
-    config: dict[str, Any],
-    inputs: str,
-    inputs_name: str = "inputs",
-    label_names: Sequence[str] | None = None,
-) -> None:
-    """ValueError unless `ckpt` was written by the same kind of job on the same inputs."""
-    fresh = "pass resume=False or use a new out_dir."
-    # classifier checkpoints written before kinds were recorded have none
-    if ckpt.get("kind", "classifier") != kind:
-        raise ValueError(f"{path} is not a {kind} checkpoint; {fresh}")
-    changed = [f for f in changed_fields(ckpt["config"], config) if f not in RESUMABLE_CHANGES]
-    if changed:
-        raise ValueError(
-            f"{path} was written with a different config ({', '.join(changed)} changed); {fresh}"
-        )
-    if label_names is not None and list(ckpt.get("label_names", [])) != list(label_names):
-        raise ValueError(
-            f"{path} was written for labels {ckpt.get('label_names')}, not {list(label_names)}."
-        )
-    written_for = ckpt.get("inputs_digest", ckpt.get("items_digest"))
-    if written_for is not None and written_for != inputs:
-        raise ValueError(f"{path} was written for a different {inputs_name}; {fresh}")
+            checkpoints.path.unlink(missing_ok=True)
+        return checkpoints
+    if not checkpoints.path.exists():
+        return checkpoints
+    found = load_checkpoint(checkpoints.path)
+    checkpoints.check_resumable(found, inputs_name=inputs_name, label_names=label_names)
+    checkpoints.found = found
+    return checkpoints
 
 
 def restore(

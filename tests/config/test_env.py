@@ -20,11 +20,16 @@ def test_typed_values_and_defaults(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("helper", "raw"), [(env_bool, "maybe"), (env_int, "4x"), (env_float, "one")]
+    ("helper", "raw", "kind"),
+    [
+        (env_bool, "maybe", "a boolean"),
+        (env_int, "4x", "an integer"),
+        (env_float, "one", "a number"),
+    ],
 )
-def test_bad_values_name_the_variable(monkeypatch, helper, raw):
+def test_bad_values_name_the_variable(monkeypatch, helper, raw, kind):
     monkeypatch.setenv("X_BAD", raw)
-    with pytest.raises(ImproperlyConfigured, match="X_BAD"):
+    with pytest.raises(ImproperlyConfigured, match=f"X_BAD={raw!r} is not {kind}"):
         helper("X_BAD", 1) if helper is not env_bool else helper("X_BAD")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from mlcore.config import TrainConfig
@@ -33,6 +34,26 @@ TINY = TrainConfig(
 
 def tiny_config(**changes: object) -> TrainConfig:
     return replace(TINY, **changes)  # type: ignore[arg-type]
+
+
+def cancel_after(calls: int) -> Callable[[], bool]:
+    """A should_cancel that says no `calls` times, then yes."""
+    asked = 0
+
+    def should_cancel() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > calls
+
+    return should_cancel
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    """Bit-identical parameters and buffers, on any device."""
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    different = [k for k in sa if not torch.equal(sa[k].cpu(), sb[k].cpu())]
+    assert not different, different[:5]
 
 
 def draw(label: int, rng: np.random.Generator, *, size: int = 16) -> np.ndarray:

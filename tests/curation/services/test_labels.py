@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from django.core.exceptions import PermissionDenied
 
@@ -59,21 +61,12 @@ def test_relabel_to_the_same_label_writes_nothing(neckline, merchandiser):
 
 def test_a_stale_version_is_refused_with_the_current_value(neckline, merchandiser, data_scientist):
     ann, labels = neckline
-    relabel_image(
-        image=ann.image,
-        attribute=ann.attribute,
-        label=labels["boat"],
-        actor=data_scientist,
-        expected_version=1,
+    from_version_1 = partial(
+        relabel_image, image=ann.image, attribute=ann.attribute, expected_version=1
     )
+    from_version_1(label=labels["boat"], actor=data_scientist)
     with pytest.raises(StaleLabel) as caught:
-        relabel_image(
-            image=ann.image,
-            attribute=ann.attribute,
-            label=labels["v-neck"],
-            actor=merchandiser,
-            expected_version=1,
-        )
+        from_version_1(label=labels["v-neck"], actor=merchandiser)
     assert caught.value.annotation.label_id == labels["boat"].pk
     assert caught.value.annotation.version == 2
 

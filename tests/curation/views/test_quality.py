@@ -40,6 +40,15 @@ def _url(name, neckline, **query):
     return f"{base}?{urlencode(query)}" if query else base
 
 
+def _relabel_tile(client, row, run, label_id, version):
+    """An HTMX relabel of one gallery tile of the neckline attribute."""
+    return client.post(
+        reverse("curation:gallery_relabel", args=[row.image_id]),
+        {"attribute": "neckline", "run": run.pk, "label": label_id, "version": version},
+        headers={"HX-Request": "true"},
+    )
+
+
 def _per_class(html: str) -> list[list[str]]:
     """The per-class table's rows as cell texts."""
     body = html.split('id="per-class"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
@@ -174,16 +183,7 @@ def test_relabel_from_a_gallery_swaps_the_tile_and_writes_history(
     client.force_login(merchandiser)
     row = RunImage.objects.get(run=run, split="test", is_error=True)
     ann = Annotation.objects.get(image_id=row.image_id, attribute=neckline)
-    page = client.post(
-        reverse("curation:gallery_relabel", args=[row.image_id]),
-        {
-            "attribute": "neckline",
-            "run": run.pk,
-            "label": row.predicted_label_id,
-            "version": ann.version,
-        },
-        headers={"HX-Request": "true"},
-    )
+    page = _relabel_tile(client, row, run, row.predicted_label_id, ann.version)
     assert page.status_code == 200 and f'id="tile-{row.image_id}"' in page.content.decode()
     event = LabelEvent.objects.filter(image_id=row.image_id).latest("id")
     assert (event.new_label_id, event.source, event.flagged_by_run_id, event.actor_id) == (
@@ -194,16 +194,7 @@ def test_relabel_from_a_gallery_swaps_the_tile_and_writes_history(
     )
     assert f'data-event="{event.pk}"' in page.content.decode()
     # The same stale version again: refused, with who changed it.
-    stale = client.post(
-        reverse("curation:gallery_relabel", args=[row.image_id]),
-        {
-            "attribute": "neckline",
-            "run": run.pk,
-            "label": row.given_label_id,
-            "version": ann.version,
-        },
-        headers={"HX-Request": "true"},
-    )
+    stale = _relabel_tile(client, row, run, row.given_label_id, ann.version)
     assert stale.status_code == 409 and "max_merch changed it" in stale.content.decode()
     # u: undo puts the old label back as a revert event.
     undone = client.post(
@@ -411,16 +402,7 @@ def test_qa_pages_never_read_the_runs_growing_columns(
     with CaptureQueriesContext(connection) as queries:
         assert client.get(_url("quality", neckline)).status_code == 200
         assert client.get(_url("gallery", neckline, run=run.pk)).status_code == 200
-        tile = client.post(
-            reverse("curation:gallery_relabel", args=[wrong.image_id]),
-            {
-                "attribute": "neckline",
-                "run": run.pk,
-                "label": wrong.predicted_label_id,
-                "version": version,
-            },
-            headers={"HX-Request": "true"},
-        )
+        tile = _relabel_tile(client, wrong, run, wrong.predicted_label_id, version)
         assert tile.status_code == 200
     read = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
     assert any("curation_trainingrun" in sql for sql in read)

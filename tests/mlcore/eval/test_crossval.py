@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -52,15 +54,18 @@ def test_unreadable_images_get_nan_rows(make_items, tmp_path):
     assert [i for i, _ in result.skipped] == [4]
 
 
+LINEAR_PROBE = tiny_config(  # frozen ImageNet Lite0 features, 3-fold logistic regression
+    arch="efficientnet_lite0",
+    pretrained=True,
+    image_size=32,
+    cv_folds=3,
+    cv_method="linear_probe",
+)
+
+
 def test_linear_probe_gives_out_of_sample_probs_from_frozen_features(make_items, tmp_path):
     items = make_items(30)
-    config = tiny_config(
-        arch="efficientnet_lite0",
-        pretrained=True,
-        image_size=32,
-        cv_folds=3,
-        cv_method="linear_probe",
-    )
+    config = LINEAR_PROBE
 
     seen = []
     result = out_of_sample_probs(
@@ -89,14 +94,7 @@ def test_linear_probe_gives_out_of_sample_probs_from_frozen_features(make_items,
 def test_a_cancelled_linear_probe_stops_without_the_remaining_folds(
     make_items, tmp_path, stop_at_fold
 ):
-    config = tiny_config(
-        arch="efficientnet_lite0",
-        pretrained=True,
-        image_size=32,
-        cv_folds=3,
-        cv_method="linear_probe",
-        batch_size=4,
-    )
+    config = replace(LINEAR_PROBE, batch_size=4)
     reported = []
     result = out_of_sample_probs(
         config,

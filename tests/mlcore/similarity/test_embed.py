@@ -28,7 +28,7 @@ from mlcore.similarity.images import decode_views
 from mlcore.similarity.triplets import flip_triplets, group_triplets
 from mlcore.train import fit
 from mlcore.train.checkpoint import seed_everything
-from tests.mlcore.conftest import NAMES, tiny_config
+from tests.mlcore.conftest import NAMES, assert_same_weights, cancel_after, tiny_config
 from tests.mlcore.similarity.conftest import DEVICES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,13 +43,6 @@ TINY = TripletConfig(
     device="cpu",
     progress_every=1,
 )
-
-
-def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    different = [k for k in sa if not torch.equal(sa[k].cpu(), sb[k].cpu())]
-    assert not different, different[:5]
 
 
 def test_triplet_loss_is_a_hinge_on_squared_distances():
@@ -127,17 +120,6 @@ def test_triplet_training_lowers_the_loss_and_beats_chance(more_dresses, tmp_pat
     assert result.accuracy > before + 0.1
 
 
-def cancel_after(calls: int):
-    asked = 0
-
-    def should_cancel() -> bool:
-        nonlocal asked
-        asked += 1
-        return asked > calls
-
-    return should_cancel
-
-
 def test_resume_after_cancel_reaches_the_weights_of_an_uninterrupted_run(dresses, tmp_path):
     uris = dresses.paths[:32]
     triplets = flip_triplets(32)  # 4 steps per epoch
@@ -162,7 +144,7 @@ def test_resume_after_cancel_reaches_the_weights_of_an_uninterrupted_run(dresses
     assert [(p.epoch, p.step) for p in seen] == [(e, s) for e in (1, 2) for s in (1, 2, 3, 4)]
     assert first.cancelled and first.epochs_done == 1 and first.checkpoint_path is not None
     assert resumed.resumed_from == 1 and resumed.epochs_done == 2 and not resumed.cancelled
-    same_weights(resumed.embedder.net, straight.embedder.net)
+    assert_same_weights(resumed.embedder.net, straight.embedder.net)
     assert [h.loss for h in resumed.history] == [h.loss for h in straight.history]
 
 
@@ -206,7 +188,7 @@ def test_resume_after_the_process_is_killed(dresses, tmp_path):
     resumed = fit_triplets(config, uris, triplets, out_dir=out)
 
     assert 1 <= resumed.resumed_from < 3 and resumed.epochs_done == 3
-    same_weights(resumed.embedder.net, straight.embedder.net)
+    assert_same_weights(resumed.embedder.net, straight.embedder.net)
 
 
 def test_a_saved_triplet_net_embeds_like_the_trained_one(dresses, tmp_path):

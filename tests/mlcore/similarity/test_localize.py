@@ -14,6 +14,7 @@ from mlcore.similarity.localize import (
     load_localizer,
     locate,
 )
+from tests.mlcore.conftest import assert_same_weights, cancel_after
 from tests.mlcore.similarity.conftest import DEVICES
 
 
@@ -100,20 +101,12 @@ def test_localizer_resume_after_cancel_matches_an_uninterrupted_run(dresses, tmp
     items = [(dresses.paths[i], tuple(dresses.boxes[i])) for i in range(48)]  # 3 steps/epoch
     config = tiny(epochs=2)
     straight = fit_localizer(config, items, out_dir=tmp_path / "straight")
-    asked = 0
-
-    def cancel_at_step_5() -> bool:
-        nonlocal asked
-        asked += 1
-        return asked > 4
-
     first = fit_localizer(
-        config, items, out_dir=tmp_path / "resumed", should_cancel=cancel_at_step_5
+        config, items, out_dir=tmp_path / "resumed", should_cancel=cancel_after(4)
     )
     torch.manual_seed(99)
     resumed = fit_localizer(config, items, out_dir=tmp_path / "resumed")
 
     assert first.cancelled and first.epochs_done == 1
     assert resumed.resumed_from == 1 and resumed.epochs_done == 2
-    for key, value in straight.model.net.state_dict().items():
-        assert torch.equal(value, resumed.model.net.state_dict()[key]), key
+    assert_same_weights(straight.model.net, resumed.model.net)

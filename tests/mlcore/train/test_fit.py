@@ -8,26 +8,7 @@ import torch
 from mlcore.config import TrainConfig
 from mlcore.train import CHECKPOINT_NAME, fit
 from mlcore.train.checkpoint import load_checkpoint
-from tests.mlcore.conftest import NAMES, tiny_config
-
-
-def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    different = [k for k in sa if not torch.equal(sa[k], sb[k])]
-    assert not different, different[:5]
-
-
-def cancel_after(calls: int):
-    asked = 0
-
-    def should_cancel() -> bool:
-        nonlocal asked
-        asked += 1
-        return asked > calls
-
-    return should_cancel
-
+from tests.mlcore.conftest import NAMES, assert_same_weights, cancel_after, tiny_config
 
 RESUME_CASES = [
     pytest.param({"cache_decoded": True}, id="resnet-cache"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlcore.train.checkpoint import rng_state
+from mlcore.train.checkpoint import load_checkpoint, rng_state, seed_everything
 from mlcore.train.resume import (
     EpochRecord,
     digest,
@@ -54,11 +54,11 @@ def test_digest_is_the_same_for_the_same_lines_and_differs_otherwise():
 
 
 def test_a_missing_checkpoint_starts_fresh_and_resume_false_deletes_an_old_one(tmp_path):
-    path, ckpt = open_checkpoint(tmp_path, resume=True, kind="triplet", config={}, inputs="x")
-    assert ckpt is None and not path.exists()
-    _write(path, kind="triplet")
-    path, ckpt = open_checkpoint(tmp_path, resume=False, kind="triplet", config={}, inputs="x")
-    assert ckpt is None and not path.exists()
+    fresh = open_checkpoint(tmp_path, resume=True, kind="triplet", config={}, inputs="x")
+    assert fresh.found is None and not fresh.path.exists()
+    _write(fresh.path, kind="triplet")
+    again = open_checkpoint(tmp_path, resume=False, kind="triplet", config={}, inputs="x")
+    assert again.found is None and not again.path.exists()
 
 
 @pytest.mark.parametrize(
@@ -86,8 +86,8 @@ def test_a_checkpoint_of_another_job_is_refused(tmp_path, asked, message):
 def test_a_change_of_loader_workers_is_resumable(tmp_path):
     _write(tmp_path / "checkpoint.pt")
     config = {"lr": 0.1, "seed": 1, "epochs": 5, "num_workers": 4}
-    _, ckpt = open_checkpoint(tmp_path, resume=True, kind="classifier", config=config, inputs="abc")
-    assert ckpt is not None and ckpt["epoch"] == 2
+    ckpt = open_checkpoint(tmp_path, resume=True, kind="classifier", config=config, inputs="abc")
+    assert ckpt.found is not None and ckpt.found["epoch"] == 2
 
 
 def _draws():
@@ -95,20 +95,13 @@ def _draws():
 
 
 def test_restore_sets_this_process_rng_state_from_a_per_rank_list(tmp_path):
-    states = []
+    states, expected = [], []
     for r in range(2):
-        torch.manual_seed(100 + r)
-        np.random.seed(100 + r)
-        random.seed(100 + r)
+        seed_everything(100 + r)
         states.append(rng_state())
-    expected = []
-    for r in range(2):
-        torch.manual_seed(100 + r)
-        np.random.seed(100 + r)
-        random.seed(100 + r)
         expected.append(_draws())
     _write(tmp_path / "checkpoint.pt", rng=states)
-    _, ckpt = open_checkpoint(
+    ckpt = open_checkpoint(
         tmp_path,
         resume=True,
         kind="classifier",
@@ -117,15 +110,13 @@ def test_restore_sets_this_process_rng_state_from_a_per_rank_list(tmp_path):
     )
     for rank in range(2):
         model, optimizer, scheduler = _objects()
-        epoch, history = restore(ckpt, model, optimizer, scheduler, rank=rank, world_size=2)
+        epoch, history = restore(ckpt.found, model, optimizer, scheduler, rank=rank, world_size=2)
         assert epoch == 2 and [h.epoch for h in history] == [1, 2]
         assert _draws() == expected[rank]
 
 
 def test_restore_reads_a_single_state_as_older_similarity_checkpoints_wrote_it(tmp_path):
-    torch.manual_seed(5)
-    np.random.seed(5)
-    random.seed(5)
+    seed_everything(5)
     state = rng_state()
     expected = _draws()
     _write(tmp_path / "checkpoint.pt", kind="triplet")
@@ -134,3 +125,26 @@ def test_restore_reads_a_single_state_as_older_similarity_checkpoints_wrote_it(t
     model, optimizer, scheduler = _objects()
     restore(ckpt, model, optimizer, scheduler)
     assert _draws() == expected
+
+
+def test_epoch_checkpoints_resume_the_history_and_write_each_epoch_on_the_main_process(tmp_path):
+    _write(tmp_path / "checkpoint.pt")
+    config = {"lr": 0.1, "seed": 1, "epochs": 5}
+    checkpoints = open_checkpoint(
+        tmp_path, resume=True, kind="classifier", config=config, inputs="abc"
+    )
+    assert checkpoints.resume(*_objects()) == 2
+    assert checkpoints.resumed_from == 2 and checkpoints.written == checkpoints.path
+    checkpoints.end_epoch(EpochRecord(3, 0.3, 10, 2, 0.1, 0.1), write=False)
+    assert load_checkpoint(checkpoints.path)["epoch"] == 2
+    checkpoints.end_epoch(EpochRecord(4, 0.2, 10, 2, 0.1, 0.1), label_names=["a", "b"])
+    saved = load_checkpoint(checkpoints.path)
+    assert saved["epoch"] == 4 and saved["label_names"] == ["a", "b"]
+    assert [r["epoch"] for r in saved["history"]] == [1, 2, 3, 4]
+
+
+def test_epoch_checkpoints_refuse_to_write_before_they_know_the_model(tmp_path):
+    checkpoints = open_checkpoint(tmp_path, resume=True, kind="triplet", config={}, inputs="x")
+    with pytest.raises(RuntimeError, match="before resume"):
+        checkpoints.end_epoch(EpochRecord(1, 0.5, 10, 2, 0.1, 0.1))
+    assert not checkpoints.path.exists()
