@@ -2,6 +2,7 @@ from django.urls import path
 
 from curation.views import (
     boxes,
+    data_health,
     datasets,
     history,
     images,
@@ -28,6 +29,8 @@ urlpatterns = [
     path("images/<int:image_id>/file/", images.image_file, name="image_file"),
     path("history/<int:event_id>/revert/", images.event_revert, name="event_revert"),
     path("datasets/<slug:name>/attributes/<slug:attribute>/retrain/", runs.retrain, name="retrain"),
+    path("datasets/<slug:name>/health/", data_health.data_health, name="data_health"),
+    path("datasets/<slug:name>/health/fix/", data_health.data_health_fix, name="data_health_fix"),
     path("datasets/<slug:name>/history/", history.dataset_history, name="dataset_history"),
     path("history/batch/<uuid:batch>/revert/", history.batch_revert, name="batch_revert"),
     path(

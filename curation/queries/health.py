@@ -16,6 +16,7 @@ changes.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -175,7 +176,8 @@ def search(dataset: Dataset, *, radius: int = DEFAULT_RADIUS) -> Search:
     """The dataset's hash search at `radius`, from the cache while the catalog is unchanged."""
     if not 0 <= radius <= MAX_RADIUS:
         raise ValueError(f"radius must be between 0 and {MAX_RADIUS} bits, not {radius}")
-    key = f"health:v1:{radius}:" + ":".join(map(str, fingerprint(dataset)))
+    digest = hashlib.blake2b(repr(fingerprint(dataset)).encode(), digest_size=16).hexdigest()
+    key = f"health:v1:{dataset.pk}:{radius}:{digest}"
     found = cache.get(key)
     if found is None:
         ids, hashes, is_test = hash_arrays(dataset)
