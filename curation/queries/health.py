@@ -7,6 +7,9 @@
 - crowds: more than MAX_GROUP usable images with one identical hash (blank or placeholder
   photos). They are listed as one group each, not expanded into pairs (n² pairs of blanks
   would swamp the page and the search).
+- look-alikes: images with more than MAX_NEIGHBOURS near hashes. A copy has a twin or two;
+  dozens of near hashes mean the images are too plain for the hash (small silhouettes on
+  black), so their pairs are counted, not listed.
 
 Usable images only (status ok, with a hash). The search runs over (id, hash, split) arrays
 by banded hashing (queries/near_duplicates.py), never over all pairs; its result is cached
@@ -48,6 +51,11 @@ DEFAULT_RADIUS = 4
 MAX_RADIUS = 12  # beyond this, pairs are mostly chance for simple images
 MAX_GROUP = 200  # images with one identical hash: beyond this, a crowd, not pairs
 IN_CHUNK = 5000  # ids per `IN (...)` query
+# A copy has one or a few twins; an image with more near hashes than this is a look-alike
+# the hash cannot tell apart (plain images, such as 28-px silhouettes on black, share most
+# dHash bits without being copies: bench/README.md, "Data health"). Its pairs are counted,
+# not listed.
+MAX_NEIGHBOURS = 10
 CACHE_SECONDS = 600  # also bounds how stale a cached search can be
 
 
@@ -69,6 +77,7 @@ class Search:
     same_split: list[tuple[int, int, int]]  # (image id, image id, distance), one split
     crowds: list[Crowd]
     skipped: int  # images in an over-full band group: some of their pairs may be missing
+    lookalikes: int = 0  # images with more than MAX_NEIGHBOURS near hashes: not listed
 
     @property
     def leaked_test_ids(self) -> set[int]:
@@ -120,6 +129,7 @@ def search_arrays(
     radius: int = DEFAULT_RADIUS,
     max_group: int = MAX_GROUP,
     max_bucket: int = MAX_BUCKET,
+    max_neighbours: int = MAX_NEIGHBOURS,
 ) -> Search:
     """The search itself over arrays (see hash_arrays), sorted nearest first."""
     uniq, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
@@ -138,9 +148,13 @@ def search_arrays(
     keep = ~crowded
     ids, hashes, is_test = ids[keep], hashes[keep], is_test[keep]
     found = near_pairs(hashes, radius=radius, max_bucket=max_bucket)
-    cross = is_test[found.i] != is_test[found.j]
-    a, b, d = ids[found.i], ids[found.j], found.distance
-    test_first = is_test[found.i]
+    neighbours = np.bincount(np.r_[found.i, found.j], minlength=len(hashes))
+    crowded_pair = (neighbours[found.i] > max_neighbours) | (neighbours[found.j] > max_neighbours)
+    lookalikes = int((neighbours > max_neighbours).sum())
+    fi, fj = found.i[~crowded_pair], found.j[~crowded_pair]
+    cross = is_test[fi] != is_test[fj]
+    a, b, d = ids[fi], ids[fj], found.distance[~crowded_pair]
+    test_first = is_test[fi]
     train_side = np.where(test_first, b, a)
     test_side = np.where(test_first, a, b)
     leaked = sorted(
@@ -155,6 +169,7 @@ def search_arrays(
     return Search(
         radius=radius,
         n_images=int(keep.size),
+        lookalikes=lookalikes,
         leaked=leaked,
         same_split=same,
         crowds=sorted(crowds, key=lambda c: -(c.train + c.test)),

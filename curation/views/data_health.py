@@ -85,6 +85,7 @@ def data_health(request, name: str):
         "radius": radius,
         "default_radius": health.DEFAULT_RADIUS,
         "max_group": health.MAX_GROUP,
+        "max_neighbours": health.MAX_NEIGHBOURS,
         "report": report,
         "leaked": leaked,
         "leaked_rows": _rows(dataset, leaked.object_list, names),

@@ -126,3 +126,17 @@ def test_hashes_that_are_not_hex_are_refused():
         hex_to_u64(["zz00000000000000"])
     with pytest.raises(ValueError, match="16 hex digits"):
         hex_to_u64(["ff"])
+
+
+def test_an_image_with_dozens_of_near_hashes_is_a_look_alike_not_a_leak():
+    rng = np.random.default_rng(2)
+    hashes = rng.integers(0, 2**63, size=100, dtype=np.int64).astype(np.uint64)
+    for k in range(1, 31):  # 30 hashes 1-2 bits from hash 0: plain images, not copies
+        hashes[k] = hashes[0] ^ np.uint64(1 << k) ^ np.uint64(1 << (k + 31))
+    hashes[99] = hashes[50]  # and one true copy
+    ids = np.arange(1, 101, dtype=np.int64)
+    is_test = np.zeros(100, dtype=bool)
+    is_test[::2] = True
+    found = health.search_arrays(ids, hashes, is_test, radius=4)
+    assert found.leaked == [(100, 51, 0)]
+    assert found.lookalikes == 31
