@@ -43,7 +43,7 @@ def dataset_detail(request, name: str):
         "attributes": attributes,
         "counts": catalog.label_counts(dataset, attributes),
         "splits": catalog.split_counts(dataset),
-        "health": health.health(dataset),
+        "health": health.cached_health(dataset),
         "quarantine": quarantine,
         **_gallery_context(request, dataset, attributes),
     }

@@ -146,3 +146,10 @@ def test_leaked_pairs_page_by_twenty(imported, client, viewer, monkeypatch):
     client.force_login(viewer)
     body = client.get(PAGE + "?page=3").content.decode()
     assert "Page 3 of 3" in body and body.count('class="pair"') == 5
+
+
+def test_the_dataset_page_does_not_run_the_search_itself(leaked, client, viewer):
+    client.force_login(viewer)
+    assert "not checked since the last change" in client.get("/datasets/dresses/").content.decode()
+    client.get(PAGE)
+    assert "2 leaked test images" in client.get("/datasets/dresses/").content.decode()
