@@ -67,6 +67,15 @@ class SplitMoveAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(models.Quarantine)
+class QuarantineAdmin(admin.ModelAdmin):
+    list_display = ("image", "reason", "actor", "created_at")
+    raw_id_fields = ("image",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(models.ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "dataset_name", "source", "status", "done", "total", "created_at")

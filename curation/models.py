@@ -240,6 +240,21 @@ class SplitMove(models.Model):
         return f"{self.product_id}: {self.old_split} -> {self.new_split}"
 
 
+class Quarantine(models.Model):
+    """Audit record of an image taken out of use by a person (a duplicate, a bad photo): who,
+    why and when. Files the importer could not read are quarantined without one."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="quarantines")
+    reason = models.CharField(max_length=500)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} quarantined: {self.reason}"
+
+
 class ImportJob(models.Model):
     """One run of import_catalog started from the web page, with its progress and report."""
 

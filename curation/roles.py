@@ -47,6 +47,11 @@ ACTIONS: dict[str, tuple[str, str]] = {
     ),
     "import": ("manage_dataset", "import catalogs (data scientist or admin needed)"),
     "import_answers": ("manage_dataset", f"import crowd answers ({DATA_SCIENTIST})"),
+    "move_split": (
+        "manage_dataset",
+        "move products between splits (data scientist or admin needed)",
+    ),
+    "quarantine": ("manage_dataset", "quarantine images (data scientist or admin needed)"),
     "order_labels": (
         "manage_dataset",
         "change the label order (data scientist or admin needed)",

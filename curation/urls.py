@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from curation.views import (
     boxes,
+    data_health,
     datasets,
     history,
     image_quality,
@@ -37,6 +38,8 @@ dataset_urls = [
     path("", datasets.dataset_detail, name="dataset_detail"),
     path("labels/<int:label_id>/move/", datasets.label_move, name="label_move"),
     path("history/", history.dataset_history, name="dataset_history"),
+    path("health/", data_health.data_health, name="data_health"),
+    path("health/fix/", data_health.data_health_fix, name="data_health_fix"),
     path("image-quality/", image_quality.image_quality_panel, name="image_quality_panel"),
     path("image-quality/scan/", image_quality.image_quality_scan, name="image_quality_scan"),
     path("attributes/<slug:attribute>/", include(attribute_urls)),

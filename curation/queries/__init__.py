@@ -7,4 +7,6 @@ services that change what they count refresh the stored aggregates.
 - search: similar dresses over the dataset's current index
 - triplets: the next look-alike question to ask a person
 - agreement: how reviewers agree (kappa, CROWDLAB)
+- health: near-duplicates across splits and disagreeing duplicates (near_duplicates: the
+  banded hash search over arrays)
 """

@@ -46,11 +46,16 @@ def datasets_with_counts() -> QuerySet[Dataset]:
     ).order_by("name")
 
 
+def usable_count(dataset: Dataset) -> int:
+    """Usable (status ok) images in the dataset, from the tallies: one indexed row a split."""
+    return SplitTally.objects.filter(dataset=dataset).aggregate(n=Sum("n"))["n"] or 0
+
+
 def missing_box_count(dataset: Dataset) -> int:
     """Usable images without a box: the tallied usable count less the boxed ones (boxes are
     drawn by people or come with a synthetic catalog, so they are the short side to count),
     instead of an anti-join over the whole catalog."""
-    usable = SplitTally.objects.filter(dataset=dataset).aggregate(n=Sum("n"))["n"] or 0
+    usable = usable_count(dataset)
     boxed = ImageBox.objects.filter(image__dataset=dataset, image__status=ImageStatus.OK).count()
     return usable - boxed
 

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from curation.access import get_dataset_for_user, require_perm, require_viewer
 from curation.models import Image, ImageStatus, Label, Split
-from curation.queries import catalog
+from curation.queries import catalog, health
 from curation.services.datasets import move_label
 from curation.views.image_quality import panel_for
 
@@ -44,6 +44,7 @@ def dataset_detail(request, name: str):
         "attributes": attributes,
         "counts": catalog.label_counts(dataset, attributes),
         "splits": catalog.split_counts(dataset),
+        "health": health.cached_health(dataset),
         "quarantine": quarantine,
         **_gallery_context(request, dataset, attributes),
         **panel_for(request, dataset),

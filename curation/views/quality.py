@@ -24,7 +24,7 @@ from curation.access import (
     require_viewer,
 )
 from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
-from curation.queries import payoff, quality
+from curation.queries import health, payoff, quality
 from curation.services.labels import (
     REASON_MAX,
     BadReason,
@@ -94,7 +94,25 @@ def dashboard(request, name: str, attribute: str):
         context["runs"] = quality.run_choices(attr)
         context["normalise"] = normalise
         context["board_html"] = _board_html(attr, run, split, normalise)
+    context.update(_leakage(attr, run))
     return render(request, "curation/quality.html", context)
+
+
+def _leakage(attr: Attribute, run: TrainingRun | None) -> dict:
+    """Test images that are near-copies of training images (the data-health search: cached,
+    or run here on a small catalog), and the run's test numbers with and without them."""
+    found = health.search_if_cheap(attr.dataset)
+    if found is None:
+        return {"leaked_test": 0, "leak_unchecked": True}
+    leaked = found.leaked_test_ids
+    if not leaked:
+        return {"leaked_test": 0}
+    effect = None
+    if run is not None:
+        labels = quality.current_labels(attr)
+        confusion = quality.dashboard(run, Split.TEST, labels).confusion
+        effect = health.leak_effect(run, confusion, labels, leaked)
+    return {"leaked_test": len(leaked), "leak": effect}
 
 
 BOARD_CACHE_SECONDS = 24 * 3600

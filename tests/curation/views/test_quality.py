@@ -437,3 +437,45 @@ def test_todays_confusion_moves_only_relabelled_images_and_matches_a_full_count(
     got = quality.today_confusion(run, labels)
     assert (got == full).all()
     assert got.sum() == len(test_rows) - 1  # the image now without a label drops out
+
+
+def test_dashboard_warns_of_leaked_test_images_with_f1_without_them(run, neckline, client, viewer):
+    from tests.support.hashes import clean, plant
+
+    hashes = clean(neckline.dataset)
+    plant(neckline.dataset, {"img/5.png": hashes["img/0.png"]})  # a test copy of a train photo
+    client.force_login(viewer)
+    body = unescape(client.get(_url("quality", neckline)).content.decode())
+    warning = body.split('id="leakage"', 1)[1].split("</div>", 1)[0]
+    assert "1 test image is a" in warning and "near-copy of training images" in warning
+    # img/4 is predicted wrongly, img/5 (the copy) rightly: accuracy 0.5 with it, 0 without.
+    assert "accuracy 0.5000 / 0.0000" in warning
+    assert "1 of the run's 2 scored test images left out" in warning
+    assert reverse("curation:data_health", args=["dresses"]) + "#leaked" in warning
+
+
+def test_dashboard_has_no_leakage_warning_on_a_clean_catalog(run, neckline, client, viewer):
+    from tests.support.hashes import clean
+
+    clean(neckline.dataset)
+    client.force_login(viewer)
+    body = client.get(_url("quality", neckline)).content.decode()
+    assert 'id="leakage"' not in body and "Data health</a>" in body
+
+
+def test_dashboard_of_a_big_catalog_reads_the_search_from_the_cache_only(
+    run, neckline, client, viewer, monkeypatch
+):
+    from curation.queries import health
+    from tests.support.hashes import clean, plant
+
+    hashes = clean(neckline.dataset)
+    plant(neckline.dataset, {"img/5.png": hashes["img/0.png"]})
+    monkeypatch.setattr(health, "INLINE_MAX_IMAGES", 0)  # every catalog counts as big
+    client.force_login(viewer)
+    body = client.get(_url("quality", neckline)).content.decode()
+    assert 'id="leakage"' not in body and 'id="leakage-unchecked"' in body
+
+    client.get(reverse("curation:data_health", args=["dresses"]))  # runs and caches it
+    body = client.get(_url("quality", neckline)).content.decode()
+    assert 'id="leakage"' in body and 'id="leakage-unchecked"' not in body
