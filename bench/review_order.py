@@ -13,8 +13,8 @@ run's test accuracy as the app reports it (noisy labels) and the true one; preci
 (k = the number of corrupted labels) and AUROC of the review order; the share of corrupted
 labels in the first 5 / 10 / 15% of it; cleanlab's flagged set; and the run's estimate of
 wrong labels against the truth. A last column gives the default's figure over the previous
-one's. It does not retrain after a review: the end-to-end loop through the HTTP API and a
-worker (bench/curation.py in the issue) is not built yet.
+one's. It does not retrain after a review: bench/curation.py runs the whole loop through the
+HTTP API and a worker.
 """
 
 from __future__ import annotations
