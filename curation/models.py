@@ -31,6 +31,8 @@ class LabelSource(models.TextChoices):
     MANUAL = "manual", "manual"
     REVIEW = "review", "review"
     REVERT = "revert", "revert"
+    MODEL = "model", "model"  # a person accepted the promoted model's suggestion
+    AUTO = "auto", "model (automatic)"  # written by auto-accept above a calibrated threshold
 
 
 # Sources that mean "a person decided this label": an import must not silently undo them.
@@ -79,6 +81,9 @@ class Attribute(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="attributes")
     name = models.SlugField(max_length=80)
     position = models.PositiveIntegerField(default=0)
+    # Auto-accept: the precision a data scientist asks of automatic tags (e.g. 0.98); None
+    # means new arrivals are never tagged without a person.
+    auto_accept_target = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset_id", "position", "id"]
@@ -738,3 +743,76 @@ class QualityFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issue} {self.score:.2f}: image {self.image_id}"
+
+
+class ImageScore(models.Model):
+    """A promoted model's scores for an image that was not in the model's own run (a new
+    arrival, an unlabelled image). Images of the run read their scores from RunImage
+    (out-of-sample for training images); queries/scores.py joins the two."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="scores")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="scores")
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    # Every label's calibrated probability, in run.label_names order.
+    probs = models.JSONField()
+    predicted_label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    confidence = models.FloatField()  # calibrated probability of the predicted label
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "image"], name="image_score_unique"),
+        ]
+        # The new-arrivals queue: one run's scores, most confident first.
+        indexes = [
+            models.Index(fields=["run", "-confidence", "id"], name="image_score_queue"),
+            models.Index(fields=["image", "attribute"], name="image_score_by_image"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} image {self.image_id}: {self.predicted_label_id}"
+
+
+class ScoringJob(models.Model):
+    """One pass of a promoted model over the usable images of its attribute that it has not
+    scored yet (imports, promotion, a button and `manage.py score` start it). Idempotent:
+    images already scored are skipped, so a job re-delivered after a worker died goes on
+    where it stopped."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    ACTIVE = frozenset({Status.QUEUED, Status.RUNNING})
+
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="scorings")
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="scorings")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    reason = models.CharField(max_length=40, blank=True)  # import, promote, button, command
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)  # unreadable images
+    error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["attribute", "status", "-id"], name="scoring_current")]
+
+    def __str__(self) -> str:
+        return f"scoring {self.pk} of attribute {self.attribute_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0

@@ -132,7 +132,7 @@ def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
     return rows
 
 
-def run_metrics(found, label_names: list[str]) -> dict[str, Any]:
+def run_metrics(found, label_names: list[str], n_train: int) -> dict[str, Any]:
     metrics = found.metrics.to_dict()
     # The mistakes' row lists are RunImage rows now (is_error, indexed for the galleries);
     # kept here they would grow the run row, read on every QA page, with the test split.
@@ -144,7 +144,21 @@ def run_metrics(found, label_names: list[str]) -> dict[str, Any]:
         split: {name: round(float(n), 1) for name, n in zip(label_names, per_class, strict=True)}
         for split, per_class in found.wrong_labels.items()
     }
+    metrics["calibration"] = calibration_of(found, n_train).to_dict()
     return metrics
+
+
+def calibration_of(found, n_train: int):
+    """Temperature fitted on the out-of-sample training probabilities, measured on test.
+    found.probs holds the training rows first, then the test rows."""
+    from mlcore.eval.calibration import calibrate
+
+    return calibrate(
+        fit_probs=found.probs[:n_train],
+        fit_labels=found.given[:n_train],
+        test_probs=found.probs[n_train:],
+        test_labels=found.given[n_train:],
+    )
 
 
 @transaction.atomic
@@ -164,7 +178,7 @@ def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress
     finish_run(
         run.pk,
         Status.SUCCEEDED,
-        metrics=run_metrics(found, list(run.label_names)),
+        metrics=run_metrics(found, list(run.label_names), len(items.train_rows)),
         artifact_uri=artifact,
         progress={**progress, "phase": "done"},
     )
