@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -106,10 +107,12 @@ def imported(small_catalog, db):
 
 @pytest.fixture
 def redis_url() -> str:
-    """A real Redis (database 15, flushed) for broker tests."""
+    """A real Redis (database 15, flushed) for broker tests. CURATION_TEST_REDIS_DB picks
+    another database, so two checkouts can run their suites side by side."""
     require("Redis", port_open("127.0.0.1", 6379), "nothing listens on 127.0.0.1:6379")
     import redis
 
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    url = f"redis://127.0.0.1:6379/{os.environ.get('CURATION_TEST_REDIS_DB', '15')}"
+    client = redis.Redis.from_url(url)
     client.flushdb()
-    return "redis://127.0.0.1:6379/15"
+    return url
