@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from curation.views import (
+    auto_accept,
     boxes,
     data_health,
     datasets,
@@ -31,6 +32,8 @@ attribute_urls = [
     path("review/export/", reviews.review_export, name="review_export"),
     path("review/import/", reviews.review_import, name="review_import"),
     path("guide/", reviews.guide, name="guide"),
+    path("auto-accept/", auto_accept.auto_accept, name="auto_accept"),
+    path("auto-accept/apply/", auto_accept.auto_accept_apply, name="auto_accept_apply"),
 ]
 
 # datasets/<name>/...

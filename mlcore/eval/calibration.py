@@ -127,8 +127,11 @@ class Calibration:
 
 def _known(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop rows without probabilities (NaN: unreadable, or not scored out of sample)."""
-    probs = np.asarray(probs, dtype=np.float64).reshape(len(labels), -1)
+    probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
+    if not len(labels):  # (0, K) can't be reshaped to (0, -1)
+        return probs.reshape(0, probs.shape[-1] if probs.ndim == 2 else 0), labels
+    probs = probs.reshape(len(labels), -1)
     keep = ~np.isnan(probs).any(axis=1) & (labels >= 0)  # (N,)
     return probs[keep], labels[keep]
 

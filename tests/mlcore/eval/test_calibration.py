@@ -66,3 +66,16 @@ def test_reliability_bins_count_every_row_once_and_ece_of_a_perfect_model_is_zer
     assert sum(b.count for b in bins) == 4
     assert bins[-1].count == 4 and bins[-1].accuracy == 1.0
     assert expected_calibration_error(probs, np.array([0, 1, 2, 0])) == 0.0
+
+
+def test_calibrate_without_held_out_rows_keeps_t_at_one():
+    """A run trained without cross-fitting has no out-of-sample rows to fit on."""
+    probs, labels = overconfident(200)
+    found = calibrate(
+        fit_probs=np.zeros((0, 4)),
+        fit_labels=np.zeros(0, dtype=int),
+        test_probs=probs,
+        test_labels=labels,
+    )
+    assert (found.temperature, found.fitted_on, found.test_count) == (1.0, 0, 200)
+    assert found.ece_after == pytest.approx(found.ece_before) and found.ece_before > 0
