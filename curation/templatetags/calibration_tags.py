@@ -13,9 +13,12 @@ GAP = 20  # between the two panels
 
 
 def _bar(b, *, left: float, top: float, colour: str) -> str:
-    """One non-empty bin: a bar at its accuracy, a tick at its mean confidence, its count."""
+    """One non-empty bin: a bar at its accuracy, a tick at its mean confidence, its count
+    under the axis."""
     x, w = left + b.low * SIZE + 0.5, (b.high - b.low) * SIZE - 1
     y_acc, y_conf = top + (1 - b.accuracy) * SIZE, top + (1 - b.confidence) * SIZE
+    row = round(b.low / (b.high - b.low)) % 2  # neighbours' counts on two lines: no overlap
+    y_count = top + SIZE + 9 + 8 * row
     about = (
         f"{b.low:.2f}–{b.high:.2f}: {b.count} images, accuracy {b.accuracy:.3f}, "
         f"mean confidence {b.confidence:.3f}"
@@ -26,7 +29,7 @@ def _bar(b, *, left: float, top: float, colour: str) -> str:
         f'height="{b.accuracy * SIZE:.1f}"/>'
         f'<line stroke="#111827" stroke-width="1.5" x1="{x:.1f}" x2="{x + w:.1f}" '
         f'y1="{y_conf:.1f}" y2="{y_conf:.1f}"/>'
-        f'<text class="tick" style="font-size:8px" x="{x + w / 2:.1f}" y="{y_acc - 3:.1f}" '
+        f'<text class="tick" style="font-size:8px" x="{x + w / 2:.1f}" y="{y_count}" '
         f'text-anchor="middle">{b.count}</text></g>'
     )
 
@@ -43,8 +46,8 @@ def _panel(bins, *, x0: float, title: str, colour: str) -> str:
         f'x2="{right}" y2="{top}"/>'
         f'<text class="tick" x="{left - 4}" y="{top + 8}" text-anchor="end">1</text>'
         f'<text class="tick" x="{left - 4}" y="{bottom}" text-anchor="end">0</text>'
-        f'<text class="tick" x="{right}" y="{bottom + 14}" text-anchor="end">'
-        "confidence 1</text>"
+        f'<text class="tick" x="{right}" y="{bottom + 30}" text-anchor="end">'
+        "confidence 1 (numbers: images per bin)</text>"
         + "".join(_bar(b, left=left, top=top, colour=colour) for b in bins if b.count)
     )
 
@@ -64,7 +67,7 @@ def reliability_svg(calibration):
         colour="#7c3aed",
     )
     return mark_safe(
-        f'<svg class="chart reliability" viewBox="0 0 {width} {SIZE + 40}" role="img" '
+        f'<svg class="chart reliability" viewBox="0 0 {width} {SIZE + 54}" role="img" '
         'aria-label="reliability diagram: accuracy by confidence, before and after '
         f'temperature scaling">{before}{after}</svg>'
     )
