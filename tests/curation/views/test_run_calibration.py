@@ -9,7 +9,7 @@ from html import unescape
 
 import pytest
 
-from curation.models import Dataset, RunImage, TrainingRun
+from curation.models import Dataset, PromotedModel, RunImage, TrainingRun
 from curation.services.imports import import_catalog
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.execute import execute_training_run
@@ -66,7 +66,7 @@ def test_a_cross_fitted_run_shows_its_reliability_diagram_and_ece(
     assert "<script" not in svg.group(0)
 
 
-def test_a_run_without_out_of_sample_rows_says_t_is_one_and_why(client, imported, viewer):
+def test_a_promoted_run_without_out_of_sample_rows_says_t_is_one_and_why(client, imported, viewer):
     run = finished_run(imported.attributes.get(name="neckline"))
     RunImage.objects.filter(run=run).update(out_of_sample=False)  # as if trained without folds
     TrainingRun.objects.filter(pk=run.pk).update(
@@ -80,8 +80,11 @@ def test_a_run_without_out_of_sample_rows_says_t_is_one_and_why(client, imported
             "confusion": [[0] * len(run.label_names)] * len(run.label_names),
         },
     )
+    PromotedModel.objects.create(attribute=run.attribute, run=run)
     client.force_login(viewer)
-    text = _text(client.get(run.get_absolute_url()))
+    response = client.get(run.get_absolute_url())
+    text = _text(response)
+    assert 'href="/datasets/dresses/attributes/neckline/auto-accept/"' in response.content.decode()
     assert "T = 1 (no change): this run has no out-of-sample training predictions" in text
     assert "without cross-fitting" in text
     run.refresh_from_db()
