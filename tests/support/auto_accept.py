@@ -59,16 +59,30 @@ def two_class_probs(label: int, confidence: float) -> list[float]:
     return [confidence, 1 - confidence] if label == 0 else [1 - confidence, confidence]
 
 
+def default_held_out() -> list[tuple[str, float, str]]:
+    """(predicted, confidence, given) for 600 out-of-sample rows: 300 predicted round at
+    confidence 0.90–0.99, all right (a 0.9 target passes at 0.90, the lowest); 300 predicted
+    v-neck, a third of them given round (no threshold reaches 0.9)."""
+    rows = []
+    for i in range(600):
+        predicted = 0 if i < 300 else 1
+        given = predicted if predicted == 0 or i % 3 else 0
+        rows.append((NAMES[predicted], 0.9 + 0.09 * (i % 300) / 299, NAMES[given]))
+    return rows
+
+
 def scored_shop(
-    *, held_out: bool = True, arrivals: dict[str, list[tuple[str, float]]] | None = None
+    *,
+    held_out: list[tuple[str, float, str]] | None = None,
+    arrivals: dict[str, list[tuple[str, float]]] | None = None,
 ) -> Shop:
     """A dataset `shop`, attribute `neckline` (round, v-neck) and a promoted run.
 
-    Held-out (out-of-sample training rows, when held_out): 300 predicted round at
-    confidence 0.90–0.99, all right (a 0.9 target passes at about 0.90); 300 predicted
-    v-neck, a third of them really round (no threshold reaches 0.9).
+    held_out: the run's out-of-sample training rows as (predicted, confidence, given);
+    default_held_out() when None, [] for a run trained without cross-fitting.
     arrivals: kind -> [(predicted label name, confidence)], each an unlabelled usable image
     with an ImageScore from the run."""
+    held_out = default_held_out() if held_out is None else held_out
     dataset = Dataset.objects.create(name="shop")
     attribute = Attribute.objects.create(dataset=dataset, name="neckline")
     labels = {
@@ -83,38 +97,32 @@ def scored_shop(
         status=TrainingRun.Status.SUCCEEDED,
         finished_at=timezone.now(),
     )
-    rows = []
-    if held_out:
-        train = _images(dataset, "train", 600)
-        for i, image in enumerate(train):
-            predicted = 0 if i < 300 else 1
-            confidence = 0.9 + 0.09 * (i % 300) / 299
-            given = predicted if predicted == 0 or i % 3 else 0
-            probs = two_class_probs(predicted, confidence)
-            rows.append(
-                RunImage(
-                    run=run,
-                    image=image,
-                    split="train",
-                    given_label=labels[NAMES[given]],
-                    predicted_label=labels[NAMES[predicted]],
-                    confidence=confidence,
-                    probs=probs,
-                    out_of_sample=True,
-                )
-            )
-        Annotation.objects.bulk_create(
-            [
-                Annotation(
-                    image=row.image,
-                    attribute=attribute,
-                    label=row.given_label,
-                    last_source=LabelSource.IMPORT,
-                )
-                for row in rows
-            ]
+    train = _images(dataset, "train", len(held_out))
+    rows = [
+        RunImage(
+            run=run,
+            image=image,
+            split="train",
+            given_label=labels[given],
+            predicted_label=labels[predicted],
+            confidence=confidence,
+            probs=two_class_probs(NAMES.index(predicted), confidence),
+            out_of_sample=True,
         )
-        RunImage.objects.bulk_create(rows)
+        for image, (predicted, confidence, given) in zip(train, held_out, strict=True)
+    ]
+    Annotation.objects.bulk_create(
+        [
+            Annotation(
+                image=row.image,
+                attribute=attribute,
+                label=row.given_label,
+                last_source=LabelSource.IMPORT,
+            )
+            for row in rows
+        ]
+    )
+    RunImage.objects.bulk_create(rows)
     # T = 1 kept on the run, so the stored probabilities are what auto-accept reads.
     nothing = calibrate(
         fit_probs=np.zeros((0, 2)),
