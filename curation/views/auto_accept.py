@@ -56,7 +56,9 @@ def _undo_batch(request, attribute: Attribute) -> dict | None:
     return {"id": batch, "count": count, "reverted": reverted}
 
 
-def _render(request, attribute: Attribute, *, typed: str = "", error: str = ""):
+def _render(
+    request, attribute: Attribute, *, typed: str = "", error: str = "", apply_error: str = ""
+):
     if hasattr(attribute, "promoted"):
         run_calibration(attribute.promoted.run)  # older runs: fit and keep their temperature
     plan = auto_accept_plan(attribute)
@@ -68,12 +70,15 @@ def _render(request, attribute: Attribute, *, typed: str = "", error: str = ""):
         "can_revert": roles.may(request.user, "revert"),
         "typed": typed if error else attribute.auto_accept_target or "",
         "error": error,
+        "apply_error": apply_error,
         "target_min": TARGET_MIN,
         "target_max": TARGET_MAX,
         "undo": _undo_batch(request, attribute),
         "arrivals_url": arrivals_url(attribute),
     }
-    return render(request, "curation/auto_accept.html", context, status=400 if error else 200)
+    return render(
+        request, "curation/auto_accept.html", context, status=400 if error or apply_error else 200
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,7 +108,7 @@ def auto_accept_apply(request, name: str, attribute: str):
     require_perm(request, "auto_accept")
     if request.POST.get("confirm") != "yes":
         return _render(
-            request, attr, error="confirm: tick the box to confirm the tags before applying."
+            request, attr, apply_error="confirm: tick the box to confirm the tags before applying."
         )
     try:
         result = apply_auto_accept(
