@@ -108,7 +108,9 @@ def promoted_run(attribute: Attribute) -> TrainingRun | None:
 
 def held_out_predictions(run: TrainingRun) -> tuple[np.ndarray, np.ndarray]:
     """The run's out-of-sample training rows: (N, K) calibrated probabilities and (N,) the
-    given labels as run class indices. Rows whose label left the run's labels are dropped."""
+    given labels as run class indices; -1 for a label that is no longer one of the run's
+    (renamed or deleted since), which counts as wrong for every class: dropping those rows
+    would make the other classes look more precise than they were."""
     assert run.attribute_id is not None, "a classifier run has an attribute"
     index_of = {name: i for i, name in enumerate(run.label_names)}
     names = dict(Label.objects.filter(attribute_id=run.attribute_id).values_list("id", "name"))
@@ -119,9 +121,8 @@ def held_out_predictions(run: TrainingRun) -> tuple[np.ndarray, np.ndarray]:
     )
     probs, labels = [], []
     for given_id, raw in rows.iterator(chunk_size=2000):
-        if names.get(given_id) in index_of:
-            probs.append(_decoded(raw))
-            labels.append(index_of[names[given_id]])
+        probs.append(_decoded(raw))
+        labels.append(index_of.get(names.get(given_id, ""), -1))
     k = len(run.label_names)
     held = np.array(probs, dtype=np.float64).reshape(-1, k)
     if len(held):
@@ -158,32 +159,34 @@ def auto_accept_plan(attribute: Attribute) -> Plan:
     ids, probs = arrival_scores(attribute, run)
     if target is None or not len(held_labels):
         return Plan(attribute.pk, run, target, len(held_labels), len(ids))
-    thresholds = class_thresholds(held_probs, held_labels, target=target)
-    forecasts = forecast_tags(thresholds, probs)
     label_ids = dict(Label.objects.filter(attribute_id=attribute.pk).values_list("name", "id"))
     by_class = [label_ids.get(name) for name in run.label_names]
     # A class whose label was deleted or renamed since the run can't be written: it tags nothing.
-    usable = [
-        t if by_class[t.label] is not None else replace(t, threshold=None) for t in thresholds
+    thresholds = [
+        t if by_class[t.label] is not None else replace(t, threshold=None)
+        for t in class_thresholds(held_probs, held_labels, target=target)
     ]
-    tagged = np.flatnonzero(tag_mask(usable, probs)) if len(probs) else np.zeros(0, dtype=int)
+    forecasts = forecast_tags(thresholds, probs)
     predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
-    tags = [(ids[i], int(by_class[predicted[i]] or 0), float(probs[i].max())) for i in tagged]
+    tags = [
+        (ids[i], int(by_class[predicted[i]] or 0), float(probs[i].max()))
+        for i in np.flatnonzero(tag_mask(thresholds, probs))
+    ]
     classes = [
         ClassPreview(
             label_id=by_class[t.label],
             name=run.label_names[t.label],
-            threshold=u.threshold,
+            threshold=t.threshold,
             support=t.support,
             precision=t.precision,
             lower_bound=t.lower_bound,
             predicted=t.predicted,
-            tagged=f.tagged if u.threshold is not None else 0,
-            expected_wrong=f.expected_wrong if u.threshold is not None else 0.0,
-            wrong_low=f.wrong_low if u.threshold is not None else 0,
-            wrong_high=f.wrong_high if u.threshold is not None else 0,
+            tagged=f.tagged,
+            expected_wrong=f.expected_wrong,
+            wrong_low=f.wrong_low,
+            wrong_high=f.wrong_high,
         )
-        for t, u, f in zip(thresholds, usable, forecasts, strict=True)
+        for t, f in zip(thresholds, forecasts, strict=True)
     ]
     return Plan(attribute.pk, run, target, len(held_labels), len(ids), classes, tags)
 

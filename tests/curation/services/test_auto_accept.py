@@ -75,6 +75,17 @@ def test_preview_skips_labelled_and_quarantined_images(shop, merchandiser):
     assert {first, second}.isdisjoint(image_id for image_id, _, _ in plan.tags)
 
 
+def test_a_label_renamed_since_the_run_tags_nothing(shop):
+    """And its held-out rows still count as v-neck's mistakes: dropping them would make
+    v-neck look right every time and tag its arrivals."""
+    shop.labels["round"].name = "crew"
+    shop.labels["round"].save(update_fields=["name"])
+    plan = auto_accept_plan(shop.attribute)
+    assert plan.held_out == 600 and plan.tagged == 0
+    assert plan.classes[0].label_id is None and plan.classes[0].threshold is None
+    assert plan.classes[1].threshold is None
+
+
 @pytest.mark.parametrize(
     ("setup", "words"),
     [
