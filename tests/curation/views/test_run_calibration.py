@@ -64,6 +64,16 @@ def test_a_cross_fitted_run_shows_its_reliability_diagram_and_ece(
     assert f"T = {calibration['temperature']:.3f}, fitted on {oos} out-of-sample" in text
     assert "never on the test split" in text
     assert "<script" not in svg.group(0)
+    # Per class, one versus the rest: a panel per label, each counting every test image.
+    per_class = re.search(r'<svg class="chart reliability-classes".*?</svg>', html, re.S)
+    assert per_class, "no per-class reliability"
+    for name in run.label_names:
+        assert f">{name}</text>" in per_class.group(0), name
+    assert len(re.findall(r">ECE \d\.\d{3} · \d+ given<", per_class.group(0))) == len(
+        run.label_names
+    )
+    counts = re.findall(r'text-anchor="middle">(\d+)<', per_class.group(0))
+    assert sum(int(n) for n in counts) == len(run.label_names) * run.test_count
 
 
 def test_a_promoted_run_without_out_of_sample_rows_says_t_is_one_and_why(client, imported, viewer):

@@ -5,6 +5,7 @@ from mlcore.eval.calibration import (
     Calibration,
     apply_temperature,
     calibrate,
+    class_reliability_bins,
     expected_calibration_error,
     fit_temperature,
     reliability_bins,
@@ -79,3 +80,13 @@ def test_calibrate_without_held_out_rows_keeps_t_at_one():
     )
     assert (found.temperature, found.fitted_on, found.test_count) == (1.0, 0, 200)
     assert found.ece_after == pytest.approx(found.ece_before) and found.ece_before > 0
+
+
+def test_class_reliability_bins_are_one_vs_rest():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.15, 0.85], [0.05, 0.95]])
+    labels = np.array([0, 1, 1, 1])
+    table = class_reliability_bins(probs, labels, label=0, bins=10)
+    assert [b.count for b in table] == [1, 1, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert table[8].accuracy == 0.0 and table[9].accuracy == 1.0  # p=0.8 was wrong, 0.9 right
+    assert table[8].confidence == pytest.approx(0.8)
+    assert sum(b.count for b in class_reliability_bins(probs, labels, label=1)) == 4
