@@ -275,7 +275,7 @@ def test_dataset_gallery_tiles_show_the_prediction_with_one_scores_lookup(
     html = client.get(reverse("curation:dataset_detail", args=["dresses"])).content.decode()
 
     assert html.count('class="caption tile-score"') == 9  # 6 images of the run, 3 new arrivals
-    assert "neckline model <strong>round</strong> 0.90" in html
+    assert "neckline: model <strong>round</strong> 0.90" in html
 
 
 def test_no_scores_no_tile_lines(client, viewer, neckline):
