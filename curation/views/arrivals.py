@@ -168,9 +168,10 @@ def _answer(
             request, attr, order, page, done=summary, error=error, undone=undone, problems=problems
         )
         return render(request, "curation/arrivals.html#queue", context)
-    for line in [error, *problems]:
-        if line:
-            messages.error(request, f"Not changed: {line}" if line in problems else line)
+    if error:
+        messages.error(request, error)
+    for problem in problems:
+        messages.error(request, f"Not changed: {problem}")
     if undone:
         messages.info(request, undone)
     done = str(result.batch) if result and result.changed else ""

@@ -5,6 +5,7 @@ gallery's model scores; history naming the model version."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from django.urls import reverse
@@ -285,3 +286,40 @@ def test_no_scores_no_tile_lines(client, viewer, neckline):
     html = client.get(reverse("curation:dataset_detail", args=["dresses"])).content.decode()
 
     assert "tile-score" not in html
+
+
+def test_undo_without_js_redirects_to_the_queue_with_the_images_back(
+    client, merchandiser, arrivals, neckline
+):
+    _, images = arrivals
+    result = accept_suggestions(
+        attribute=neckline, image_ids=[im.pk for im in images], actor=merchandiser
+    )
+    client.force_login(merchandiser)
+
+    response = client.post(UNDO, {"batch": str(result.batch), "order": "least"}, follow=True)
+
+    assert response.redirect_chain[-1][0].startswith(QUEUE + "?order=least")
+    assert "back to empty" in response.content.decode()
+    assert [_label(im, neckline) for im in images] == [None, None, None]
+
+
+def test_undo_refuses_a_batch_of_another_attribute(client, merchandiser, arrivals, imported):
+    from curation.services.labels import relabel_image
+
+    _, images = arrivals
+    sleeve = imported.attributes.get(name="sleeve")
+    batch = uuid.uuid4()
+    relabel_image(
+        image=images[0],
+        attribute=sleeve,
+        label=sleeve.labels.first(),
+        actor=merchandiser,
+        batch=batch,
+    )
+    client.force_login(merchandiser)
+
+    response = client.post(UNDO, {"batch": str(batch)})
+
+    assert response.status_code == 404
+    assert Annotation.objects.get(image=images[0], attribute=sleeve).label_id is not None
