@@ -52,8 +52,9 @@
     const undoBatch = document.querySelector("#arrivals [data-undo-batch]");
     if (e.key === "u" && !undo.length && undoBatch) {
       arrivalAt = Math.max(all.indexOf(current), 0);
-      undoBatch.click();
       e.preventDefault();
+      // Just swapped in, the banner's form may not have its htmx handler yet: wait for it.
+      whenSettled(undoBatch, function (b) { b.click(); });
       return;
     }
     if (current && current.classList.contains("arrival")) {
