@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from curation.views import (
+    arrivals,
     boxes,
     data_health,
     datasets,
@@ -31,6 +32,9 @@ attribute_urls = [
     path("review/export/", reviews.review_export, name="review_export"),
     path("review/import/", reviews.review_import, name="review_import"),
     path("guide/", reviews.guide, name="guide"),
+    path("arrivals/", arrivals.arrivals_queue, name="arrivals"),
+    path("arrivals/decide/", arrivals.arrivals_decide, name="arrivals_decide"),
+    path("arrivals/undo/", arrivals.arrivals_undo, name="arrivals_undo"),
 ]
 
 # datasets/<name>/...
