@@ -23,21 +23,21 @@ class ClassifyImagesRequest(serializers.Serializer):
     )
 
 
-class LabelProbabilitySerializer(serializers.Serializer):
+class ClassifyLabelSerializer(serializers.Serializer):
     label = serializers.CharField(source="name")
     probability = serializers.FloatField(help_text="calibrated with the run's temperature")
 
 
-class AttributeResultSerializer(serializers.Serializer):
+class ClassifyAttributeSerializer(serializers.Serializer):
     attribute = serializers.CharField()
     run = serializers.IntegerField(source="run_id", help_text="the model version (run id)")
     top = serializers.CharField(source="top.name", help_text="the most probable label")
-    probabilities = LabelProbabilitySerializer(
+    probabilities = ClassifyLabelSerializer(
         source="labels", many=True, help_text="every label, most probable first; sums to 1"
     )
 
 
-class CropSerializer(serializers.Serializer):
+class ClassifyCropSerializer(serializers.Serializer):
     box = serializers.ListField(
         child=serializers.IntegerField(),
         min_length=4,
@@ -48,16 +48,16 @@ class CropSerializer(serializers.Serializer):
     height = serializers.IntegerField()
 
 
-class ResultSerializer(serializers.Serializer):
+class ClassifyResultSerializer(serializers.Serializer):
     image = serializers.IntegerField(
         allow_null=True, help_text="the catalog image's id; null for an uploaded photo"
     )
-    crop = CropSerializer(
+    crop = ClassifyCropSerializer(
         allow_null=True,
         help_text="the dress box an uploaded photo was cropped to; null: the whole photo "
         "(no localizer for this dataset) or a catalog image",
     )
-    attributes = AttributeResultSerializer(many=True)
+    attributes = ClassifyAttributeSerializer(many=True)
     unscored = serializers.ListField(
         child=serializers.CharField(),
         help_text="attributes whose promoted model has not scored this catalog image yet",
@@ -66,7 +66,7 @@ class ResultSerializer(serializers.Serializer):
 
 class ClassifyResponse(serializers.Serializer):
     dataset = serializers.CharField()
-    results = ResultSerializer(many=True, help_text="one per photo or image id, in order")
+    results = ClassifyResultSerializer(many=True, help_text="one per photo or image id, in order")
 
 
 def photo_result(found: classify.PhotoScores) -> dict:
@@ -76,7 +76,7 @@ def photo_result(found: classify.PhotoScores) -> dict:
         "crop": None
         if crop is None
         else {"box": list(crop.box), "width": crop.width, "height": crop.height},
-        "attributes": AttributeResultSerializer(found.attributes, many=True).data,
+        "attributes": ClassifyAttributeSerializer(found.attributes, many=True).data,
         "unscored": [],
     }
 
@@ -85,7 +85,7 @@ def image_result(found: classify.ImageScores) -> dict:
     return {
         "image": found.image_id,
         "crop": None,
-        "attributes": AttributeResultSerializer(found.attributes, many=True).data,
+        "attributes": ClassifyAttributeSerializer(found.attributes, many=True).data,
         "unscored": found.unscored,
     }
 
@@ -108,6 +108,7 @@ def image_result(found: classify.ImageScores) -> dict:
             description="no file, not an image, too big, unknown image ids, too many ids, or "
             "a dataset without promoted models; the body names the problem"
         ),
+        403: OpenApiResponse(description="your account has no role yet"),
         404: OpenApiResponse(description="no such dataset"),
     },
     examples=[

@@ -42,7 +42,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
         fields = ["attribute", "label", "version", "last_source", "updated_by", "updated_at"]
 
 
-class SuggestionSerializer(serializers.Serializer):
+class ScoreSuggestionSerializer(serializers.Serializer):
     label = serializers.CharField(source="name")
     probability = serializers.FloatField(help_text="calibrated with the run's temperature")
 
@@ -52,7 +52,7 @@ class ModelScoresSerializer(serializers.Serializer):
 
     attribute = serializers.CharField()
     run = serializers.IntegerField(source="run_id", help_text="the model version (run id)")
-    top = SuggestionSerializer(many=True, help_text="the most probable labels, best first")
+    top = ScoreSuggestionSerializer(many=True, help_text="the most probable labels, best first")
     predicted = serializers.CharField(source="predicted.name", help_text="the top label")
     given = serializers.CharField(allow_null=True, help_text="today's label, null if none")
     disagrees = serializers.BooleanField(help_text="the given label is not the top label")

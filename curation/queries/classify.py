@@ -110,6 +110,8 @@ class ModelCache:
         return run_id in self._models
 
     def model(self, promoted: PromotedModel) -> LoadedModel:
+        """The promoted run's model, loaded on first use. Loading holds the lock, so two
+        requests arriving together never read the same model twice."""
         run = promoted.run
         with self._lock:
             for stale in [

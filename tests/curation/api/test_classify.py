@@ -297,7 +297,7 @@ def test_the_schema_documents_both_request_forms_and_the_errors(viewer):
     assert {"multipart/form-data", "application/json"} <= set(content)
     assert content["multipart/form-data"]["schema"]["properties"]["image"]["format"] == "binary"
     assert set(operation["responses"]) >= {"200", "400", "404"}
-    result = schema["components"]["schemas"]["Result"]["properties"]
+    result = schema["components"]["schemas"]["ClassifyResult"]["properties"]
     assert {"image", "crop", "attributes", "unscored"} <= set(result)
     image = schema["components"]["schemas"]["Image"]["properties"]
     assert "scores" in image
@@ -312,3 +312,41 @@ def test_a_photo_decoded_as_grey_is_classified_in_rgb(promoted, viewer):
     response = _upload(_client(viewer), out.getvalue())
 
     assert response.status_code == 200
+
+
+@pytest.mark.slow
+def test_a_trained_and_promoted_run_tells_a_red_photo_from_a_blue_one(
+    tmp_path, settings, data_scientist
+):
+    """End to end through a real training run: the upload is preprocessed as training was."""
+    from curation.models import Dataset
+    from curation.services.imports import import_catalog
+    from curation.services.runs.classifier_start import start_training_run
+    from curation.services.runs.control import promote_training_run
+    from curation.services.runs.execute import execute_training_run
+    from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
+
+    settings.CURATION_RUNS_DIR = tmp_path / "runs"
+    import_catalog(
+        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
+    )
+    dataset = Dataset.objects.get(name="colours")
+    run = start_training_run(
+        dataset=dataset,
+        attribute=dataset.attributes.get(name="colour"),
+        options={**FAST_OPTIONS, "epochs": 4},
+        actor=data_scientist,
+    )
+    assert execute_training_run(run.pk) == "succeeded"
+    run.refresh_from_db()
+    promote_training_run(run=run, actor=data_scientist)
+    client = _client(data_scientist)
+
+    tops = [
+        _upload(client, photo_bytes(size=(16, 16), colour=colour), dataset="colours").json()[
+            "results"
+        ][0]["attributes"][0]["top"]
+        for colour in ((200, 40, 40), (40, 40, 200))
+    ]
+
+    assert tops == ["red", "blue"]
