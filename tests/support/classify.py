@@ -10,6 +10,7 @@ from PIL import Image as PILImage
 
 from curation.artifacts import models_destination
 from curation.models import Attribute, PromotedModel, SimilarityIndex, TrainingRun
+from curation.storage import s3_options
 from tests.support.runs import finished_run
 
 TINY = {"arch": "resnet18", "image_size": 16, "width": 8, "small_stem": True}
@@ -31,6 +32,7 @@ def promote_tiny_model(attribute: Attribute, *, temperature: float = 1.0, seed: 
         model=model,
         label_names=run.label_names,
         config=config,
+        s3=s3_options(),
     )
     run.config = config.to_dict()
     run.metrics = {"calibration": {"temperature": temperature}}

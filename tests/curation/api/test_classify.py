@@ -350,3 +350,31 @@ def test_a_trained_and_promoted_run_tells_a_red_photo_from_a_blue_one(
     ]
 
     assert tops == ["red", "blue"]
+
+
+def test_a_model_whose_file_is_gone_gets_a_400_naming_the_run(promoted, viewer):
+    import shutil
+
+    shutil.rmtree(promoted["sleeve"].artifact_uri)
+
+    response = _upload(_client(viewer))
+
+    assert response.status_code == 400
+    assert f"run #{promoted['sleeve'].pk}" in response.json()["detail"]
+
+
+@pytest.mark.s3
+def test_a_model_stored_in_s3_is_loaded_from_there(
+    imported, viewer, settings, s3_server, s3_bucket
+):
+    from tests.support.services import use_s3_storage
+
+    use_s3_storage(settings, s3_server, s3_bucket)
+    run = promote_tiny_model(imported.attributes.get(name="neckline"))
+    assert run.artifact_uri.startswith(f"s3://{s3_bucket}/models/")
+
+    response = _upload(_client(viewer))
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["results"][0]["attributes"][0]["run"] == run.pk
+    assert CACHE.loads == 1
