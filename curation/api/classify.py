@@ -66,7 +66,9 @@ class ClassifyResultSerializer(serializers.Serializer):
 
 class ClassifyResponse(serializers.Serializer):
     dataset = serializers.CharField()
-    results = ClassifyResultSerializer(many=True, help_text="one per photo or image id, in order")
+    results = ClassifyResultSerializer(
+        many=True, help_text="one per photo or image id, in the order asked (a repeated id once)"
+    )
 
 
 def photo_result(found: classify.PhotoScores) -> dict:

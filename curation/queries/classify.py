@@ -27,7 +27,7 @@ from django.conf import settings
 
 from curation.artifacts import fill_boxes, local_artifact, run_localizer
 from curation.imaging import Rejection, inspect_image, preview_jpeg
-from curation.models import Dataset, Image, PromotedModel
+from curation.models import Dataset, Image, PromotedModel, TrainingRun
 from curation.queries import search
 from curation.queries.scores import promoted_runs, run_temperature, scores_for_images
 from curation.storage import s3_options
@@ -138,7 +138,13 @@ class ModelCache:
             return None
         with self._lock:
             if row.run_id not in self._localizers:
-                self._localizers[row.run_id] = run_localizer(row.run)
+                try:
+                    self._localizers[row.run_id] = run_localizer(row.run)
+                except (OSError, ValueError) as exc:
+                    raise ClassifyError(
+                        f"the dress localizer of similarity run #{row.run_id} cannot be read "
+                        f"({exc}); build a new index on the similarity page"
+                    ) from None
             return self._localizers[row.run_id]
 
 
@@ -149,7 +155,7 @@ def _load(run):
         raise ClassifyError(f"run #{run.pk} has no stored model; promote a run that finished")
     try:
         return load_model(local_or_s3(run.artifact_uri), device="cpu", s3=s3_options())
-    except FileNotFoundError as exc:
+    except OSError as exc:  # FileNotFoundError included: the folder or object is gone
         raise ClassifyError(f"the model of run #{run.pk} cannot be read: {exc}") from None
 
 
@@ -165,7 +171,7 @@ CACHE = ModelCache()
 
 
 def models_for(dataset: Dataset) -> list[PromotedModel]:
-    promoted = [p for p in promoted_runs(dataset.pk) if p.run.kind == "classifier"]
+    promoted = [p for p in promoted_runs(dataset.pk) if p.run.kind == TrainingRun.Kind.CLASSIFIER]
     if not promoted:
         raise ClassifyError(
             f"'{dataset.name}' has no promoted model yet; promote a finished run on an "

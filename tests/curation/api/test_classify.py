@@ -363,6 +363,18 @@ def test_a_model_whose_file_is_gone_gets_a_400_naming_the_run(promoted, viewer):
     assert f"run #{promoted['sleeve'].pk}" in response.json()["detail"]
 
 
+def test_a_localizer_whose_file_is_gone_gets_a_400_naming_it(promoted, viewer, tmp_path):
+    from pathlib import Path
+
+    similarity_run = give_a_localizer(promoted["neckline"].dataset, tmp_path)
+    Path(similarity_run.metrics["localizer"]["uri"]).unlink()
+
+    response = _upload(_client(viewer))
+
+    assert response.status_code == 400
+    assert f"localizer of similarity run #{similarity_run.pk}" in response.json()["detail"]
+
+
 @pytest.mark.s3
 def test_a_model_stored_in_s3_is_loaded_from_there(
     imported, viewer, settings, s3_server, s3_bucket
