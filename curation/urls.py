@@ -3,6 +3,7 @@ from django.urls import include, path
 from curation.views import (
     arrivals,
     boxes,
+    classify,
     data_health,
     datasets,
     history,
@@ -52,6 +53,7 @@ dataset_urls = [
     path("similarity/train/", similarity_runs.similarity_train, name="similarity_train"),
     path("triplets/", triplets.triplets, name="triplets"),
     path("boxes/", boxes.boxes_missing, name="boxes_missing"),
+    path("classify/", classify.classify_photo, name="classify_photo"),
 ]
 
 # images/<image_id>/...
