@@ -71,6 +71,13 @@ def unpack_zip(upload: BinaryIO, target: Path, *, name: str, limits: Limits) -> 
     check_directory_size(upload, name)
     try:
         archive = zipfile.ZipFile(upload)
+    except UnicodeDecodeError as exc:  # zipfile decodes names flagged UTF-8 as it opens
+        raw = exc.object if isinstance(exc.object, bytes) else b""
+        raise ArchiveError(
+            f"the archive entry '{raw.decode('cp437')}' in {name} is marked as having a UTF-8 "
+            f"name, but byte {exc.start + 1} of it isn't UTF-8; make the zip again with "
+            "another tool (Windows' Send to > Compressed folder, 7-Zip, or zip on macOS/Linux)"
+        ) from exc
     except (*DAMAGE, OSError) as exc:
         raise ArchiveError(
             f"{name} is not a valid zip archive, or it is damaged or cut short ({exc}); "
@@ -136,10 +143,12 @@ def plan_entries(infos: list[zipfile.ZipInfo], limits: Limits) -> list[tuple[zip
     for info in infos:
         rel = entry_path(info)
         if rel in first_of:
-            raise ArchiveError(
-                f"the archive holds '{rel}' twice (entries '{first_of[rel]}' and "
-                f"'{info.filename}'); keep one and zip it again"
+            names = (
+                ""
+                if first_of[rel] == info.filename
+                else f" (as '{first_of[rel]}' and '{info.filename}')"
             )
+            raise ArchiveError(f"the archive holds '{rel}' twice{names}; keep one and zip it again")
         first_of[rel] = info.filename
         folders.update(str(p) for p in PurePosixPath(rel).parents if str(p) != ".")
         if info.is_dir():
@@ -201,7 +210,7 @@ def check_kind(info: zipfile.ZipInfo) -> None:
         )
     if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
         raise ArchiveError(f"the archive entry '{name}' is not a plain file; leave it out")
-    if info.flag_bits & 0x1:
+    if info.flag_bits & (0x1 | 0x40):  # traditional or strong encryption
         raise ArchiveError(
             f"the archive entry '{name}' is encrypted; make the zip again without a password"
         )

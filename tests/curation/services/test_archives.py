@@ -81,6 +81,23 @@ DAMAGED = [
         ["'img/a.png' is encrypted", "without a password"],
     ),
     (
+        "strongly encrypted entry",
+        lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "flags", 0x40),
+        ["'img/a.png' is encrypted"],
+    ),
+    (
+        "compressed patched data",
+        lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "flags", 0x20),
+        ["'img/a.png' is damaged", "patched"],
+    ),
+    (
+        "a name flagged UTF-8 that isn't",
+        lambda: zips.patch(
+            zips.build(zips.catalog(**{"img/crXme.png": b"x"})), "img/crXme.png", "flags", 0x800
+        ).replace(b"img/crXme.png", b"img/cr\x8ame.png"),  # cp437's 'è', not UTF-8
+        ["'img/crème.png' in catalog.zip is marked as having a UTF-8 name", "byte 7"],
+    ),
+    (
         "unsupported compression (99, AES)",
         lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "method", 99),
         ["'img/a.png' uses compression method 99", "deflate"],
@@ -154,7 +171,7 @@ DAMAGED = [
     (
         "duplicates once normalised",
         lambda: zips.build([*zips.catalog().items(), ("img/./a.png", b"again")]),
-        ["'img/a.png' twice", "'img/./a.png'"],
+        ["'img/a.png' twice (as 'img/a.png' and 'img/./a.png')"],
     ),
     (
         "symlink entry",
@@ -221,6 +238,15 @@ def test_an_end_record_that_understates_the_entries_is_still_counted(settings, m
     with pytest.raises(ArchiveError, match="holds 11 entries"):
         save_uploaded_catalog(_upload(zips.set_entry_count(data, 1)))
     assert _uploads_left(settings) == []
+
+
+def test_a_zip64_end_record_is_read_for_the_entry_count(settings, monkeypatch):
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 5)  # write zip64 records from 6 on
+    data = zips.build(zips.catalog(**{f"img/{i}.png": b"x" for i in range(9)}))
+    assert b"PK\x06\x06" in data
+    monkeypatch.setattr(archives, "MAX_ENTRIES", 10)
+    with pytest.raises(ArchiveError, match="catalog.zip holds 11 entries"):  # not zipfile's count
+        save_uploaded_catalog(_upload(data))
 
 
 def test_a_huge_table_of_contents_is_refused_before_it_is_parsed(settings, monkeypatch):
