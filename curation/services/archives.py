@@ -131,8 +131,8 @@ def too_many(name: str, count: int) -> str:
 
 
 def plan_entries(infos: list[zipfile.ZipInfo], limits: Limits) -> list[tuple[zipfile.ZipInfo, str]]:
-    """(entry, clean relative path) for every entry to unpack, folders first; raises
-    ArchiveError for the first entry that can't be unpacked safely."""
+    """(entry, clean relative path) for every file to unpack (folders are made as files
+    need them); raises ArchiveError for the first entry that can't be unpacked safely."""
     if len(infos) > MAX_ENTRIES:
         raise ArchiveError(too_many("the archive", len(infos)))
     planned: list[tuple[zipfile.ZipInfo, str]] = []

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -20,6 +22,7 @@ from curation.services.sources import SourceError
 
 TASK = "curation.run_import_job"
 UPLOAD_FOLDER = re.compile(r"[0-9a-f]{32}")
+STALE_UPLOADS = timedelta(days=1)  # longer than any upload takes to unpack and queue
 
 
 class ImportCancelled(Exception):
@@ -105,6 +108,7 @@ def save_uploaded_catalog(upload) -> Upload:
 
     Raises SourceError (ArchiveError for a zip, naming the entry) and then leaves nothing.
     """
+    sweep_uploads()
     target = uploads_root() / uuid.uuid4().hex
     target.mkdir(parents=True)
     name = upload.name.lower()
@@ -141,6 +145,26 @@ def catalog_root(target: Path) -> Path:
 
 def uploads_root() -> Path:
     return Path(settings.VAR_DIR) / "uploads"
+
+
+def sweep_uploads(*, older_than: timedelta = STALE_UPLOADS) -> list[Path]:
+    """Remove upload folders older than `older_than` that no unfinished import uses: those
+    a web process left when it died while unpacking. Returns the folders removed."""
+    root = uploads_root()
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than.total_seconds()
+    old = [p for p in root.iterdir() if p.is_dir() and p.stat().st_mtime < cutoff]
+    if not old:
+        return []
+    unfinished = ImportJob.objects.exclude(status__in=ImportJob.ENDED)
+    in_use = set(
+        unfinished.filter(upload_dir__in=[str(p) for p in old]).values_list("upload_dir", flat=True)
+    )
+    removed = [p for p in old if str(p) not in in_use]
+    for folder in removed:
+        remove_upload(str(folder))
+    return removed
 
 
 def remove_upload(folder: str) -> None:

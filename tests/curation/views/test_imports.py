@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import re
+import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -197,3 +199,20 @@ def test_a_server_folder_import_shows_only_its_last_name_to_a_viewer(client, vie
     client.force_login(viewer)
     page = client.get(f"/import/{job.pk}/").content.decode()
     assert "a server folder (spring)" in page and str(tmp_path) not in page
+
+
+def test_a_new_upload_sweeps_day_old_folders_no_unfinished_import_uses(
+    client, data_scientist, settings
+):
+    root = settings.VAR_DIR / "uploads"
+    orphan, in_use, fresh = (root / (c * 32) for c in "abc")
+    for folder in (orphan, in_use, fresh):
+        folder.mkdir(parents=True)
+        (folder / "labels.csv").write_bytes(zips.MANIFEST)
+    for folder in (orphan, in_use):
+        os.utime(folder, (time.time() - 2 * 86400,) * 2)
+    ImportJob.objects.create(source=str(in_use), upload_dir=str(in_use), dataset_name="d")
+    client.force_login(data_scientist)
+    _post(client, zips.build(zips.catalog()))
+    assert not orphan.exists() and in_use.is_dir() and fresh.is_dir()
+    assert len(_upload_folders(settings)) == 3  # those two and the new upload
