@@ -11,6 +11,7 @@ import time
 
 import pytest
 from django.contrib.auth.models import User
+from playwright.sync_api import expect
 
 from curation.models import Image, ImportJob
 from curation.roles import ensure_role_groups
@@ -216,3 +217,21 @@ def test_a_new_upload_sweeps_day_old_folders_no_unfinished_import_uses(
     _post(client, zips.build(zips.catalog()))
     assert not orphan.exists() and in_use.is_dir() and fresh.is_dir()
     assert len(_upload_folders(settings)) == 3  # those two and the new upload
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_a_damaged_zip_gets_the_form_back_with_the_entry_named(
+    data_scientist, open_as, settings, tmp_path
+):
+    archive = tmp_path / "catalog.zip"
+    archive.write_bytes(zips.flip_data_byte(zips.build(zips.catalog()), "img/a.png"))
+    page = open_as(data_scientist, "/import/")  # a live server: CSRF is checked, as in production
+
+    page.fill("#id_dataset", "uploaded")
+    page.set_input_files("#id_upload", str(archive))
+    page.get_by_role("button", name="Start import").click()
+
+    expect(page.locator(".error").first).to_contain_text("'img/a.png' is damaged (Bad CRC-32")
+    expect(page.locator("#id_dataset")).to_have_value("uploaded")
+    assert not ImportJob.objects.exists() and _upload_folders(settings) == []
