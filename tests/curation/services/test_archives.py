@@ -4,6 +4,7 @@ nothing is left in the uploads folder."""
 from __future__ import annotations
 
 import stat
+import struct
 import zipfile
 
 import pytest
@@ -32,6 +33,15 @@ def _cut_in_the_middle() -> bytes:
 def _lying_size() -> bytes:
     data = zips.build(zips.catalog(**{"img/big.png": b"\0" * 100_000}), compression=8)
     return zips.patch(data, "img/big.png", "usize", 10, "<L")
+
+
+def _overlapping_entries() -> bytes:
+    """Two directory records pointing at one local header (the core of a non-recursive bomb)."""
+    data = bytearray(zips.build(zips.catalog(**{"img/b.png": png_bytes()})))
+    local_a, _ = zips.headers(bytes(data), "img/a.png")
+    _, central_b = zips.headers(bytes(data), "img/b.png")
+    struct.pack_into("<L", data, central_b + 42, local_a)
+    return bytes(data)
 
 
 def _header_name_differs() -> bytes:
@@ -75,6 +85,7 @@ DAMAGED = [
         _header_name_differs,
         ["'img/a.png' is damaged", "differ"],
     ),
+    ("overlapping entries", _overlapping_entries, ["'img/b.png' is damaged"]),
     (
         "encrypted entry",
         lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "flags", 0x1),
