@@ -81,4 +81,5 @@ urlpatterns = [
     path("runs/<int:run_id>/promote/", runs.run_promote, name="run_promote"),
     path("import/", imports.import_start, name="import_start"),
     path("import/<int:job_id>/", imports.import_job, name="import_job"),
+    path("import/<int:job_id>/cancel/", imports.import_cancel, name="import_cancel"),
 ]
