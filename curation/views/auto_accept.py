@@ -9,7 +9,7 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from curation import roles
@@ -34,10 +34,7 @@ def page_url(attribute: Attribute) -> str:
 
 def arrivals_url(attribute: Attribute) -> str:
     """The new-arrivals queue of the attribute (its own page, views/arrivals.py)."""
-    try:
-        return reverse("curation:arrivals", args=[attribute.dataset.name, attribute.name])
-    except NoReverseMatch:  # not merged yet: the path it will have
-        return f"/datasets/{attribute.dataset.name}/attributes/{attribute.name}/arrivals/"
+    return reverse("curation:arrivals", args=[attribute.dataset.name, attribute.name])
 
 
 def _undo_batch(request, attribute: Attribute) -> dict | None:
@@ -66,6 +63,7 @@ def _render(
         "dataset": attribute.dataset,
         "attribute": attribute,
         "plan": plan,
+        "run": plan.run,  # the attribute menu links the quality page to it
         "can_set": roles.may(request.user, "auto_accept"),
         "can_revert": roles.may(request.user, "revert"),
         "typed": typed if error else attribute.auto_accept_target or "",
