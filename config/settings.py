@@ -199,6 +199,11 @@ CURATION_RUN_STALE_SECONDS = env_int("CURATION_RUN_STALE_SECONDS", 60)
 CURATION_RUNS_DIR = Path(env_str("CURATION_RUNS_DIR", str(VAR_DIR / "runs")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Where uploads larger than FILE_UPLOAD_MAX_MEMORY_SIZE are spooled ([] = the system's).
+FILE_UPLOAD_TEMP_DIR = env_str("DJANGO_FILE_UPLOAD_TEMP_DIR") or None
+# Largest body of any request but an upload page's (forms, JSON), refused with a 413 before a
+# byte past it is read (config/body_limit.py, which also holds the upload pages' limits).
+CURATION_MAX_BODY_KB = env_int("CURATION_MAX_BODY_KB", 1024)
 
 # Celery. The default broker is kombu's filesystem transport under var/: a real worker
 # process, no server. Point CELERY_BROKER_URL at redis:// or amqp:// in production.

@@ -1,0 +1,228 @@
+"""Request-body limits hold before the body is read, against a real gunicorn with CSRF enforced
+as a browser meets it (config/body_limit.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from urllib.parse import urlencode
+
+import pytest
+
+from config.body_limit import BodyLimit
+from tests.support.server import Browser, multipart, start_gunicorn
+
+MB = 1024 * 1024
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _user(name: str, role: str):
+    from django.contrib.auth.models import User
+
+    from curation.roles import ensure_role_groups
+
+    user = User.objects.create_user(username=name, password=f"{name}-password")
+    user.groups.add(ensure_role_groups()[role])
+    return user
+
+
+@pytest.fixture
+def data_scientist(transactional_db):
+    return _user("dana_ds", "data_scientist")
+
+
+@pytest.fixture
+def merchandiser(transactional_db):
+    return _user("max_merch", "merchandiser")
+
+
+@pytest.fixture(scope="module")
+def upload_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("upload-tmp")
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, tmp_path_factory, upload_tmp):
+    env = {"CURATION_MAX_UPLOAD_MB": "5", "DJANGO_FILE_UPLOAD_TEMP_DIR": str(upload_tmp)}
+    with django_db_blocker.unblock():
+        gunicorn = start_gunicorn(tmp_path_factory.mktemp("server"), env=env)
+    yield gunicorn
+    gunicorn.stop()
+
+
+def _send_headers_then_read(browser: Browser, method: str, path: str, headers: dict):
+    """Send only the request's head, then wait for the answer: it must come without the body."""
+    sock = browser.connect()
+    try:
+        sock.sendall(browser.head(method, path, headers))
+        return browser.read_answer(sock)
+    finally:
+        sock.close()
+
+
+def _big_upload_headers(browser: Browser, size: int) -> dict:
+    token = browser.csrf_token()
+    content_type, head, tail = multipart(
+        {"csrfmiddlewaretoken": token, "dataset": "big"}, "upload", "catalog.zip", size
+    )
+    return {"Content-Type": content_type, "Content-Length": str(len(head) + size + len(tail))}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_anonymous_12_mb_upload_is_refused_before_its_body_is_sent(server, upload_tmp):
+    browser = Browser(server)
+    answer = _send_headers_then_read(
+        browser, "POST", "/import/", _big_upload_headers(browser, 12 * MB)
+    )
+    assert answer.status == 413, answer.text[:500]
+    assert "at most 6.0 MB (CURATION_MAX_UPLOAD_MB); this one is 12.0 MB" in answer.text
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert not any(upload_tmp.iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_in_data_scientist_gets_the_same_answer(server, data_scientist, upload_tmp):
+    browser = Browser(server)
+    assert browser.log_in("dana_ds", "dana_ds-password").status == 302
+    answer = _send_headers_then_read(
+        browser, "POST", "/import/", _big_upload_headers(browser, 12 * MB)
+    )
+    assert answer.status == 413
+    assert not any(upload_tmp.iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_under_the_limit_reaches_the_page(server, data_scientist):
+    browser = Browser(server)
+    assert browser.log_in("dana_ds", "dana_ds-password").status == 302
+    token = browser.csrf_token("/import/")
+    content_type, head, tail = multipart(
+        {"csrfmiddlewaretoken": token, "dataset": "small", "create": "on"},
+        "upload",
+        "catalog.zip",
+        MB,
+    )
+    body = head + b"\0" * MB + tail
+    answer = browser.request("POST", "/import/", body, **{"Content-Type": content_type})
+    # The page itself answers (CSRF passed, the body was read): a zero-filled file is no zip.
+    assert answer.status not in (403, 413) and answer.status < 500, answer.text[:500]
+    assert "zip" in answer.text.lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_any_other_post_gets_the_small_limit(server):
+    browser = Browser(server)
+    headers = {**FORM, "Content-Length": str(2 * MB)}
+    answer = _send_headers_then_read(browser, "POST", "/login/", headers)
+    assert answer.status == 413 and "(CURATION_MAX_BODY_KB)" in answer.text
+
+    headers = {"Content-Type": "application/json", "Content-Length": str(2 * MB)}
+    answer = _send_headers_then_read(browser, "POST", "/api/runs/", headers)
+    assert answer.status == 413
+    assert "CURATION_MAX_BODY_KB" in json.loads(answer.body)["detail"]
+
+
+def _chunked_send(sock, total: int, block: int = 64 * 1024) -> None:
+    """Write a chunked body of `total` bytes until done or the server hangs up."""
+    try:
+        sent = 0
+        while sent < total:
+            sock.sendall(f"{block:x}\r\n".encode() + b"\0" * block + b"\r\n")
+            sent += block
+        sock.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass  # the server answered and closed: the rest is never read
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_past_the_limit_is_cut_off_with_a_413(server, upload_tmp):
+    browser = Browser(server)
+    token = browser.csrf_token()
+    content_type, _, _ = multipart({"csrfmiddlewaretoken": token}, "upload", "c.zip", 0)
+    headers = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
+    sock = browser.connect()
+    try:
+        sock.sendall(browser.head("POST", "/import/", headers))
+        writer = threading.Thread(target=_chunked_send, args=(sock, 12 * MB), daemon=True)
+        writer.start()
+        answer = browser.read_answer(sock)
+        writer.join(60)
+    finally:
+        sock.close()
+    assert answer.status == 413 and "goes on past that" in answer.text
+    assert not any(upload_tmp.iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_under_the_limit_is_read(server, merchandiser):
+    browser = Browser(server)
+    token = browser.csrf_token()
+    form = urlencode(
+        {"csrfmiddlewaretoken": token, "username": "max_merch", "password": "max_merch-password"}
+    ).encode()
+    with browser.connect() as sock:
+        headers = {**FORM, "Transfer-Encoding": "chunked"}
+        sock.sendall(browser.head("POST", "/login/", headers))
+        sock.sendall(f"{len(form):x}\r\n".encode() + form + b"\r\n0\r\n\r\n")
+        answer = browser.read_answer(sock)
+    assert answer.status == 302 and "sessionid" in browser.cookies
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_content_length_that_is_no_number_is_a_400_not_a_500(server):
+    browser = Browser(server)
+    for length in ("12abc", "-1", "1e9", "\u0661\u0662"):
+        headers = {**FORM, "Content-Length": length}
+        answer = _send_headers_then_read(browser, "POST", "/login/", headers)
+        assert answer.status == 400, (length, answer.status)
+
+
+class _Unreadable(io.RawIOBase):
+    def read(self, size=-1):
+        raise AssertionError("the body was read")
+
+
+def _call(environ: dict) -> tuple[str, bytes, bool]:
+    called = []
+
+    def app(environ, start_response):
+        called.append(True)
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    statuses = []
+    body = b"".join(BodyLimit(app)(environ, lambda status, headers: statuses.append(status)))
+    return statuses[0], body, bool(called)
+
+
+@pytest.mark.parametrize("length", ["", "+5", " 5", "\u0665", "5.0", "0x10"])
+def test_a_content_length_other_servers_pass_on_is_checked_here(length, db):
+    """Servers less strict than gunicorn (runserver's wsgiref) hand such values on."""
+    environ = {"PATH_INFO": "/login/", "CONTENT_LENGTH": length, "wsgi.input": _Unreadable()}
+    if not length:
+        environ["wsgi.input"] = io.BytesIO(b"")
+    status, _, called = _call(environ)
+    assert (status, called) == (("200 OK", True) if not length else ("400 Bad Request", False))
+
+
+def test_an_over_limit_length_never_reaches_django_nor_reads_the_body(settings):
+    settings.CURATION_MAX_BODY_KB = 1
+    environ = {"PATH_INFO": "/api/runs/", "CONTENT_LENGTH": "4096", "wsgi.input": _Unreadable()}
+    status, body, called = _call(environ)
+    assert status.startswith("413") and not called
+    assert "at most 1 KB (CURATION_MAX_BODY_KB); this one is 4 KB" in json.loads(body)["detail"]
+
+
+def test_a_chunked_body_reads_at_most_one_byte_past_the_limit(settings):
+    settings.CURATION_MAX_BODY_KB = 1
+    stream = io.BytesIO(b"x" * 5000)
+    environ = {"PATH_INFO": "/login/", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": stream}
+    status, _, called = _call(environ)
+    assert status.startswith("413") and not called and stream.tell() == 1025
+
+    stream = io.BytesIO(b"x" * 1024)
+    environ = {"PATH_INFO": "/login/", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": stream}
+    status, body, called = _call(environ)
+    assert status == "200 OK" and body == b"x" * 1024
+    assert environ["CONTENT_LENGTH"] == "1024"
