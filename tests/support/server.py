@@ -38,7 +38,7 @@ class Gunicorn:
     def pids(self) -> list[int]:
         """The process that answered each request so far, in order (from the access log)."""
         lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
-        return [int(line.split()[0]) for line in lines if line.strip()]
+        return [int(line.split()[0].strip("<>")) for line in lines if line.strip()]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
