@@ -4,9 +4,10 @@ Django reads a POST body in the first piece of code that touches `request.POST`,
 middleware does that for every POST without a token header, so a limit checked in a view
 comes after the whole body has been read (and an upload written to the temp folder), for any
 client, anonymous included. Here, before Django sees the request, the Content-Length is
-compared with the limit for its URL: an upload page's own limit, or CURATION_MAX_BODY_KB for
-every other request. Past it the answer is a 413 (JSON under /api/) and no byte of the body
-is read.
+compared with the limit for its URL: an upload page's own limit (for a signed-in session or
+an API token: every upload page needs one), or CURATION_MAX_BODY_KB for every other request
+and every other client. Past it the answer is a 413 (JSON under /api/) and no byte of the
+body is read.
 
 A body sent without a Content-Length (Transfer-Encoding: chunked) would be read as empty by
 Django; it is read here through a cap into a buffer and handed on with its length, so such a
@@ -18,9 +19,13 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterable
+from importlib import import_module
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.db import DatabaseError
+from django.http import parse_cookie
 from django.urls import Resolver404, resolve
 
 MB = 1024 * 1024
@@ -52,8 +57,40 @@ def limit_for(path: str) -> tuple[int, str]:
         name = resolve(path).view_name
     except Resolver404:
         name = ""
-    small = (settings.CURATION_MAX_BODY_KB * 1024, "CURATION_MAX_BODY_KB")
-    return upload_limits().get(name, small)
+    return upload_limits().get(name, small_limit())
+
+
+def small_limit() -> tuple[int, str]:
+    return settings.CURATION_MAX_BODY_KB * 1024, "CURATION_MAX_BODY_KB"
+
+
+def signed_in(environ: dict[str, Any]) -> bool:
+    """Whether the request carries a live session of a signed-in user or a known API token:
+    every upload page needs one, so a body bigger than the small limit from anyone else is
+    refused without reading it (one query, only for such bodies)."""
+    try:
+        key = parse_cookie(environ.get("HTTP_COOKIE", "")).get(settings.SESSION_COOKIE_NAME)
+        if key and import_module(settings.SESSION_ENGINE).SessionStore(key).get(SESSION_KEY):
+            return True
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "token" or not token or "\x00" in token:
+            return False
+        from rest_framework.authtoken.models import Token
+
+        return Token.objects.filter(key=token[:40]).exists()
+    except DatabaseError:
+        return False  # the page could not serve the request either
+
+
+def allowed(environ: dict[str, Any], path: str, declared: int | None) -> tuple[int, str]:
+    """The limit for this request: its URL's, or the small one for a client that isn't
+    signed in (`declared` None: a body of unknown length)."""
+    limit, setting = limit_for(path)
+    small, small_setting = small_limit()
+    if limit <= small or (declared is not None and declared <= small) or signed_in(environ):
+        return limit, setting
+    return small, f"{small_setting}, until you sign in"
 
 
 def read_capped(stream: IO[bytes], limit: int) -> IO[bytes]:
@@ -106,6 +143,16 @@ def bad_length(path: str) -> tuple[str, bytes]:
     )
 
 
+def bad_coding(path: str, coding: str) -> tuple[str, bytes]:
+    message = "Send the body with a Content-Length, or with Transfer-Encoding: chunked alone."
+    if path.startswith("/api/"):
+        return "application/json", json.dumps({"detail": message}).encode()
+    return (
+        "text/html; charset=utf-8",
+        f"<!doctype html><title>Bad request</title><p>{message}".encode(),
+    )
+
+
 class BodyLimit:
     """WSGI middleware: `BodyLimit(get_wsgi_application())`."""
 
@@ -114,11 +161,11 @@ class BodyLimit:
 
     def __call__(self, environ: dict[str, Any], start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        limit, setting = limit_for(path)
         length = environ.get("CONTENT_LENGTH") or ""
         if length:
             if not (length.isascii() and length.isdigit()):
                 return self.answer(start_response, "400 Bad Request", bad_length(path))
+            limit, setting = allowed(environ, path, int(length))
             if int(length) > limit:
                 return self.answer(
                     start_response,
@@ -126,8 +173,14 @@ class BodyLimit:
                     too_large(path, limit, setting, int(length)),
                 )
             return self.app(environ, start_response)
-        if not environ.get("HTTP_TRANSFER_ENCODING"):
+        coding = environ.get("HTTP_TRANSFER_ENCODING", "")
+        if not coding:
             return self.app(environ, start_response)
+        if coding.strip().lower() != "chunked":
+            # gzip and the like: nothing here decodes them, and Django would parse the
+            # coded bytes as the form.
+            return self.answer(start_response, "400 Bad Request", bad_coding(path, coding))
+        limit, setting = allowed(environ, path, None)
         try:
             buffer = read_capped(environ["wsgi.input"], limit)
         except BodyTooLarge:

@@ -76,9 +76,44 @@ def test_an_anonymous_12_mb_upload_is_refused_before_its_body_is_sent(server, up
         browser, "POST", "/import/", _big_upload_headers(browser, 12 * MB)
     )
     assert answer.status == 413, answer.text[:500]
-    assert "at most 6.0 MB (CURATION_MAX_UPLOAD_MB); this one is 12.0 MB" in answer.text
+    # Not signed in: the small limit, as every upload page needs a session.
+    assert "at most 1.0 MB (CURATION_MAX_BODY_KB, until you sign in); this one is 12" in answer.text
     assert answer.headers["Content-Type"].startswith("text/html")
     assert not any(upload_tmp.iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_made_up_session_cookie_or_token_does_not_lift_the_small_limit(server):
+    browser = Browser(server)
+    headers = _big_upload_headers(browser, 2 * MB)
+    browser.cookies["sessionid"] = "a" * 32
+    answer = _send_headers_then_read(browser, "POST", "/import/", headers)
+    assert answer.status == 413 and "until you sign in" in answer.text
+    headers = {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(2 * MB)}
+    # gunicorn refuses a NUL in a header itself; the others reach the guard.
+    tokens = {"Token " + "0" * 40: 413, "Token \x00": 400, "Bearer x": 413, "Token": 413}
+    for token, status in tokens.items():
+        answer = _send_headers_then_read(
+            browser, "POST", "/api/similar/", {**headers, "Authorization": token}
+        )
+        assert answer.status == status, token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_token_gets_the_upload_limit(server, data_scientist):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=data_scientist)
+    browser = Browser(server)
+    body = b'--x\r\nContent-Disposition: form-data; name="dataset"\r\n\r\nnone\r\n--x--\r\n'
+    body += b" " * (2 * MB)
+    answer = browser.request(
+        "POST",
+        "/api/similar/",
+        body,
+        **{"Content-Type": "multipart/form-data; boundary=x", "Authorization": f"Token {token}"},
+    )
+    assert answer.status != 413 and answer.status < 500, answer.text[:300]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -89,6 +124,7 @@ def test_a_signed_in_data_scientist_gets_the_same_answer(server, data_scientist,
         browser, "POST", "/import/", _big_upload_headers(browser, 12 * MB)
     )
     assert answer.status == 413
+    assert "at most 6.0 MB (CURATION_MAX_UPLOAD_MB); this one is 12.0 MB" in answer.text
     assert not any(upload_tmp.iterdir())
 
 
@@ -226,3 +262,31 @@ def test_a_chunked_body_reads_at_most_one_byte_past_the_limit(settings):
     status, body, called = _call(environ)
     assert status == "200 OK" and body == b"x" * 1024
     assert environ["CONTENT_LENGTH"] == "1024"
+
+
+def test_a_token_with_a_nul_is_no_sign_in_and_no_database_error(db):
+    environ = {
+        "PATH_INFO": "/api/similar/",
+        "CONTENT_LENGTH": str(2 * MB),
+        "HTTP_AUTHORIZATION": "Token abc\x00def",
+        "wsgi.input": _Unreadable(),
+    }
+    status, _, called = _call(environ)
+    assert status.startswith("413") and not called
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "framing",
+    [
+        {"Content-Length": "5", "Transfer-Encoding": "chunked"},  # request smuggling
+        {"Transfer-Encoding": "gzip, chunked"},  # gunicorn passes it on; the guard refuses
+        {"Transfer-Encoding": "identity"},
+        {"Content-Length": "5", "Content-Length ": "6"},
+        {"Transfer-Encoding": "chunked, chunked"},
+    ],
+)
+def test_ambiguous_framing_is_refused_not_served(server, framing):
+    browser = Browser(server)
+    answer = _send_headers_then_read(browser, "POST", "/login/", {**FORM, **framing})
+    assert 400 <= answer.status < 500, (framing, answer.status)
