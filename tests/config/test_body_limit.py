@@ -290,3 +290,48 @@ def test_ambiguous_framing_is_refused_not_served(server, framing):
     browser = Browser(server)
     answer = _send_headers_then_read(browser, "POST", "/login/", {**FORM, **framing})
     assert 400 <= answer.status < 500, (framing, answer.status)
+
+
+def _views(patterns, prefix=""):
+    """(view name, callback) for every route of the URLconf."""
+    from django.urls import URLPattern, URLResolver
+
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            yield from _views(entry.url_patterns, namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield prefix + entry.name, entry.callback
+
+
+def _takes_files(callback) -> bool:
+    import inspect
+
+    from rest_framework.parsers import MultiPartParser
+    from rest_framework.settings import api_settings
+
+    cls = getattr(callback, "cls", None)
+    if cls is not None:  # an API view: multipart named on purpose, not DRF's default list
+        parsers = list(cls.parser_classes)
+        chosen = parsers != list(api_settings.DEFAULT_PARSER_CLASSES)
+        return chosen and any(issubclass(p, MultiPartParser) for p in parsers)
+    try:
+        source = inspect.getsource(inspect.unwrap(callback))
+    except (OSError, TypeError):
+        return False
+    return "request.FILES" in source
+
+
+def test_every_page_that_takes_a_file_has_an_upload_limit():
+    """A new upload page left out of upload_limits() would refuse every file over 1 MB."""
+    from django.urls import get_resolver
+
+    from config.body_limit import upload_limits
+
+    takes_files = {
+        name
+        for name, callback in _views(get_resolver().url_patterns)
+        if not name.startswith("admin:") and _takes_files(callback)  # the admin has no file fields
+    }
+    assert takes_files, "found no upload page: the walk is broken"
+    assert takes_files <= set(upload_limits()), takes_files - set(upload_limits())
