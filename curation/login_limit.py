@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -61,7 +62,22 @@ class Who:
     def of(cls, request, username: str) -> Who:
         # NUL would make PostgreSQL refuse the row; the lengths are the columns'.
         name = str(username).strip().lower().replace("\x00", "")[:150]
-        return cls(name, client_ip(request).replace("\x00", "")[:64])
+        return cls(name, address_key(client_ip(request)))
+
+
+def address_key(address: str) -> str:
+    """The address as the limits count it: an IPv6 client by its /64, which one subscriber
+    holds whole (counting single addresses would give it 2**64 tries), an IPv4-mapped IPv6
+    address as the IPv4 one, any other text as given."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address.replace("\x00", "")[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)

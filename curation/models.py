@@ -823,7 +823,7 @@ class LoginFailure(models.Model):
     process and machine counts the same failures (curation/login_limit.py)."""
 
     username = models.CharField(max_length=150)  # as typed, stripped and lower-cased
-    address = models.CharField(max_length=64)  # the client's address (client_ip())
+    address = models.CharField(max_length=64)  # address_key(): an IPv6 client by its /64
     at = models.DateTimeField()
 
     class Meta:

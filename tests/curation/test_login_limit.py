@@ -12,7 +12,7 @@ from django.contrib.auth import authenticate
 from django.core import checks
 from django.test import Client, RequestFactory
 
-from curation.login_limit import Who, check_lockout_store_is_shared, store
+from curation.login_limit import Who, address_key, check_lockout_store_is_shared, store
 from curation.models import LoginFailure
 from tests.support.server import Browser, start_gunicorn
 
@@ -38,6 +38,35 @@ def test_one_password_sprayed_over_many_usernames_locks_the_address(limits, merc
     assert "from your address, for several usernames" in locked.content.decode()
     # Another address is not locked, for the same username.
     assert _login("max_merch", "max_merch-password", ip="10.0.0.2").status_code == 302
+
+
+def test_an_ipv6_client_counts_by_its_64_so_rotating_addresses_gains_nothing(limits, merchandiser):
+    for i in range(6):
+        assert _login(f"someone-{i}", "x", ip=f"2001:db8:1:2::{i + 1:x}").status_code == 200
+    assert _login("max_merch", "max_merch-password", ip="2001:db8:1:2::99").status_code == 429
+    assert _login("max_merch", "max_merch-password", ip="2001:db8:1:3::1").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::/64"),
+        ("192.0.2.7", "192.0.2.7"),
+        ("not-an-address\x00" + "x" * 100, "not-an-address" + "x" * 50),
+    ],
+)
+def test_addresses_are_counted_in_one_spelling(address, key):
+    assert address_key(address) == key
+
+
+def test_a_forwarded_for_header_of_any_length_is_no_500(limits, settings, db):
+    settings.DJANGO_NUM_PROXIES = 1
+    response = Client().post(
+        "/login/", {"username": "x", "password": "y"}, HTTP_X_FORWARDED_FOR="9" * 10_000
+    )
+    assert response.status_code == 200
+    assert LoginFailure.objects.get().address == "9" * 64
 
 
 def test_one_username_guessed_from_many_addresses_locks_that_username(limits, merchandiser):
