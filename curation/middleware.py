@@ -53,7 +53,11 @@ class LoginRateLimitMiddleware:
     def __call__(self, request):
         if request.method == "POST" and request.path in self.login_paths():
             username = request.POST.get("username", "")
-            lock = lock_for(request, username)
+            try:
+                lock = lock_for(request, username)
+            except (OperationalError, InterfaceError):
+                # The backend checks again inside the view, where a lost database is a 503.
+                lock = None
             if lock:
                 minutes = math.ceil(lock.seconds / 60)
                 reason = (

@@ -194,3 +194,16 @@ def test_the_limit_holds_across_four_gunicorn_processes(merchandiser, tmp_path):
         assert any(pids[1:4].count(pid) < 3 for pid in refused_by), pids
     finally:
         server.stop()
+
+
+def test_a_lost_database_during_a_login_is_a_503_not_a_500(limits, merchandiser, monkeypatch):
+    from django.db import OperationalError
+
+    from curation import login_limit
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(login_limit, "find_lock", lost)
+    response = _login("max_merch", "max_merch-password")
+    assert response.status_code == 503 and "Try again" in response.content.decode()
