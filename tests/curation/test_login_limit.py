@@ -186,12 +186,14 @@ def test_the_limit_holds_across_four_gunicorn_processes(merchandiser, tmp_path):
             thread.join(120)
         assert statuses == [429] * 8, server.logs()
         assert "sessionid" not in browser.cookies
-        pids = server.pids()  # one per request: the GET, three failures, eight refusals
-        assert len(pids) == 12
-        refused_by = set(pids[4:])
+        rows = server.answered(12)  # the GET, three failures, eight refusals
+        assert len(rows) == 12, rows
+        failed_on = [pid for pid, request, status in rows if status == 200 and "POST" in request]
+        refused_by = {pid for pid, _, status in rows if status == 429}
+        assert len(failed_on) == 3 and refused_by, rows
         # A process that answered fewer than three of the failures refused too: with a lock
         # in each process's memory it would have let the right password in.
-        assert any(pids[1:4].count(pid) < 3 for pid in refused_by), pids
+        assert any(failed_on.count(pid) < 3 for pid in refused_by), rows
     finally:
         server.stop()
 

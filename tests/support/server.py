@@ -35,11 +35,21 @@ class Gunicorn:
     def logs(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
-    def pids(self) -> list[int]:
-        """The process that answered each request so far but the health probes, in order
-        (from the access log)."""
-        lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
-        return [int(line.split()[0].strip("<>")) for line in lines if "/healthz/" not in line]
+    def answered(self, expected: int, timeout: float = 60) -> list[tuple[int, str, int]]:
+        """(process id, request line, status) of each request but the health probes, once
+        `expected` of them are in the access log (a worker writes its line after answering)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.access_log.read_text() if self.access_log.exists() else ""
+            rows = []
+            for line in text.splitlines():
+                pid, _, rest = line.partition(" ")
+                request, _, status = rest.rpartition(" ")
+                if "/healthz/" not in request:
+                    rows.append((int(pid.strip("<>")), request, int(status)))
+            if len(rows) >= expected or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
