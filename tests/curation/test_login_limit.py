@@ -209,3 +209,9 @@ def test_a_lost_database_during_a_login_is_a_503_not_a_500(limits, merchandiser,
     monkeypatch.setattr(login_limit, "find_lock", lost)
     response = _login("max_merch", "max_merch-password")
     assert response.status_code == 503 and "Try again" in response.content.decode()
+
+
+def test_a_login_form_with_thousands_of_fields_is_a_400_not_a_500(limits, db):
+    fields = {f"f{i}": "x" for i in range(1500)} | {"username": "x", "password": "y"}
+    assert Client().post("/login/", fields).status_code == 400
+    assert not LoginFailure.objects.exists()
