@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -95,9 +96,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache holds failed-login counters and rendered dashboard boards: one per process by
-# default; give several web processes a shared one (redis://…) so the login limit holds
-# across them, a board is rendered once for all of them, and sessions are read from it.
+# The cache holds rendered dashboard boards (and failed-login counters with
+# CURATION_LOGIN_STORE=cache): one per process by default; give several web processes a
+# shared one (redis://…) so a board is rendered once for all of them, and sessions are read
+# from it.
 CACHE_URL = env_str("CACHE_URL")
 SHARED_CACHE = CACHE_URL.startswith(("redis://", "rediss://"))
 CACHES = {
@@ -115,9 +117,19 @@ SESSION_ENGINE = (
 )
 
 AUTHENTICATION_BACKENDS = ["curation.login_limit.RateLimitedModelBackend"]
-# N failed log-ins for one username from one address lock that pair for the window.
+# Failed log-ins within the window that lock: one username from one address, one username
+# from any address, one address for any usernames (curation/login_limit.py).
 CURATION_LOGIN_MAX_FAILURES = env_int("CURATION_LOGIN_MAX_FAILURES", 5)
+CURATION_LOGIN_MAX_FAILURES_PER_USERNAME = env_int("CURATION_LOGIN_MAX_FAILURES_PER_USERNAME", 10)
+CURATION_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("CURATION_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
 CURATION_LOGIN_WINDOW_SECONDS = env_int("CURATION_LOGIN_WINDOW_SECONDS", 900)
+# Where failed log-ins are counted: "database" (every process and machine sees them) or
+# "cache" (Django's cache: shared only when CACHE_URL points at Redis; check --deploy warns).
+CURATION_LOGIN_STORE = env_str("CURATION_LOGIN_STORE", "database")
+if CURATION_LOGIN_STORE not in ("database", "cache"):
+    raise ImproperlyConfigured(
+        f"CURATION_LOGIN_STORE={CURATION_LOGIN_STORE!r}: give 'database' or 'cache'"
+    )
 # Reverse proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR).
 DJANGO_NUM_PROXIES = env_int("DJANGO_NUM_PROXIES", 0)
 AUTH_PASSWORD_VALIDATORS = [
@@ -201,6 +213,11 @@ CURATION_RUN_STALE_SECONDS = env_int("CURATION_RUN_STALE_SECONDS", 60)
 CURATION_RUNS_DIR = Path(env_str("CURATION_RUNS_DIR", str(VAR_DIR / "runs")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Where uploads larger than FILE_UPLOAD_MAX_MEMORY_SIZE are spooled ([] = the system's).
+FILE_UPLOAD_TEMP_DIR = env_str("DJANGO_FILE_UPLOAD_TEMP_DIR") or None
+# Largest body of any request but an upload page's (forms, JSON), refused with a 413 before a
+# byte past it is read (config/body_limit.py, which also holds the upload pages' limits).
+CURATION_MAX_BODY_KB = env_int("CURATION_MAX_BODY_KB", 1024)
 
 # Celery. The default broker is kombu's filesystem transport under var/: a real worker
 # process, no server. Point CELERY_BROKER_URL at redis:// or amqp:// in production.

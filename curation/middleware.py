@@ -1,7 +1,8 @@
 """Request guards that apply to every page and API endpoint alike.
 
-- LoginRateLimitMiddleware: a locked username/address pair posting to a login form gets a 429
-  page that says when to try again (counting lives in curation/login_limit.py).
+- LoginRateLimitMiddleware: a locked-out log-in (too many failures for that username, from
+  that address, or both) posting to a login form gets a 429 page that says who is locked and
+  when to try again (counting lives in curation/login_limit.py).
 - RejectNulBytesMiddleware: a NUL byte in a query or form parameter is a 400 naming the
   parameter (PostgreSQL refuses NUL in text, which would otherwise surface as a 500).
 - DatabaseErrorMiddleware: a lost database connection is retried once for a read (GET/HEAD)
@@ -20,7 +21,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
-from curation.login_limit import seconds_locked
+from curation.login_limit import lock_for
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,19 @@ class LoginRateLimitMiddleware:
     def __call__(self, request):
         if request.method == "POST" and request.path in self.login_paths():
             username = request.POST.get("username", "")
-            wait = seconds_locked(request, username)
-            if wait:
-                minutes = math.ceil(wait / 60)
+            try:
+                lock = lock_for(request, username)
+            except (OperationalError, InterfaceError):
+                # The backend checks again inside the view, where a lost database is a 503.
+                lock = None
+            if lock:
+                minutes = math.ceil(lock.seconds / 60)
                 reason = (
-                    f"Too many failed log-ins for '{username}' from your address. "
-                    f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, "
+                    f"{lock.reason} Try again in {minutes} minute{'s' if minutes != 1 else ''}, "
                     "or ask an admin to reset your password."
                 )
                 response = render(request, "429.html", {"reason": reason}, status=429)
-                response["Retry-After"] = str(wait)
+                response["Retry-After"] = str(lock.seconds)
                 return response
         return self.get_response(request)
 

@@ -823,3 +823,22 @@ class ScoringJob(models.Model):
         if self.status == self.Status.SUCCEEDED:
             return 100
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class LoginFailure(models.Model):
+    """One failed log-in (or one in progress), kept for the lockout window so that every web
+    process and machine counts the same failures (curation/login_limit.py)."""
+
+    username = models.CharField(max_length=150)  # as typed, stripped and lower-cased
+    address = models.CharField(max_length=64)  # address_key(): an IPv6 client by its /64
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"], name="loginfailure_username"),
+            models.Index(fields=["address", "at"], name="loginfailure_address"),
+            models.Index(fields=["at"], name="loginfailure_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"failed log-in for {self.username!r} from {self.address} at {self.at}"
