@@ -11,6 +11,7 @@ from curation.views import (
     quality,
     reviews,
     runs,
+    scoring,
     similarity,
     similarity_runs,
     triplets,
@@ -31,6 +32,9 @@ attribute_urls = [
     path("review/export/", reviews.review_export, name="review_export"),
     path("review/import/", reviews.review_import, name="review_import"),
     path("guide/", reviews.guide, name="guide"),
+    path("scoring/", scoring.scoring_panel_view, name="scoring_panel"),
+    path("scoring/start/", scoring.scoring_start, name="scoring_start"),
+    path("scoring/cancel/", scoring.scoring_cancel, name="scoring_cancel"),
 ]
 
 # datasets/<name>/...
