@@ -180,6 +180,8 @@ CURATION_SOURCE_S3_ENDPOINT_URL = env_str("CURATION_SOURCE_S3_ENDPOINT_URL") or 
 CURATION_MAX_IMAGE_PIXELS = env_int("CURATION_MAX_IMAGE_PIXELS", 40_000_000)
 CURATION_MAX_FILE_MB = env_int("CURATION_MAX_FILE_MB", 50)
 CURATION_MAX_UPLOAD_MB = env_int("CURATION_MAX_UPLOAD_MB", 200)
+# Promoted models a web process keeps loaded for classifying photos (LRU, by run id).
+CURATION_CLASSIFY_CACHE_MODELS = env_int("CURATION_CLASSIFY_CACHE_MODELS", 8)
 # Folders an import started from the web page may read: by default only var/catalogs, a drop
 # folder (a .zip upload or s3:// work from anywhere). The command line is not limited:
 # whoever runs it has the server's files anyway.

@@ -147,3 +147,12 @@ def original_key(sha: str, extension: str) -> str:
 
 def thumbnail_key(sha: str) -> str:
     return f"thumbs/{sha[:2]}/{sha}.webp"
+
+
+def preview_jpeg(image: Image.Image, *, side: int = 256) -> bytes:
+    """A small JPEG of `image` (longest side at most `side`), e.g. to show a crop inline."""
+    small = image.convert("RGB")
+    small.thumbnail((side, side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=85)
+    return out.getvalue()

@@ -268,9 +268,16 @@ class ImportJob(models.Model):
         RUNNING = "running", "running"
         SUCCEEDED = "succeeded", "succeeded"
         FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    ENDED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     dataset_name = models.SlugField(max_length=80)
     source = models.CharField(max_length=1024)
+    # For an upload: the file's own name (what people who may not see server paths see)
+    # and the folder it was unpacked into, removed when the import ends.
+    upload_name = models.CharField(max_length=255, blank=True)
+    upload_dir = models.CharField(max_length=1024, blank=True)
     create_dataset = models.BooleanField(default=False)
     overwrite_manual = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

@@ -1,7 +1,9 @@
 from django.urls import include, path
 
 from curation.views import (
+    arrivals,
     boxes,
+    classify,
     data_health,
     datasets,
     history,
@@ -32,6 +34,9 @@ attribute_urls = [
     path("review/export/", reviews.review_export, name="review_export"),
     path("review/import/", reviews.review_import, name="review_import"),
     path("guide/", reviews.guide, name="guide"),
+    path("arrivals/", arrivals.arrivals_queue, name="arrivals"),
+    path("arrivals/decide/", arrivals.arrivals_decide, name="arrivals_decide"),
+    path("arrivals/undo/", arrivals.arrivals_undo, name="arrivals_undo"),
     path("scoring/", scoring.scoring_panel_view, name="scoring_panel"),
     path("scoring/start/", scoring.scoring_start, name="scoring_start"),
     path("scoring/cancel/", scoring.scoring_cancel, name="scoring_cancel"),
@@ -52,6 +57,7 @@ dataset_urls = [
     path("similarity/train/", similarity_runs.similarity_train, name="similarity_train"),
     path("triplets/", triplets.triplets, name="triplets"),
     path("boxes/", boxes.boxes_missing, name="boxes_missing"),
+    path("classify/", classify.classify_photo, name="classify_photo"),
 ]
 
 # images/<image_id>/...
@@ -79,4 +85,5 @@ urlpatterns = [
     path("runs/<int:run_id>/promote/", runs.run_promote, name="run_promote"),
     path("import/", imports.import_start, name="import_start"),
     path("import/<int:job_id>/", imports.import_job, name="import_job"),
+    path("import/<int:job_id>/cancel/", imports.import_cancel, name="import_cancel"),
 ]

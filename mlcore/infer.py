@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
+from PIL import Image
 
 from mlcore.config import TrainConfig
 from mlcore.data.dataset import Batch, Item
 from mlcore.data.loaders import eval_loader
-from mlcore.data.transforms import BatchPrep
+from mlcore.data.transforms import BatchPrep, EvalPreset
 from mlcore.models import Classifier, channels_last_ok, input_stats
 from mlcore.storage import S3Options
 from mlcore.train.engine import EvalOutput, evaluate
@@ -54,6 +55,28 @@ def predict_items(
         amp=config.amp,
         features=features,
     )
+
+
+def predict_images(
+    model: Classifier, images: Sequence[Image.Image], *, config: TrainConfig
+) -> EvalOutput:
+    """Decoded RGB images already in memory (an uploaded photo, a crop of one) -> probs
+    (N, K), through the same eval preset and batch prep as predict_items."""
+    device = next(model.parameters()).device
+    mean, std = input_stats(config.arch)
+    preset = EvalPreset(size=config.image_size, crop_fraction=config.eval_crop_fraction)
+    n = len(images)
+    batch = Batch(
+        torch.stack([preset(im) for im in images]),  # (N, 3, S, S) uint8
+        torch.full((n,), -1, dtype=torch.int64),
+        torch.arange(n, dtype=torch.int64),
+    )
+    prep = BatchPrep(
+        mean=mean,
+        std=std,
+        channels_last=config.channels_last and channels_last_ok(model, device),
+    )
+    return evaluate(model, [batch], device=device, prep=prep, amp=config.amp)
 
 
 def _watched(batches: Iterable[Batch], on_batch: Callable[[int], bool]) -> Iterator[Batch]:

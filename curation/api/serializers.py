@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from curation.models import Annotation, Attribute, Dataset, Image, LabelEvent
+from curation.queries.scores import ModelScores, scores_for_images
 
 
 class AttributeSerializer(serializers.ModelSerializer):
@@ -40,11 +42,35 @@ class AnnotationSerializer(serializers.ModelSerializer):
         fields = ["attribute", "label", "version", "last_source", "updated_by", "updated_at"]
 
 
+class ScoreSuggestionSerializer(serializers.Serializer):
+    label = serializers.CharField(source="name")
+    probability = serializers.FloatField(help_text="calibrated with the run's temperature")
+
+
+class ModelScoresSerializer(serializers.Serializer):
+    """One attribute's current (promoted) model scores for an image."""
+
+    attribute = serializers.CharField()
+    run = serializers.IntegerField(source="run_id", help_text="the model version (run id)")
+    top = ScoreSuggestionSerializer(many=True, help_text="the most probable labels, best first")
+    predicted = serializers.CharField(source="predicted.name", help_text="the top label")
+    given = serializers.CharField(allow_null=True, help_text="today's label, null if none")
+    disagrees = serializers.BooleanField(help_text="the given label is not the top label")
+    from_run = serializers.BooleanField(
+        help_text="the image was in the model's own run (its score comes from the run)"
+    )
+    out_of_sample = serializers.BooleanField(help_text="a training image's cross-fitted score")
+
+
 class ImageSerializer(serializers.ModelSerializer):
+    """context["scores"] (image id -> [ModelScores]), when given, holds the scores of a
+    whole page, read in one batch; without it each image reads its own."""
+
     dataset = serializers.CharField(source="dataset.name")
     product = serializers.CharField(source="product.key")
     labels = AnnotationSerializer(source="annotations", many=True, read_only=True)
     thumbnail_url = serializers.SerializerMethodField()
+    scores = serializers.SerializerMethodField()
 
     class Meta:
         model = Image
@@ -64,8 +90,17 @@ class ImageSerializer(serializers.ModelSerializer):
             "quarantine_reason",
             "thumbnail_url",
             "labels",
+            "scores",
             "created_at",
         ]
+
+    @extend_schema_field(ModelScoresSerializer(many=True))
+    def get_scores(self, obj) -> list[dict]:
+        batch = self.context.get("scores")
+        if batch is None:
+            batch = scores_for_images([obj.pk], dataset_id=obj.dataset_id)
+        found: list[ModelScores] = batch.get(obj.pk, [])
+        return ModelScoresSerializer(found, many=True).data
 
     def get_thumbnail_url(self, obj) -> str | None:
         if not obj.thumbnail:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation.api import runs, similar, views
+from curation.api import classify, runs, similar, views
 
 urlpatterns = [
     path("datasets/", views.dataset_list, name="api-dataset-list"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("images/<int:image_id>/history/", views.image_history, name="api-image-history"),
     path("images/<int:image_id>/similar/", similar.image_similar, name="api-image-similar"),
     path("similar/", similar.upload_similar, name="api-similar"),
+    path("classify/", classify.classify_images, name="api-classify"),
     path("runs/", runs.run_start, name="api-run-start"),
     path("runs/<int:run_id>/", runs.run_detail, name="api-run-detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="api-run-cancel"),

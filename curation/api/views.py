@@ -34,6 +34,7 @@ from curation.models import (
     Split,
     TrainingRun,
 )
+from curation.queries.scores import scores_for_images
 from curation.services.labels import StaleLabel, relabel_image
 
 
@@ -162,8 +163,9 @@ def image_list(request):
             qs = qs.filter(annotations__attribute=attribute, annotations__label=label)
     paginator = IdCursor()
     page = paginator.paginate_queryset(qs, request)
+    scores = scores_for_images([im.pk for im in page], dataset_id=dataset.pk)
     return paginator.get_paginated_response(
-        ImageSerializer(page, many=True, context={"request": request}).data
+        ImageSerializer(page, many=True, context={"request": request, "scores": scores}).data
     )
 
 

@@ -2,32 +2,58 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
 import uuid
-import zipfile
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
+from curation import roles
 from curation.models import ImportJob
 from curation.services import queue
+from curation.services.archives import Limits, unpack_zip
 from curation.services.imports import import_catalog
-from curation.services.sources import SourceError, UnsafePath, clean_relpath
+from curation.services.sources import SourceError
 
 TASK = "curation.run_import_job"
+UPLOAD_FOLDER = re.compile(r"[0-9a-f]{32}")
+STALE_UPLOADS = timedelta(days=1)  # longer than any upload takes to unpack and queue
+
+
+class ImportCancelled(Exception):
+    """Raised inside a running import when someone cancelled its job."""
 
 
 def start_import_job(
-    *, source: str, dataset_name: str, create: bool, overwrite_manual: bool, actor
+    *,
+    source: str,
+    dataset_name: str,
+    create: bool,
+    overwrite_manual: bool,
+    actor,
+    upload: Upload | None = None,
 ) -> ImportJob:
-    job = ImportJob.objects.create(
-        source=source,
-        dataset_name=dataset_name,
-        create_dataset=create,
-        overwrite_manual=overwrite_manual,
-        created_by=actor,
-    )
+    """Queue an import of `source`, or of an unpacked `upload` (then `source` is ignored and
+    the upload's folder is removed when the import ends, or now if it can't be queued)."""
+    try:
+        job = ImportJob.objects.create(
+            source=str(upload.source) if upload else source,
+            upload_name=upload.name[:255] if upload else "",
+            upload_dir=str(upload.folder) if upload else "",
+            dataset_name=dataset_name,
+            create_dataset=create,
+            overwrite_manual=overwrite_manual,
+            created_by=actor,
+        )
+    except BaseException:
+        if upload:
+            remove_upload(str(upload.folder))
+        raise
     queue.enqueue(TASK, job.pk, queue=queue.CPU, on_broker_error=fail_unqueued)
     return job
 
@@ -35,74 +61,136 @@ def start_import_job(
 def fail_unqueued(job_id: int, exc: Exception) -> None:
     """The broker was down: fail the job at once with a reason (an import is cheap to start
     again, unlike a training run, which waits for the next worker)."""
-    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.FAILED,
+    end_job(
+        job_id,
+        ImportJob.Status.FAILED,
+        only_from=[ImportJob.Status.QUEUED],
         error=f"the task queue could not be reached ({exc}); start the import again",
-        finished_at=timezone.now(),
     )
 
 
-def save_uploaded_catalog(upload) -> Path:
+def end_job(job_id: int, status: str, *, only_from=None, remove=True, **fields) -> bool:
+    """Mark a job ended, unless it has ended already, and remove its unpacked upload (unless
+    `remove` is false: a worker may still be reading it). Returns whether this call ended it."""
+    rows = ImportJob.objects.filter(pk=job_id).exclude(status__in=ImportJob.ENDED)
+    if only_from is not None:
+        rows = rows.filter(status__in=only_from)
+    ended = bool(rows.update(status=status, finished_at=timezone.now(), **fields))
+    job = ImportJob.objects.filter(pk=job_id).values("status", "upload_dir").first()
+    if remove and job and job["status"] in ImportJob.ENDED:
+        remove_upload(job["upload_dir"])
+    return ended
+
+
+def cancel_import_job(job: ImportJob, *, actor) -> bool:
+    """Cancel a queued or running import; False if it had ended already. A running one
+    stops at its next chunk (its worker then removes the upload); the rows it wrote stay,
+    and starting the same import again finishes it."""
+    roles.check(actor, "import")
+    reason = f"cancelled by {getattr(actor, 'username', '') or 'someone'}"
+    status = ImportJob.Status
+    if end_job(job.pk, status.CANCELLED, only_from=[status.QUEUED], error=reason):
+        return True
+    return end_job(job.pk, status.CANCELLED, only_from=[status.RUNNING], remove=False, error=reason)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded catalog, unpacked: `source` holds labels.csv, `folder` is what to remove."""
+
+    source: Path
+    folder: Path
+    name: str  # the uploaded file's own name, shown to people who don't see server paths
+
+
+def save_uploaded_catalog(upload) -> Upload:
     """Unpack an uploaded .zip (labels.csv + images) or a lone .csv into var/uploads/<uuid>/.
 
-    Refuses archives with paths escaping the folder or more bytes than allowed.
+    Raises SourceError (ArchiveError for a zip, naming the entry) and then leaves nothing.
     """
-    target = Path(settings.VAR_DIR) / "uploads" / uuid.uuid4().hex
+    sweep_uploads()
+    target = uploads_root() / uuid.uuid4().hex
     target.mkdir(parents=True)
-    limit = settings.CURATION_MAX_UPLOAD_MB * 1024 * 1024
     name = upload.name.lower()
     try:
         if name.endswith(".csv"):
             with open(target / "labels.csv", "wb") as out:
                 for chunk in upload.chunks():
                     out.write(chunk)
-            return target
+            return Upload(source=target, folder=target, name=upload.name)
         if not name.endswith(".zip"):
             raise SourceError(
                 "upload a .zip holding labels.csv and the images, or a labels.csv file"
             )
-        try:
-            archive = zipfile.ZipFile(upload)
-        except zipfile.BadZipFile as exc:
-            raise SourceError(f"{upload.name} is not a valid zip archive") from exc
-        with archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if sum(m.file_size for m in members) > limit:
-                raise SourceError(
-                    f"the archive unpacks to more than {settings.CURATION_MAX_UPLOAD_MB} MB"
-                )
-            for member in members:
-                try:
-                    rel = clean_relpath(member.filename)
-                except UnsafePath as exc:
-                    raise SourceError(
-                        f"the archive entry '{member.filename}' is unsafe: {exc}"
-                    ) from exc
-                dest = target / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out)
-        if not (target / "labels.csv").is_file():
-            # Archives made by zipping a folder keep that folder as a prefix.
-            found = sorted(target.glob("*/labels.csv"))
-            if len(found) == 1:
-                return found[0].parent
-            raise SourceError("the archive has no labels.csv at its top level")
-        return target
-    except Exception:
+        limits = Limits(
+            total_bytes=settings.CURATION_MAX_UPLOAD_MB * 1024 * 1024,
+            entry_bytes=max(settings.CURATION_MAX_FILE_MB, 1) * 1024 * 1024,
+        )
+        unpack_zip(upload, target, name=upload.name, limits=limits)
+        return Upload(source=catalog_root(target), folder=target, name=upload.name)
+    except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def catalog_root(target: Path) -> Path:
+    if (target / "labels.csv").is_file():
+        return target
+    # Archives made by zipping a folder keep that folder as a prefix.
+    found = sorted(target.glob("*/labels.csv"))
+    if len(found) == 1:
+        return found[0].parent
+    raise SourceError("the archive has no labels.csv at its top level")
+
+
+def uploads_root() -> Path:
+    return Path(settings.VAR_DIR) / "uploads"
+
+
+def sweep_uploads(*, older_than: timedelta = STALE_UPLOADS) -> list[Path]:
+    """Remove upload folders older than `older_than` that no unfinished import uses: those
+    a web process left when it died while unpacking. Returns the folders removed."""
+    root = uploads_root()
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than.total_seconds()
+    old = [p for p in root.iterdir() if p.is_dir() and p.stat().st_mtime < cutoff]
+    if not old:
+        return []
+    unfinished = ImportJob.objects.exclude(status__in=ImportJob.ENDED)
+    in_use = set(
+        unfinished.filter(upload_dir__in=[str(p) for p in old]).values_list("upload_dir", flat=True)
+    )
+    removed = [p for p in old if str(p) not in in_use]
+    for folder in removed:
+        remove_upload(str(folder))
+    return removed
+
+
+def remove_upload(folder: str) -> None:
+    """Remove an unpacked upload once its import has ended. Only a var/uploads/<uuid> folder
+    is ever removed, whatever the row says (web and cpu workers may mount VAR_DIR apart)."""
+    path = Path(folder)
+    if not folder or path.parent.name != "uploads" or not UPLOAD_FOLDER.fullmatch(path.name):
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def run_import_job(job_id: int) -> None:
     """Run a queued import and keep its row up to date. Safe to call again for a finished job."""
     job = ImportJob.objects.get(pk=job_id)
-    if job.status in {ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED}:
+    if job.status in ImportJob.ENDED:
+        end_job(job.pk, job.status)  # removes an upload a crash may have left behind
         return
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    startable = [ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]  # RUNNING: redelivered
+    started = ImportJob.objects.filter(pk=job.pk, status__in=startable)
+    if not started.update(status=ImportJob.Status.RUNNING):
+        return  # cancelled just now
 
     def progress(done: int, total: int) -> None:
-        ImportJob.objects.filter(pk=job.pk).update(done=done, total=total)
+        running = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING)
+        if not running.update(done=done, total=total):
+            raise ImportCancelled
 
     try:
         report = import_catalog(
@@ -113,18 +201,13 @@ def run_import_job(job_id: int) -> None:
             actor=job.created_by,
             progress=progress,
         )
+    except ImportCancelled:
+        end_job(job.pk, ImportJob.Status.CANCELLED)
+        return
     except SourceError as exc:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED, error=str(exc), finished_at=timezone.now()
-        )
+        end_job(job.pk, ImportJob.Status.FAILED, error=str(exc))
         return
     except Exception as exc:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED,
-            error=f"unexpected error: {exc}",
-            finished_at=timezone.now(),
-        )
+        end_job(job.pk, ImportJob.Status.FAILED, error=f"unexpected error: {exc}")
         raise
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJob.Status.SUCCEEDED, report=report.to_dict(), finished_at=timezone.now()
-    )
+    end_job(job.pk, ImportJob.Status.SUCCEEDED, report=report.to_dict())

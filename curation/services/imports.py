@@ -111,7 +111,12 @@ def import_catalog(
             _record(report, *write_chunk(ctx, plans))
             done += len(chunks[k])
             if progress:
-                progress(done, total)
+                try:
+                    progress(done, total)  # may raise to stop the import (a cancelled job)
+                except BaseException:
+                    if following is not None:
+                        _abandon(following)
+                    raise
             started = following
     report.errors.sort(key=lambda e: int(e["line"]))  # type: ignore[call-overload]
     if report.created:
@@ -339,7 +344,17 @@ def _finish_chunk(
 def _discard(plan: Plan, reason: str, report: ImportReport) -> None:
     """Report a row as not imported and remove files it stored that nothing references."""
     report.reject(plan.row, reason)
-    for key in plan.new_files:
+    _delete_unreferenced(plan.new_files)
+    plan.new_files = []
+
+
+def _abandon(started: _Started) -> None:
+    """A chunk whose files were stored but whose rows will never be written: remove them."""
+    for probe in started.probes:
+        _delete_unreferenced(probe.new_files)
+
+
+def _delete_unreferenced(keys: list[str]) -> None:
+    for key in keys:
         if not Image.objects.filter(Q(file=key) | Q(thumbnail=key)).exists():
             delete_blob(key)
-    plan.new_files = []

@@ -42,13 +42,39 @@ class Manifest:
     errors: list[RowError] = field(default_factory=list)
 
 
+SAVE_AS_UTF8 = (
+    "save it as UTF-8: in Excel, File > Save As > 'CSV UTF-8 (Comma delimited)'; in "
+    "LibreOffice, Save As > 'Edit filter settings' > character set 'Unicode (UTF-8)'; in "
+    "Numbers or Google Sheets, export as CSV (always UTF-8)"
+)
+
+
 def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise SourceError(
-            f"the manifest is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8 CSV"
-        ) from exc
+            f"the manifest is UTF-16 text ('Unicode text'), not UTF-8; {SAVE_AS_UTF8}"
+        )
+    body = data.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark, as Excel writes
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(not_utf8_message(body, exc.start)) from exc
+
+
+def not_utf8_message(data: bytes, start: int) -> str:
+    """Where the first byte that isn't UTF-8 is, as a spreadsheet user finds it: a line and
+    a column (in characters), the byte, and what it would be in the usual Western encoding."""
+    line_start = data.rfind(b"\n", 0, start) + 1
+    line = data.count(b"\n", 0, start) + 1
+    before = data[line_start:start].decode("utf-8")
+    column = len(before) + 1
+    byte = data[start]
+    guess = bytes([byte]).decode("cp1252", errors="replace")
+    looks = f" ('{guess}' in Windows/Latin-1 text)" if guess.isprintable() else ""
+    return (
+        f"the manifest is not UTF-8 text: line {line}, column {column} has the byte "
+        f"0x{byte:02X}{looks}, so the file was saved in another encoding; {SAVE_AS_UTF8}"
+    )
 
 
 def parse_manifest(data: bytes) -> Manifest:

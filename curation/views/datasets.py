@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from curation.access import get_dataset_for_user, require_perm, require_viewer
 from curation.models import Image, ImageStatus, Label, Split
 from curation.queries import catalog, health
+from curation.queries.scores import scores_for_images
 from curation.queries.scoring import scoring_panels
 from curation.services.datasets import move_label
 from curation.views.image_quality import panel_for
@@ -68,11 +69,14 @@ def _gallery_context(request, dataset, attributes) -> dict:
         split=split,
         after=_int_or_none(request.GET.get("after")),
     )
+    # The promoted models' predictions on the tiles: one lookup for the whole page.
+    scores = scores_for_images([im.pk for im in images], dataset_id=dataset.pk)
     query = request.GET.copy()
     query.pop("after", None)
     query.pop("qpage", None)
     return {
         "images": images,
+        "scores": scores,
         "next_cursor": next_cursor,
         "filter_attribute": attribute,
         "filter_label": label_param,

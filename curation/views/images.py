@@ -13,6 +13,7 @@ from curation import roles
 from curation.access import get_event_for_user, get_image_for_user
 from curation.models import Attribute, Label
 from curation.queries import catalog
+from curation.queries.scores import scores_for_images
 from curation.services.labels import (
     REASON_MAX,
     BadReason,
@@ -36,6 +37,7 @@ def _image_context(request, image, **extra) -> dict:
         "image": image,
         "labels": catalog.image_labels(image),
         "history": catalog.image_history(image),
+        "scores": scores_for_images([image.pk], dataset_id=image.dataset_id).get(image.pk, []),
         "can_relabel": roles.may(request.user, "relabel"),
         "reason_max": REASON_MAX,
         **extra,

@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from curation import roles
 from curation.access import get_import_job_for_user, require_perm
 from curation.models import Dataset, ImportJob
-from curation.services.import_jobs import save_uploaded_catalog, start_import_job
+from curation.services.import_jobs import (
+    cancel_import_job,
+    save_uploaded_catalog,
+    start_import_job,
+)
 from curation.services.sources import SourceError
 
 
@@ -84,12 +91,13 @@ def import_start(request):
         initial={"dataset": request.GET.get("dataset", "")},
     )
     if request.method == "POST" and form.is_valid():
-        source = form.cleaned_data["source"]
         try:
+            upload = None
             if form.cleaned_data["upload"]:
-                source = str(save_uploaded_catalog(form.cleaned_data["upload"]))
+                upload = save_uploaded_catalog(form.cleaned_data["upload"])
             job = start_import_job(
-                source=source,
+                source=form.cleaned_data["source"],
+                upload=upload,
                 dataset_name=form.cleaned_data["dataset"],
                 create=form.cleaned_data["create"],
                 overwrite_manual=form.cleaned_data["overwrite_manual"],
@@ -120,11 +128,55 @@ def _render_form(request, form, *, status: int):
 @login_required
 def import_job(request, job_id: int):
     job = get_import_job_for_user(request, job_id)
+    source, hide = _shown_source(job, request.user)
+    context = {
+        "job": job,
+        "source": source,
+        "error": hide(job.error),
+        "may_cancel": roles.may(request.user, "import"),
+        **_report_tables(job.report or {}, hide),
+    }
     template = "curation/import_job.html#progress" if request.htmx else "curation/import_job.html"
-    return render(request, template, {"job": job, **_report_tables(job.report or {})})
+    return render(request, template, context)
 
 
-def _report_tables(report: dict) -> dict:
+@require_POST
+@login_required
+def import_cancel(request, job_id: int):
+    job = get_import_job_for_user(request, job_id)
+    require_perm(request, "import")
+    if cancel_import_job(job, actor=request.user):
+        messages.info(
+            request, "Import cancelled: rows already written stay; start it again to finish."
+        )
+    else:
+        messages.info(request, "This import had already ended.")
+    return redirect("curation:import_job", job_id=job.pk)
+
+
+def _shown_source(job: ImportJob, user) -> tuple[str, Callable[[str], str]]:
+    """Server paths are for those who import (data scientists, admins); others see the
+    uploaded file's own name, or a folder's last name, also inside error messages."""
+    if roles.may(user, "import"):
+        return job.source, lambda text: text
+    if job.upload_name:
+        shown = job.upload_name
+    elif job.source.startswith("s3://"):
+        shown = job.source
+    else:
+        shown = f"a server folder ({Path(job.source).name})"
+    paths = {job.source, job.upload_dir, str(Path(job.source).parent), str(settings.VAR_DIR)}
+    paths = sorted((p for p in paths if p.startswith("/") and len(p) > 1), key=len, reverse=True)
+
+    def hide(text: str) -> str:
+        for path in paths:
+            text = text.replace(path, shown)
+        return text
+
+    return shown, hide
+
+
+def _report_tables(report: dict, hide: Callable[[str], str]) -> dict:
     """The report's counts, and the rows it left out under their headings, for the page."""
     counts = [
         ("Created", report.get("created")),
@@ -135,7 +187,7 @@ def _report_tables(report: dict) -> dict:
         ("Errors", len(report.get("errors", []))),
     ]
     left_out = [
-        ("Quarantined files", report.get("quarantined", [])),
-        ("Rows not imported", report.get("errors", [])),
+        (heading, [{**r, "reason": hide(str(r.get("reason", "")))} for r in report.get(key, [])])
+        for heading, key in (("Quarantined files", "quarantined"), ("Rows not imported", "errors"))
     ]
     return {"counts": counts, "left_out": left_out}

@@ -2,8 +2,11 @@
 // QA gallery tiles: number keys pick a label (0 is the tenth), a accepts the prediction, x selects, u undoes
 // your last change on the page. Review cards: g keeps the given label, s takes the
 // suggestion, number keys vote for a label. Image page: number keys pick a label.
+// New arrivals: a or Enter accepts the suggestion (of the selected tiles, when some are
+// selected), number keys give a label by hand, x selects, u undoes the last action.
 (function () {
   const undo = [];  // [event id, tile id] of this page's changes, newest last
+  let arrivalAt = -1;  // the new-arrivals tile acted on: its place gets the focus after the swap
 
   // A tile that htmx is still swapping in has no htmx handlers yet: a submit now would be a
   // plain page post. Wait for the swap to settle, then act.
@@ -45,6 +48,49 @@
       if (e.key === "j" || e.key === "ArrowRight") next = all[Math.min(i + 1, all.length - 1)];
       if (e.key === "k" || e.key === "ArrowLeft") next = all[Math.max(i - 1, 0)];
       if (next) { next.focus(); next.scrollIntoView({ block: "nearest" }); e.preventDefault(); return; }
+    }
+    const undoBatch = document.querySelector("#arrivals [data-undo-batch]");
+    if (e.key === "u" && !undo.length && undoBatch) {
+      arrivalAt = Math.max(all.indexOf(current), 0);
+      e.preventDefault();
+      // Just swapped in, the banner's form may not have its htmx handler yet: wait for it.
+      whenSettled(undoBatch, function (b) { b.click(); });
+      return;
+    }
+    if (current && current.classList.contains("arrival")) {
+      const form = current.querySelector("form.tileform");
+      if (!form) {
+        if (e.key === "Enter" && current.dataset.href) window.location = current.dataset.href;
+        return;
+      }
+      if (form.classList.contains("htmx-request")) { e.preventDefault(); return; }  // sent already
+      if (e.key === "a" || e.key === "Enter") {
+        e.preventDefault();
+        const bulk = document.getElementById("arrivals-bulk");
+        if (bulk && document.querySelector('.tile .pick input:checked')) {
+          bulk.requestSubmit(bulk.querySelector('button[value="selected"]'));
+          return;
+        }
+        arrivalAt = all.indexOf(current);
+        whenSettled(current, function (tile) { const b = tile.querySelector("button.accept"); if (b) b.click(); });
+        return;
+      }
+      if (labelKey(e)) {
+        const ids = (current.closest("[data-labels]").dataset.labels || "").split(",");
+        const id = ids[labelKey(e) - 1];
+        if (id) {
+          e.preventDefault();
+          arrivalAt = all.indexOf(current);
+          whenSettled(current, function (tile) {
+            const f = tile.querySelector("form.tileform");
+            f.elements.label.value = id;
+            f.requestSubmit();
+          });
+        }
+        return;
+      }
+      if (e.key === "x") { const c = current.querySelector(".pick input"); if (c) { c.checked = !c.checked; e.preventDefault(); } }
+      return;
     }
     if (e.key === "u" && undo.length) {
       const [eventId, tileId] = undo.pop();
@@ -105,6 +151,15 @@
 
   // Remember each saved change so `u` can undo it, and keep the keyboard focus on the tile.
   document.addEventListener("htmx:afterSwap", function (e) {
+    const queue = document.getElementById("arrivals");
+    if (queue && arrivalAt >= 0 && e.detail.target && e.detail.target.id === "arrivals") {
+      // The acted-on tile has left the queue: the one now in its place is the next.
+      const left = Array.from(queue.querySelectorAll(".tile"));
+      const next = left[Math.min(arrivalAt, left.length - 1)];
+      arrivalAt = -1;
+      if (next) next.focus();
+      return;
+    }
     const tile = e.detail.target && document.getElementById(e.detail.target.id);
     const el = tile || e.detail.elt;
     if (!el || !el.classList || !el.classList.contains("tile")) return;

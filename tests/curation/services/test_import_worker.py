@@ -66,3 +66,34 @@ def test_an_import_job_runs_on_a_real_worker(worker, small_catalog, data_scienti
     # The worker wrote the files into its own storage (VAR_DIR/media), not the web's.
     stored = list((tmp_path / "worker-var" / "media").rglob("*.png"))
     assert len(stored) == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_removes_the_unpacked_upload_when_its_import_ends(
+    worker, data_scientist, settings
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from curation.services.import_jobs import save_uploaded_catalog, start_import_job
+    from tests.support import zips
+
+    upload = save_uploaded_catalog(SimpleUploadedFile("shoot.zip", zips.build(zips.catalog())))
+    assert upload.folder.is_dir()
+    job = start_import_job(
+        source="",
+        upload=upload,
+        dataset_name="shoot",
+        create=True,
+        overwrite_manual=False,
+        actor=data_scientist,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status in ImportJob.ENDED and not upload.folder.exists():
+            break
+        time.sleep(0.3)
+    proc, log = worker
+    assert job.status == ImportJob.Status.SUCCEEDED, (job.error, log.read_text()[-3000:])
+    assert not upload.folder.exists()  # removed by the worker, whose VAR_DIR is elsewhere
+    assert list((settings.VAR_DIR / "uploads").iterdir()) == []

@@ -307,3 +307,26 @@ def test_worker_processes_give_the_same_report_as_threads(tmp_path, db, monkeypa
         for d in ("threads", "processes")
     }
     assert files["threads"] == files["processes"] and len(files["threads"]) == 15
+
+
+def test_an_import_stopped_between_chunks_keeps_no_file_of_the_chunk_it_did_not_write(
+    small_catalog, db, tmp_path, monkeypatch
+):
+    from curation.services import imports
+
+    monkeypatch.setattr(imports, "CHUNK", 2)
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int) -> None:
+        if done == 2:
+            raise Stop  # as a cancelled job's progress() does
+
+    with pytest.raises(Stop):
+        import_catalog(str(small_catalog), dataset_name="d", create=True, progress=progress)
+    images = Image.objects.all()
+    assert images.count() == 2
+    stored = {p.relative_to(tmp_path / "media").as_posix() for p in (tmp_path / "media").rglob("*")}
+    stored = {key for key in stored if "." in key.rsplit("/", 1)[-1]}
+    assert stored == {key for im in images for key in (im.file, im.thumbnail)}
