@@ -216,3 +216,22 @@ def test_a_failure_is_written_on_the_job(tmp_path, promoted, data_scientist):
     assert run_scoring_job(job.pk) == "failed"
     job.refresh_from_db()
     assert job.status == "failed" and "gone" in job.error
+
+
+@pytest.mark.s3
+def test_a_job_reads_the_model_and_the_images_from_s3(
+    settings, s3_server, s3_bucket, tmp_path, data_scientist
+):
+    from tests.support.services import use_s3_storage
+
+    use_s3_storage(settings, s3_server, s3_bucket)
+    import_catalog(str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="c", create=True)
+    attribute = Dataset.objects.get(name="c").attributes.get(name="colour")
+    run = promote_tiny_model(attribute)
+    assert run.artifact_uri.startswith(f"s3://{s3_bucket}/models/")
+    import_catalog(str(write_arrivals(tmp_path / "new", 5)), dataset_name="c")
+    assert item_uri(_arrivals().first().file).startswith("s3://")
+
+    job = start_scoring_job(attribute=attribute, actor=data_scientist, reason="t")
+    assert run_scoring_job(job.pk) == "succeeded", ScoringJob.objects.get(pk=job.pk).error
+    assert ImageScore.objects.filter(run=run).count() == 5
