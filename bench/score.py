@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def write_arrivals(work: Path, n: int) -> Path:
     return manifest
 
 
-def promoted_run(names: list[str], seed: int = 0):
+def promoted_run(names: list[str], *, width: int, seed: int = 0):
     """A succeeded run of the bench recipe with a saved model and a fitted temperature,
     promoted for `category` (written straight into the database: no training)."""
     import numpy as np
@@ -71,10 +72,11 @@ def promoted_run(names: list[str], seed: int = 0):
     from mlcore.store import save_model
 
     attribute = Attribute.objects.get(dataset__name="bench", name="category")
+    config = replace(RESNET18_CPU, width=width)
     torch.manual_seed(seed)
-    model = build_model(RESNET18_CPU, len(names), load_weights=False)
+    model = build_model(config, len(names), load_weights=False)
     dest = models_destination()
-    uri = save_model(dest, name="bench-score", model=model, label_names=names, config=RESNET18_CPU)
+    uri = save_model(dest, name="bench-score", model=model, label_names=names, config=config)
     rng = np.random.default_rng(seed)
     held_out = rng.dirichlet(np.full(len(names), 0.3), size=2000)  # (2000, K)
     labels = rng.integers(0, len(names), 2000)
@@ -87,7 +89,7 @@ def promoted_run(names: list[str], seed: int = 0):
     run = TrainingRun.objects.create(
         dataset_id=attribute.dataset_id,
         attribute=attribute,
-        config=RESNET18_CPU.to_dict(),
+        config=config.to_dict(),
         label_names=names,
         status=TrainingRun.Status.SUCCEEDED,
         artifact_uri=uri,
@@ -165,6 +167,9 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per side")
+    parser.add_argument(
+        "--width", type=int, default=32, help="ResNet base channels (8: the overhead shows)"
+    )
     parser.add_argument("--broker", help="Celery broker URL (default: Redis when it answers)")
     parser.add_argument("--workdir", help="keep files here (default: a temp folder)")
     args = parser.parse_args()
@@ -205,7 +210,7 @@ def main() -> None:
         import_catalog(str(write_arrivals(work, args.images)), dataset_name="bench")
     files = list(Image.objects.filter(dataset__name="bench").order_by("id").values_list("file"))
     n = len(files)
-    run = promoted_run(names)
+    run = promoted_run(names, width=args.width)
     model, batches = decoded_batches(run, [f for (f,) in files])
     user = User.objects.filter(username="bench-ds").first() or User.objects.create_user("bench-ds")
     user.groups.add(ensure_role_groups()["data_scientist"])
@@ -225,7 +230,7 @@ def main() -> None:
         worker.wait(timeout=30)
 
     best_bare, best_app = min(bare), min(app)
-    print(f"\nscoring {n} Fashion-MNIST PNGs (28 px), ResNet-18 small stem width 32, CPU")
+    print(f"\nscoring {n} Fashion-MNIST PNGs (28 px), ResNet-18 small stem width {args.width}, CPU")
     print(f"{'':44}{'seconds (best)':>15}{'images/s':>10}")
     print(f"{'bare model(x) over decoded batches':44}{best_bare:>15.2f}{n / best_bare:>10.0f}")
     print(f"{'app: POST Score images -> all rows stored':44}{best_app:>15.2f}{n / best_app:>10.0f}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Max
 
 from curation.models import Attribute, Dataset, PromotedModel, ScoringJob
@@ -20,6 +21,11 @@ class ScoringPanel:
     attribute: Attribute
     run_id: int | None  # the promoted run, when it has a stored model to score with
     latest: ScoringJob | None  # the attribute's most recent job, any model
+
+    @property
+    def queue(self) -> str:
+        """The queue the attribute's jobs go to, for the "waiting for a worker" note."""
+        return settings.CURATION_SCORE_QUEUE
 
     @property
     def active(self) -> bool:

@@ -4,7 +4,6 @@ to the dataset page at the card."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -22,11 +21,7 @@ def _panel(request, attribute, error: str = ""):
         if error:
             messages.error(request, error)
         return redirect(f"{attribute.dataset.get_absolute_url()}#attribute-{attribute.pk}")
-    context = {
-        "scoring_panel": scoring_panel(attribute),
-        "scoring_error": error,
-        "score_queue": settings.CURATION_SCORE_QUEUE,
-    }
+    context = {"scoring_panel": scoring_panel(attribute), "scoring_error": error}
     return render(request, PARTIAL, context)
 
 

@@ -40,8 +40,9 @@ def test_a_data_scientist_sees_score_images_and_a_merchandiser_does_not(
 
 
 def test_score_images_shows_a_polled_progress_bar_and_cancel_stops_it(
-    client, colours, data_scientist
+    client, colours, data_scientist, settings
 ):
+    settings.CURATION_SCORE_QUEUE = "cpu"
     promote_tiny_model(colours)
     client.force_login(data_scientist)
     body = client.post(_url("start/"), **HTMX).content.decode()
@@ -49,6 +50,7 @@ def test_score_images_shows_a_polled_progress_bar_and_cancel_stops_it(
     assert (job.status, job.reason) == ("queued", "button")
     assert 'hx-trigger="every 2s"' in body and 'role="progressbar"' in body
     assert "Cancel scoring" in body and "Waiting for a worker" in body
+    assert "worker -Q cpu</code>" in body  # the queue the job went to
 
     body = client.post(_url("cancel/"), **HTMX).content.decode()
     job.refresh_from_db()
