@@ -60,6 +60,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "manage_dataset",
         "change the label order (data scientist or admin needed)",
     ),
+    "auto_accept": (
+        "start_training",
+        f"set or apply auto-accept of model tags ({DATA_SCIENTIST})",
+    ),
 }
 
 

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from curation.views import (
     arrivals,
+    auto_accept,
     boxes,
     classify,
     data_health,
@@ -37,6 +38,8 @@ attribute_urls = [
     path("arrivals/", arrivals.arrivals_queue, name="arrivals"),
     path("arrivals/decide/", arrivals.arrivals_decide, name="arrivals_decide"),
     path("arrivals/undo/", arrivals.arrivals_undo, name="arrivals_undo"),
+    path("auto-accept/", auto_accept.auto_accept, name="auto_accept"),
+    path("auto-accept/apply/", auto_accept.auto_accept_apply, name="auto_accept_apply"),
     path("scoring/", scoring.scoring_panel_view, name="scoring_panel"),
     path("scoring/start/", scoring.scoring_start, name="scoring_start"),
     path("scoring/cancel/", scoring.scoring_cancel, name="scoring_cancel"),

@@ -9,6 +9,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from curation.access import get_dataset_for_user, get_run_for_user, require_perm, require_viewer
 from curation.models import Attribute, RunImage, TrainingRun
+from curation.queries.calibration import class_reliability
+from curation.services.calibration import run_calibration
 from curation.services.runs.classifier_start import default_options, start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.options import TrainingError
@@ -99,6 +101,7 @@ def run_detail(request, run_id: int):
         .order_by("suspect_rank")[:24]
     )
     promoted = getattr(run.attribute, "promoted", None) if run.attribute_id else None
+    calibration = run_calibration(run)  # first: it fits and keeps T, which the next reads
     return render(
         request,
         "curation/run_detail.html",
@@ -107,6 +110,8 @@ def run_detail(request, run_id: int):
             "suspects": suspects,
             "is_promoted": promoted is not None and promoted.run_id == run.pk,
             "sources": source_rows(run) if run.kind == TrainingRun.Kind.SIMILARITY else None,
+            "calibration": calibration,
+            "class_reliability": class_reliability(run),
         },
     )
 

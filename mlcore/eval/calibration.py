@@ -89,6 +89,33 @@ def reliability_bins(
     return out
 
 
+def class_reliability_bins(
+    probs: np.ndarray, labels: np.ndarray, *, label: int, bins: int = 10
+) -> list[ReliabilityBin]:
+    """One class, one-vs-rest: equal-width bins of every row's probability of `label`, each
+    with the share of its rows whose label is `label` (in `accuracy`). probs: (N, K);
+    labels: (N,)."""
+    probs = np.asarray(probs, dtype=np.float64).reshape(len(labels), -1)
+    p = probs[:, label] if len(probs) else np.zeros(0)  # (N,)
+    hit = np.asarray(labels) == label  # (N,)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1], right=False), 0, bins - 1)  # (N,)
+    out = []
+    for b in range(bins):
+        inside = which == b
+        n = int(inside.sum())
+        out.append(
+            ReliabilityBin(
+                low=float(edges[b]),
+                high=float(edges[b + 1]),
+                count=n,
+                confidence=float(p[inside].mean()) if n else 0.0,
+                accuracy=float(hit[inside].mean()) if n else 0.0,
+            )
+        )
+    return out
+
+
 def expected_calibration_error(
     probs: np.ndarray, labels: np.ndarray, *, bins: int = DEFAULT_BINS
 ) -> float:
@@ -127,8 +154,11 @@ class Calibration:
 
 def _known(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop rows without probabilities (NaN: unreadable, or not scored out of sample)."""
-    probs = np.asarray(probs, dtype=np.float64).reshape(len(labels), -1)
+    probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
+    if not len(labels):  # (0, K) can't be reshaped to (0, -1)
+        return probs.reshape(0, probs.shape[-1] if probs.ndim == 2 else 0), labels
+    probs = probs.reshape(len(labels), -1)
     keep = ~np.isnan(probs).any(axis=1) & (labels >= 0)  # (N,)
     return probs[keep], labels[keep]
 

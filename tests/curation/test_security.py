@@ -211,6 +211,20 @@ def _named_writes(v: dict) -> list[tuple[str, str, str, dict, str]]:
         ),
         ("api cancel", "post", f"/api/runs/{v['run_id']}/cancel/", {}, "data_scientist"),
         ("api promote", "post", f"/api/runs/{v['run_id']}/promote/", {}, "data_scientist"),
+        (
+            "auto-accept target",
+            "post",
+            f"/datasets/{v['name']}/attributes/neckline/auto-accept/",
+            {"target": "0.95"},
+            "data_scientist",
+        ),
+        (
+            "auto-accept apply",
+            "post",
+            f"/datasets/{v['name']}/attributes/neckline/auto-accept/apply/",
+            {"confirm": "yes"},
+            "data_scientist",
+        ),
     ]
 
 

@@ -5,6 +5,7 @@ from mlcore.eval.calibration import (
     Calibration,
     apply_temperature,
     calibrate,
+    class_reliability_bins,
     expected_calibration_error,
     fit_temperature,
     reliability_bins,
@@ -66,3 +67,26 @@ def test_reliability_bins_count_every_row_once_and_ece_of_a_perfect_model_is_zer
     assert sum(b.count for b in bins) == 4
     assert bins[-1].count == 4 and bins[-1].accuracy == 1.0
     assert expected_calibration_error(probs, np.array([0, 1, 2, 0])) == 0.0
+
+
+def test_calibrate_without_held_out_rows_keeps_t_at_one():
+    """A run trained without cross-fitting has no out-of-sample rows to fit on."""
+    probs, labels = overconfident(200)
+    found = calibrate(
+        fit_probs=np.zeros((0, 4)),
+        fit_labels=np.zeros(0, dtype=int),
+        test_probs=probs,
+        test_labels=labels,
+    )
+    assert (found.temperature, found.fitted_on, found.test_count) == (1.0, 0, 200)
+    assert found.ece_after == pytest.approx(found.ece_before) and found.ece_before > 0
+
+
+def test_class_reliability_bins_are_one_vs_rest():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.15, 0.85], [0.05, 0.95]])
+    labels = np.array([0, 1, 1, 1])
+    table = class_reliability_bins(probs, labels, label=0, bins=10)
+    assert [b.count for b in table] == [1, 1, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert table[8].accuracy == 0.0 and table[9].accuracy == 1.0  # p=0.8 was wrong, 0.9 right
+    assert table[8].confidence == pytest.approx(0.8)
+    assert sum(b.count for b in class_reliability_bins(probs, labels, label=1)) == 4
