@@ -211,6 +211,15 @@ CURATION_DEFAULT_TEST_FRACTION = env_float("CURATION_DEFAULT_TEST_FRACTION", 0.2
 # died) and is resumed from its last checkpoint by the next worker that starts.
 CURATION_RUN_STALE_SECONDS = env_int("CURATION_RUN_STALE_SECONDS", 60)
 CURATION_RUNS_DIR = Path(env_str("CURATION_RUNS_DIR", str(VAR_DIR / "runs")))
+# Scoring jobs (the promoted models over new arrivals): the queue they go to ("train", the
+# GPU workers, or "cpu"; `make run` starts a worker on each), the device, the decode
+# processes per job (0 decodes in the worker itself) and the batch size.
+CURATION_SCORE_QUEUE = env_str("CURATION_SCORE_QUEUE", "train")
+if CURATION_SCORE_QUEUE not in ("train", "cpu"):
+    raise ValueError(f"CURATION_SCORE_QUEUE={CURATION_SCORE_QUEUE!r}: use train or cpu")
+CURATION_SCORE_DEVICE = env_str("CURATION_SCORE_DEVICE", "auto")
+CURATION_SCORE_WORKERS = env_int("CURATION_SCORE_WORKERS", 0)
+CURATION_SCORE_BATCH_SIZE = env_int("CURATION_SCORE_BATCH_SIZE", 128)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Where uploads larger than FILE_UPLOAD_MAX_MEMORY_SIZE are spooled ([] = the system's).

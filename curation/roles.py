@@ -37,6 +37,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "decide": ("decide_review", f"decide reviews ({DATA_SCIENTIST})"),
     "train": ("start_training", f"start training runs ({DATA_SCIENTIST})"),
     "build_index": ("start_training", f"build indexes ({DATA_SCIENTIST})"),
+    "score_images": (
+        "start_training",
+        f"score images with the promoted model ({DATA_SCIENTIST})",
+    ),
     "queue_suspects": (
         "start_training",
         f"add suspects to the review queue ({DATA_SCIENTIST})",

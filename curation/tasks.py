@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from curation.services import image_quality, import_jobs, indexes
+from curation.services import image_quality, import_jobs, indexes, scoring
 from curation.services.runs import control
 from curation.services.runs.execute import execute_training_run
 
@@ -38,6 +38,11 @@ def scan_image_quality(scan_id: int) -> str:
     return image_quality.run_quality_scan(scan_id)
 
 
+@shared_task(name="curation.score_images", acks_late=True, reject_on_worker_lost=True)
+def score_images(job_id: int) -> str:
+    return scoring.run_scoring_job(job_id)
+
+
 @worker_ready.connect
 def resume_orphaned_runs(**kwargs) -> None:
     """When a worker starts, re-queue training runs whose worker died mid-run."""
@@ -48,3 +53,15 @@ def resume_orphaned_runs(**kwargs) -> None:
         return
     if resumed:
         logger.warning("re-queued orphaned training runs %s", resumed)
+
+
+@worker_ready.connect
+def resume_orphaned_scoring(**kwargs) -> None:
+    """When a worker starts, re-queue scoring jobs whose worker died mid-job."""
+    try:
+        resumed = scoring.resume_stale_scoring_jobs()
+    except Exception:  # as above: the worker starts regardless
+        logger.exception("could not look for orphaned scoring jobs")
+        return
+    if resumed:
+        logger.warning("re-queued orphaned scoring jobs %s", resumed)

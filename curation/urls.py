@@ -14,6 +14,7 @@ from curation.views import (
     quality,
     reviews,
     runs,
+    scoring,
     similarity,
     similarity_runs,
     triplets,
@@ -39,6 +40,9 @@ attribute_urls = [
     path("arrivals/undo/", arrivals.arrivals_undo, name="arrivals_undo"),
     path("auto-accept/", auto_accept.auto_accept, name="auto_accept"),
     path("auto-accept/apply/", auto_accept.auto_accept_apply, name="auto_accept_apply"),
+    path("scoring/", scoring.scoring_panel_view, name="scoring_panel"),
+    path("scoring/start/", scoring.scoring_start, name="scoring_start"),
+    path("scoring/cancel/", scoring.scoring_cancel, name="scoring_cancel"),
 ]
 
 # datasets/<name>/...

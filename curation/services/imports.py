@@ -121,8 +121,10 @@ def import_catalog(
     report.errors.sort(key=lambda e: int(e["line"]))  # type: ignore[call-overload]
     if report.created:
         from curation.services.indexes import queue_index_extension
+        from curation.services.scoring import queue_scoring_after_import
 
         queue_index_extension(dataset.pk)
+        queue_scoring_after_import(dataset.pk, actor=actor)
     return report
 
 

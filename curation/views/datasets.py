@@ -10,6 +10,7 @@ from curation.access import get_dataset_for_user, require_perm, require_viewer
 from curation.models import Image, ImageStatus, Label, Split
 from curation.queries import catalog, health
 from curation.queries.scores import scores_for_images
+from curation.queries.scoring import scoring_panels
 from curation.services.datasets import move_label
 from curation.views.image_quality import panel_for
 
@@ -47,6 +48,7 @@ def dataset_detail(request, name: str):
         "splits": catalog.split_counts(dataset),
         "health": health.cached_health(dataset),
         "quarantine": quarantine,
+        "scoring": scoring_panels(dataset, attributes),
         **_gallery_context(request, dataset, attributes),
         **panel_for(request, dataset),
     }
@@ -106,5 +108,6 @@ def label_move(request, name: str, label_id: int):
         "attr": attr,
         "counts": catalog.label_counts(dataset, [attr]),
         "splits": catalog.split_counts(dataset),
+        "scoring": scoring_panels(dataset, [attr]),
     }
     return render(request, "curation/dataset_detail.html#attribute-card", context)

@@ -13,6 +13,7 @@ from curation import roles
 from curation.models import PromotedModel, TrainingRun
 from curation.services import queue
 from curation.services.runs.options import TrainingError
+from curation.services.scoring import queue_scoring_after_promotion
 
 TASK = "curation.train_run"
 # progress key of a queued run whose task never reached the broker
@@ -63,6 +64,7 @@ def promote_training_run(*, run: TrainingRun, actor) -> PromotedModel:
     promoted, _ = PromotedModel.objects.update_or_create(
         attribute_id=run.attribute_id, defaults={"run": run, "promoted_by": actor}
     )
+    queue_scoring_after_promotion(run, actor=actor)
     return promoted
 
 
