@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "curation.middleware.LoginRateLimitMiddleware",
     "curation.middleware.RejectNulBytesMiddleware",
+    "curation.middleware.BadParameterMiddleware",
     "curation.middleware.DatabaseErrorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -198,6 +199,8 @@ CURATION_DEFAULT_TEST_FRACTION = env_float("CURATION_DEFAULT_TEST_FRACTION", 0.2
 CURATION_RUN_STALE_SECONDS = env_int("CURATION_RUN_STALE_SECONDS", 60)
 CURATION_RUNS_DIR = Path(env_str("CURATION_RUNS_DIR", str(VAR_DIR / "runs")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The largest JSON body the API reads (a bigger one is a 413); no body it takes comes near.
+CURATION_API_MAX_JSON_BYTES = env_int("CURATION_API_MAX_JSON_BYTES", 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Celery. The default broker is kombu's filesystem transport under var/: a real worker
@@ -241,10 +244,20 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 
 REST_FRAMEWORK = {
+    # Token first: a request with no credentials gets a 401 that names the scheme
+    # (WWW-Authenticate: Token); a browser's session is still read after it.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
+    # JSON with size and depth limits (curation/api/parsers.py), forms, uploads.
+    "DEFAULT_PARSER_CLASSES": [
+        "curation.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Every error JSON, ours and Django's request-size refusals included.
+    "EXCEPTION_HANDLER": "curation.api.errors.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,

@@ -12,7 +12,7 @@ from curation.models import Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import default_options, start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.options import TrainingError
-from curation.views.forms import BackboneForm
+from curation.views.forms import BackboneForm, WholeNumberField
 from curation.views.similarity_runs import source_rows
 
 
@@ -35,7 +35,7 @@ class RetrainForm(BackboneForm):
         ],
         label="Weighted loss for imbalance",
     )
-    cv_folds = forms.IntegerField(
+    cv_folds = WholeNumberField(
         min_value=2, max_value=10, label="Folds for out-of-sample probabilities"
     )
 
