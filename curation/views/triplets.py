@@ -47,8 +47,14 @@ def _answer(request, dataset) -> str:
         return f"choose a, b or skip, not '{choice[:20]}'"
     if choice == "skip":
         return ""
-    found = {key: params.id_param(request.POST, key) for key in ("reference", "a", "b")}
-    lost = [key for key, value in found.items() if value is None]
+    found, lost = {}, []
+    for key in ("reference", "a", "b"):
+        try:
+            found[key] = params.id_param(request.POST, key)
+        except params.BadParameter:  # said on the page, with the next question
+            found[key] = None
+        if found[key] is None:
+            lost.append(key)
     if lost:
         return f"the question lost its images ({', '.join(lost)}); answer the next one"
     ids = {key: value for key, value in found.items() if value is not None}
