@@ -22,6 +22,7 @@ from django.urls import URLResolver, get_resolver
 
 from curation import params
 from curation.models import Attribute, Image, LabelEvent, ReviewItem, TrainingRun
+from curation.roles import ensure_role_groups
 from tests.support.runs import finished_run
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +103,7 @@ COMMON = [
 # Hostile text for slug, str and path parameters of the path.
 PATH_TEXT = ["9" * 30, "0", "-1", "1e3", "0x10", "x" * 300, "١٢", " 12", "1.5"]
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # what a <slug:> path converter matches
-ROLES = ("anonymous", "outsider", "viewer", "merchandiser", "data_scientist", "superuser")
+ROLES = ("anonymous", "outsider", "viewer", "merchandiser", "data_scientist", "admin", "superuser")
 
 
 def routes() -> list[tuple[str, dict[str, str]]]:
@@ -160,12 +161,15 @@ def world(imported, viewer, merchandiser, data_scientist, outsider, monkeypatch)
         "url": "nowhere/",
     }
     superuser = User.objects.create_superuser("sam_super", password="sam_super-password")
+    admin = User.objects.create_user("ada_admin", password="ada_admin-password")
+    admin.groups.add(ensure_role_groups()["admin"])
     users = {
         "anonymous": None,
         "outsider": outsider,
         "viewer": viewer,
         "merchandiser": merchandiser,
         "data_scientist": data_scientist,
+        "admin": admin,
         "superuser": superuser,
     }
     return {"holes": holes, "users": users}
