@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "curation.middleware.LoginRateLimitMiddleware",
     "curation.middleware.RejectNulBytesMiddleware",
+    "curation.middleware.BadParameterMiddleware",
     "curation.middleware.DatabaseErrorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -221,6 +222,8 @@ CURATION_SCORE_DEVICE = env_str("CURATION_SCORE_DEVICE", "auto")
 CURATION_SCORE_WORKERS = env_int("CURATION_SCORE_WORKERS", 0)
 CURATION_SCORE_BATCH_SIZE = env_int("CURATION_SCORE_BATCH_SIZE", 128)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The largest JSON body the API reads (a bigger one is a 413); no body it takes comes near.
+CURATION_API_MAX_JSON_BYTES = env_int("CURATION_API_MAX_JSON_BYTES", 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Where uploads larger than FILE_UPLOAD_MAX_MEMORY_SIZE are spooled ([] = the system's).
 FILE_UPLOAD_TEMP_DIR = env_str("DJANGO_FILE_UPLOAD_TEMP_DIR") or None
@@ -269,10 +272,20 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 
 REST_FRAMEWORK = {
+    # Token first: a request with no credentials gets a 401 that names the scheme
+    # (WWW-Authenticate: Token); a browser's session is still read after it.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
+    # JSON with size and depth limits (curation/api/parsers.py), forms, uploads.
+    "DEFAULT_PARSER_CLASSES": [
+        "curation.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Every error JSON, ours and Django's request-size refusals included.
+    "EXCEPTION_HANDLER": "curation.api.errors.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,

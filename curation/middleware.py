@@ -5,6 +5,9 @@
   when to try again (counting lives in curation/login_limit.py).
 - RejectNulBytesMiddleware: a NUL byte in a query or form parameter is a 400 naming the
   parameter (PostgreSQL refuses NUL in text, which would otherwise surface as a 500).
+- BadParameterMiddleware: a view that finds a parameter it can't use (curation.params raises
+  BadParameter) answers 400 with the message, as JSON under /api/, without a traceback in
+  the log.
 - DatabaseErrorMiddleware: a lost database connection is retried once for a read (GET/HEAD)
   and answered with a 503 for a write, whose transaction the database has rolled back.
 """
@@ -22,18 +25,10 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
 from curation.login_limit import lock_for
+from curation.params import BadParameter
+from curation.views.errors import error_response, is_api
 
 log = logging.getLogger(__name__)
-
-
-def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
-
-
-def _error(request, status: int, reason: str, template: str) -> HttpResponse:
-    if _is_api(request):
-        return JsonResponse({"detail": reason}, status=status)
-    return render(request, template, {"reason": reason}, status=status)
 
 
 class LoginRateLimitMiddleware:
@@ -82,7 +77,7 @@ class RejectNulBytesMiddleware:
             for key, values in query.lists():
                 if "\x00" in key or any("\x00" in v for v in values):
                     name = key.replace("\x00", "\\x00")
-                    return _error(
+                    return error_response(
                         request,
                         400,
                         f"the parameter '{name}' contains a NUL character; remove it",
@@ -104,6 +99,20 @@ def _small_form(request) -> bool:
     except ValueError:
         return False
     return length <= settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+
+
+class BadParameterMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, BadParameter):
+            return None
+        log.info("bad parameter in %s %s: %s", request.method, request.path, exception.message)
+        return error_response(request, 400, exception.message, "400.html")
 
 
 DATABASE_LOST = (
@@ -148,7 +157,7 @@ class DatabaseErrorMiddleware:
 
     def _unavailable(self, request) -> HttpResponse:
         # No template: rendering base.html would query the database that just failed.
-        if _is_api(request):
+        if is_api(request):
             response: HttpResponse = JsonResponse({"detail": DATABASE_LOST}, status=503)
         else:
             response = HttpResponse(

@@ -1,8 +1,21 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from curation import params
 from curation.models import Annotation, Attribute, Dataset, Image, LabelEvent
 from curation.queries.scores import ModelScores, scores_for_images
+
+
+class WholeNumberField(serializers.IntegerField):
+    """An IntegerField that takes only what curation.params takes: a JSON integer, or a
+    string of ASCII digits (DRF's own also reads 1e3 as 1000, "١٢" and " 12")."""
+
+    def to_internal_value(self, data):
+        try:
+            value = params.parse_int(data, self.field_name or "value")
+        except params.BadParameter:
+            self.fail("invalid")
+        return super().to_internal_value(value)
 
 
 class AttributeSerializer(serializers.ModelSerializer):
@@ -114,7 +127,7 @@ class LabelPatchSerializer(serializers.Serializer):
     attribute = serializers.CharField(help_text="attribute name, e.g. neckline")
     label = serializers.CharField(allow_null=True, help_text="label name, or null to clear")
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-    flagged_by_run = serializers.IntegerField(
+    flagged_by_run = WholeNumberField(
         required=False,
         allow_null=True,
         default=None,

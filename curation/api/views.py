@@ -15,6 +15,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from curation import params
 from curation.access import get_dataset_for_user, get_image_for_user, require_viewer
 from curation.api.serializers import (
     AnnotationSerializer,
@@ -49,19 +50,13 @@ class IdCursor(CursorPagination):
     max_page_size = 500
 
     def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        if not raw.strip().isdigit() or not 1 <= int(raw) <= self.max_page_size:
-            raise ValidationError(
-                {
-                    "page_size": (
-                        f"must be a whole number from 1 to {self.max_page_size}, "
-                        f"at most {self.max_page_size}"
-                    )
-                }
-            )
-        return int(raw)
+        return params.int_param(
+            request.query_params,
+            self.page_size_query_param,
+            low=1,
+            high=self.max_page_size,
+            default=self.page_size,
+        )
 
     def decode_cursor(self, request):
         encoded = request.query_params.get(self.cursor_query_param)
@@ -71,17 +66,21 @@ class IdCursor(CursorPagination):
                 tokens = parse.parse_qs(text, keep_blank_values=True, strict_parsing=True)
             except (ValueError, UnicodeError, binascii.Error):
                 raise NotFound(self.invalid_cursor_message) from None
-            position = tokens.get("p", ["0"])[0]
-            if set(tokens) - {"o", "r", "p"} or not _fits_bigint(position):
+            if set(tokens) - {"o", "r", "p"} or not _cursor_numbers_ok(tokens):
                 raise NotFound(self.invalid_cursor_message)
         return super().decode_cursor(request)
 
 
-def _fits_bigint(raw: str) -> bool:
+def _cursor_numbers_ok(tokens: dict[str, list[str]]) -> bool:
+    """The cursor's offset, reverse flag and position (an id or a rank) are plain numbers."""
+    limits = {"o": params.MAX_ID, "r": 1, "p": params.MAX_ID}
     try:
-        return -(2**63) <= int(raw) < 2**63
-    except ValueError:
+        for key, values in tokens.items():
+            for value in values:
+                params.parse_int(value, "cursor", high=limits[key])
+    except params.BadParameter:
         return False
+    return True
 
 
 class NewestFirstCursor(IdCursor):
@@ -241,10 +240,7 @@ def image_labels(request, image_id: int):
             },
             status=status.HTTP_428_PRECONDITION_REQUIRED,
         )
-    try:
-        expected = int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise ValidationError({"If-Match": f"'{if_match}' is not a version number"}) from None
+    expected = params.parse_int(if_match.strip().removeprefix("W/").strip('"'), "If-Match")
     try:
         annotation, _ = relabel_image(
             image=image,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from curation.models import (
     Split,
     TrainingRun,
 )
+from curation.params import MAX_ID
 from mlcore.eval.metrics import metrics_from_confusion
 
 GALLERY_PAGE = 24  # tiles per page; the next page loads as the last tile scrolls in
@@ -212,12 +214,18 @@ class GalleryFilter:
         return "All mistakes"
 
 
+# What gallery() writes: repr() of a confidence in [0, 1], a colon, a row id.
+_CURSOR = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,20})?(?:e-[0-9]{1,3})?):([0-9]{1,19})")
+
+
 def parse_cursor(raw: str | None) -> tuple[float, int] | None:
     """'<confidence>:<id>' from the previous page, or None. Raises ValueError when malformed."""
     if not raw:
         return None
-    conf, _, pk = raw.partition(":")
-    value, image_row = float(conf), int(pk)
+    found = _CURSOR.fullmatch(raw)
+    if found is None or int(found[2]) > MAX_ID:
+        raise ValueError("the cursor is not one a gallery page wrote")
+    value, image_row = float(found[1]), int(found[2])
     if not np.isfinite(value):
         raise ValueError("cursor confidence must be a finite number")
     return value, image_row

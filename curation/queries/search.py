@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Max
 
+from curation import params as request_params
 from curation.artifacts import fill_boxes, index_embedder, run_localizer, uris_and_boxes
 from curation.models import (
     Annotation,
@@ -364,13 +365,11 @@ MAX_K = 100
 
 
 def parse_query(params) -> Query:
-    raw_k = params.get("k") or "12"
-    if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_K:
-        raise SearchError(f"k must be a whole number from 1 to {MAX_K}, not '{raw_k}'")
+    """The query in a request's GET, POST or data; a bad k raises params.BadParameter."""
     return Query(
-        k=int(raw_k),
-        differs_in=params.get("differs_in", "").strip(),
-        value=params.get("value", "").strip(),
+        k=request_params.int_param(params, "k", low=1, high=MAX_K, default=12),
+        differs_in=str(params.get("differs_in") or "").strip(),
+        value=str(params.get("value") or "").strip(),
     )
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from curation import roles
 from curation.models import Label, LabelSource, ReviewItem, ReviewVote, RunImage, TrainingRun
+from curation.params import BadParameter, parse_int
 from curation.services.labels import relabel_image
 
 DEFAULT_QUEUE_SIZE = 200
@@ -151,6 +152,15 @@ class AnswerReport:
     errors: list[dict] = field(default_factory=list)  # [{line, reason}]
 
 
+def task_number(raw: str) -> int | None:
+    """A crowd answer's task_id as an id, or None when it isn't one (ASCII digits only: "²"
+    passes str.isdigit() and then fails int())."""
+    try:
+        return parse_int(raw, "task_id", low=1)
+    except BadParameter:
+        return None
+
+
 def import_answers(*, run: TrainingRun, data: bytes, filename: str, actor) -> AnswerReport:
     """Crowd answers back in: CSV (task_id, worker_id, label) or a JSON list of such objects.
 
@@ -170,7 +180,8 @@ def import_answers(*, run: TrainingRun, data: bytes, filename: str, actor) -> An
         task, worker, label_name = (
             str(row.get(k) or "").strip() for k in ("task_id", "worker_id", "label")
         )
-        if not task.isdigit() or int(task) not in items:
+        task_id = task_number(task)
+        if task_id is None or task_id not in items:
             report.errors.append(
                 {"line": line, "reason": f"task_id '{task}' is not a task of run {run.pk}"}
             )
@@ -185,7 +196,7 @@ def import_answers(*, run: TrainingRun, data: bytes, filename: str, actor) -> An
             continue
         try:
             item = cast_vote(
-                item=items[int(task)], label=labels[label_name], worker=worker, actor=actor
+                item=items[task_id], label=labels[label_name], worker=worker, actor=actor
             )
         except ReviewError as exc:
             report.errors.append({"line": line, "reason": str(exc)})

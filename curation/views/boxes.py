@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from curation import roles
+from curation import params, roles
 from curation.access import get_dataset_for_user, get_image_for_user, require_perm
 from curation.models import Image, ImageBox, ImageStatus
 from curation.queries import catalog
@@ -89,11 +89,9 @@ def image_box(request, image_id: int):
 def boxes_missing(request, name: str):
     """Images of the dataset without a box, oldest first, PAGE at a time (?after=<id>)."""
     dataset = get_dataset_for_user(request, name)
-    after = request.GET.get("after", "0")
-    if not after.isdigit():
-        after = "0"
+    after = params.int_param(request.GET, "after", default=0)
     missing = Image.objects.filter(dataset=dataset, status=ImageStatus.OK, box__isnull=True)
-    page = list(missing.filter(pk__gt=int(after)).order_by("pk")[: PAGE + 1])
+    page = list(missing.filter(pk__gt=after).order_by("pk")[: PAGE + 1])
     context = {
         "dataset": dataset,
         "images": page[:PAGE],

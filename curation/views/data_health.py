@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import roles
+from curation import params, roles
 from curation.access import get_dataset_for_user, require_perm
 from curation.models import Attribute, Dataset, Image, Split
 from curation.queries import health
@@ -45,14 +45,8 @@ class PairRow:
         return f"{self.left.image.pk}-{self.right.image.pk}"
 
 
-def _radius(raw: str | None) -> int:
-    if not raw:
-        return health.DEFAULT_RADIUS
-    if not raw.isdigit() or int(raw) > health.MAX_RADIUS:
-        raise ValueError(
-            f"radius must be a whole number of bits from 0 to {health.MAX_RADIUS}, not '{raw[:20]}'"
-        )
-    return int(raw)
+def _radius(query) -> int:
+    return params.int_param(query, "radius", high=health.MAX_RADIUS, default=health.DEFAULT_RADIUS)
 
 
 def _rows(dataset: Dataset, pairs, names: dict[int, str]) -> list[PairRow]:
@@ -73,14 +67,15 @@ def _rows(dataset: Dataset, pairs, names: dict[int, str]) -> list[PairRow]:
 @login_required
 def data_health(request, name: str):
     dataset = get_dataset_for_user(request, name)
-    try:
-        radius = _radius(request.GET.get("radius"))
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
+    radius = _radius(request.GET)
     report = health.health(dataset, radius=radius)
     names = dict(Attribute.objects.filter(dataset=dataset).values_list("id", "name"))
-    leaked = Paginator(report.search.leaked, PAGE).get_page(request.GET.get("page"))
-    conflicts = Paginator(report.conflicts, PAGE).get_page(request.GET.get("cpage"))
+    leaked = Paginator(report.search.leaked, PAGE).get_page(
+        params.int_param(request.GET, "page", low=1, default=1)
+    )
+    conflicts = Paginator(report.conflicts, PAGE).get_page(
+        params.int_param(request.GET, "cpage", low=1, default=1)
+    )
     context = {
         "dataset": dataset,
         "radius": radius,
@@ -100,12 +95,13 @@ def data_health(request, name: str):
     return render(request, "curation/data_health.html", context)
 
 
-def _posted_image(dataset: Dataset, raw: str, side: str) -> Image:
-    if not raw.isdigit() or len(raw) > 18:
-        raise Http404(f"'{raw[:20]}' is not an image number ({side} side of the pair).")
-    image = Image.objects.select_related("dataset", "product").filter(pk=int(raw)).first()
+def _posted_image(dataset: Dataset, form, side: str) -> Image:
+    pk = params.id_param(form, side)
+    if pk is None:
+        raise params.BadParameter(side, f"{side} must name the {side} image of the pair")
+    image = Image.objects.select_related("dataset", "product").filter(pk=pk).first()
     if image is None or image.dataset_id != dataset.pk:
-        raise Http404(f"Dataset '{dataset.name}' has no image #{raw} ({side} side of the pair).")
+        raise Http404(f"Dataset '{dataset.name}' has no image #{pk} ({side} side of the pair).")
     return image
 
 
@@ -120,12 +116,9 @@ def data_health_fix(request, name: str):
         return HttpResponseBadRequest(f"'{fix[:30]}' is not a fix (one of {', '.join(FIXES)}).")
     side, verb = FIXES[fix]
     require_perm(request, "move_split" if verb == "move" else "quarantine")
-    try:
-        radius = _radius(request.POST.get("radius"))
-    except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
-    train = _posted_image(dataset, request.POST.get("train", ""), "train")
-    test = _posted_image(dataset, request.POST.get("test", ""), "test")
+    radius = _radius(request.POST)
+    train = _posted_image(dataset, request.POST, "train")
+    test = _posted_image(dataset, request.POST, "test")
     target = train if side == "train" else test
     back = back_to(request, reverse("curation:data_health", args=[dataset.name]))
     pair_key = f"{train.pk}-{test.pk}"

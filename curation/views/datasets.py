@@ -6,6 +6,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from curation import params
 from curation.access import get_dataset_for_user, require_perm, require_viewer
 from curation.models import Image, ImageStatus, Label, Split
 from curation.queries import catalog, health
@@ -13,13 +14,6 @@ from curation.queries.scores import scores_for_images
 from curation.queries.scoring import scoring_panels
 from curation.services.datasets import move_label
 from curation.views.image_quality import panel_for
-
-
-def _int_or_none(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None
 
 
 @require_GET
@@ -40,7 +34,7 @@ def dataset_detail(request, name: str):
         return render(request, "curation/dataset_detail.html#tiles", context)
     quarantine = Paginator(
         Image.objects.filter(dataset=dataset, status=ImageStatus.QUARANTINED).order_by("id"), 25
-    ).get_page(request.GET.get("qpage"))
+    ).get_page(params.int_param(request.GET, "qpage", low=1, default=1))
     context = {
         "dataset": dataset,
         "attributes": attributes,
@@ -59,7 +53,7 @@ def _gallery_context(request, dataset, attributes) -> dict:
     attr_by_name = {a.name: a for a in attributes}
     attribute = attr_by_name.get(request.GET.get("attribute", ""))
     label_param = request.GET.get("label", "")
-    label_id = _int_or_none(label_param)
+    label_id = None if label_param == "none" else params.id_param(request.GET, "label")
     split = request.GET.get("split") if request.GET.get("split") in Split.values else None
     images, next_cursor = catalog.browse_images(
         dataset,
@@ -67,7 +61,7 @@ def _gallery_context(request, dataset, attributes) -> dict:
         label_id=label_id,
         unlabelled=label_param == "none",
         split=split,
-        after=_int_or_none(request.GET.get("after")),
+        after=params.id_param(request.GET, "after"),
     )
     # The promoted models' predictions on the tiles: one lookup for the whole page.
     scores = scores_for_images([im.pk for im in images], dataset_id=dataset.pk)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import roles
+from curation import params, roles
 from curation.access import get_dataset_for_user, require_perm
 from curation.models import LabelEvent, LabelSource
 from curation.services.labels import revert_batch
@@ -60,9 +60,9 @@ def dataset_history(request, name: str):
         events = events.filter(created_at__gte=since)
     if until:
         events = events.filter(created_at__lte=until)
-    after = g.get("after", "")
-    if after.isdigit():
-        events = events.filter(id__lt=int(after))
+    after = params.id_param(g, "after")
+    if after is not None:
+        events = events.filter(id__lt=after)
     page = list(
         events.select_related("image", "attribute", "old_label", "new_label", "actor")
         .prefetch_related("reverted_by")

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from curation import params
 from curation.access import get_dataset_for_user, require_perm
 from curation.queries.image_quality import panel_context
 from curation.services.image_quality import start_quality_scan
@@ -20,9 +21,8 @@ PARTIAL = "curation/partials/_image_quality.html"
 def panel_for(request, dataset) -> dict:
     """The partial's context from the request's iq_issue / iq_page; for any page that
     includes the partial."""
-    return panel_context(
-        dataset, issue=request.GET.get("iq_issue"), page=request.GET.get("iq_page")
-    )
+    page = params.int_param(request.GET, "iq_page", low=1, default=1)
+    return panel_context(dataset, issue=request.GET.get("iq_issue"), page=page)
 
 
 @require_GET

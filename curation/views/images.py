@@ -9,7 +9,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import roles
+from curation import params, roles
 from curation.access import get_event_for_user, get_image_for_user
 from curation.models import Attribute, Label
 from curation.queries import catalog
@@ -54,15 +54,13 @@ def image_relabel(request, image_id: int):
         )
     except Attribute.DoesNotExist:
         raise Http404("That attribute does not exist in this image's dataset.") from None
-    raw_label = request.POST.get("label", "")
+    label_id = params.id_param(request.POST, "label")  # none: clear the label
     label = None
-    if raw_label:
-        label = Label.objects.filter(
-            attribute=attribute, pk=raw_label if raw_label.isdigit() else -1
-        ).first()
+    if label_id is not None:
+        label = Label.objects.filter(attribute=attribute, pk=label_id).first()
         if label is None:
-            raise Http404(f"'{raw_label}' is not a label of {attribute.name}.")
-    version = request.POST.get("version")
+            raise Http404(f"'{label_id}' is not a label of {attribute.name}.")
+    version = params.int_param(request.POST, "version")
     error, status, reason = "", 200, ""
     try:
         reason = clean_reason(request.POST.get("note", ""))
@@ -71,7 +69,7 @@ def image_relabel(request, image_id: int):
             attribute=attribute,
             label=label,
             actor=request.user,
-            expected_version=int(version) if version and version.isdigit() else None,
+            expected_version=version,
             note=reason,
         )
     except BadReason as exc:
@@ -159,16 +157,3 @@ def image_thumbnail(request, image_id: int):
 @login_required
 def image_file(request, image_id: int):
     return _serve(get_image_for_user(request, image_id).file)
-
-
-def permission_denied(request, exception=None):
-    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
-
-
-def not_found(request, exception=None):
-    reason = (
-        exception.args[0]
-        if exception and exception.args and isinstance(exception.args[0], str)
-        else ""
-    )
-    return render(request, "404.html", {"reason": reason}, status=404)

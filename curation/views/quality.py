@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import roles
+from curation import params, roles
 from curation.access import (
     get_attribute_for_user,
     get_event_for_user,
@@ -37,27 +37,20 @@ from curation.services.labels import (
 from curation.views.nav import back_to
 
 
-def _is_id(raw: str) -> bool:
-    """Digits that fit a database id (a longer number would overflow the query, not 404)."""
-    return raw.isdigit() and len(raw) <= 18
-
-
-def _run_for(attribute: Attribute, raw: str | None) -> TrainingRun | None:
-    """The run named by ?run= (it must be a finished classifier run of this attribute), else
-    the default run."""
-    if not raw:
+def _run_for(attribute: Attribute, run_id: int | None) -> TrainingRun | None:
+    """The run `run_id` (read by params.id_param from ?run=; it must be a finished classifier
+    run of this attribute), else the default run."""
+    if run_id is None:
         return quality.default_run(attribute)
-    if not _is_id(raw):
-        raise Http404(f"'{raw[:20]}' is not a run number.")
     promoted = getattr(attribute, "promoted", None)  # loaded with the attribute, with its run
-    if promoted is not None and promoted.run_id == int(raw):
+    if promoted is not None and promoted.run_id == run_id:
         run = promoted.run
         if run.kind == TrainingRun.Kind.CLASSIFIER and run.status == TrainingRun.Status.SUCCEEDED:
             run.attribute = attribute
             return run
-    run = quality.classifier_runs(attribute).filter(pk=int(raw)).select_related("attribute").first()
+    run = quality.classifier_runs(attribute).filter(pk=run_id).select_related("attribute").first()
     if run is None:
-        raise Http404(f"Run #{raw} is not a finished run of {attribute.name}.")
+        raise Http404(f"Run #{run_id} is not a finished run of {attribute.name}.")
     return run
 
 
@@ -69,19 +62,17 @@ def _split(request) -> str:
 
 
 def _label_param(request, key: str, labels: dict[int, Label]) -> int | None:
-    raw = request.GET.get(key)
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) not in labels:
-        raise Http404(f"'{raw}' is not a label of this attribute ({key}).")
-    return int(raw)
+    label_id = params.id_param(request.GET, key)
+    if label_id is not None and label_id not in labels:
+        raise Http404(f"'{label_id}' is not a label of this attribute ({key}).")
+    return label_id
 
 
 @require_GET
 @login_required
 def dashboard(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    run = _run_for(attr, request.GET.get("run"))
+    run = _run_for(attr, params.id_param(request.GET, "run"))
     split, normalise = _split(request), request.GET.get("norm") == "row"
     context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": split}
     # The panel of what curation bought loads after the page (it re-scores the run before
@@ -153,7 +144,7 @@ def _gallery_filter(request, labels: dict[int, Label]) -> quality.GalleryFilter:
 @login_required
 def gallery(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    run = _run_for(attr, request.GET.get("run"))
+    run = _run_for(attr, params.id_param(request.GET, "run"))
     if run is None:
         raise Http404(
             f"{attr.name} has no finished training run yet, so there are no mistakes to show."
@@ -163,9 +154,9 @@ def gallery(request, name: str, attribute: str):
     try:
         after = quality.parse_cursor(request.GET.get("after"))
     except ValueError:
-        return HttpResponseBadRequest(
-            "The 'after' cursor is malformed; open the gallery from its first page."
-        )
+        raise params.BadParameter(
+            "after", "The 'after' cursor is malformed; open the gallery from its first page."
+        ) from None
     rows, next_cursor = quality.gallery(run, flt, after=after, labels=labels)
     quality.attach_tile_urls(rows)
     query = {k: v for k, v in request.GET.items() if k != "after"}
@@ -219,19 +210,19 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
     the hottest write, and every join costs the planner too); the slow path only finds out
     which part is wrong, to say so in the 404."""
     require_viewer(request)
-    raw_run = request.POST.get("run", "")
+    run_id = params.id_param(request.POST, "run")
     row = (
         RunImage.objects.select_related("image", "run__attribute")
         .defer(*(f"run__{f}" for f in TrainingRun.HEAVY_FIELDS))
         .filter(
             image_id=image_id,
-            run_id=int(raw_run),
+            run_id=run_id,
             run__attribute__name=request.POST.get("attribute", ""),
             run__kind=TrainingRun.Kind.CLASSIFIER,
             run__status=TrainingRun.Status.SUCCEEDED,
         )
         .first()
-        if _is_id(raw_run)
+        if run_id is not None
         else None
     )
     if row is not None and row.run.attribute is not None:
@@ -243,7 +234,7 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
         ).first()
         if found is None:
             raise Http404("That attribute does not exist in this image's dataset.")
-        attr, picked = found, _run_for(found, raw_run)  # the default run when the post names none
+        attr, picked = found, _run_for(found, run_id)  # the default run when the post names none
         row = None if picked is None else RunImage.objects.filter(run=picked, image=image).first()
         if picked is None or row is None:
             raise Http404(f"Image #{image_id} is not in that run.")
@@ -260,11 +251,12 @@ def gallery_relabel(request, image_id: int):
     require_perm(request, "relabel")
     row, attr, run, labels = _gallery_target(request, image_id)
     # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
-    raw = request.POST.get("choice") or request.POST.get("label", "")
-    label = next((lab for lab in labels if str(lab.pk) == raw), None)
+    key = "choice" if request.POST.get("choice") else "label"
+    label_id = params.id_param(request.POST, key)
+    label = next((lab for lab in labels if lab.pk == label_id), None)
     if label is None:
-        raise Http404(f"'{raw}' is not a label of {attr.name}.")
-    version = request.POST.get("version", "")
+        raise Http404(f"'{label_id or ''}' is not a label of {attr.name}.")
+    version = params.int_param(request.POST, "version")
     try:
         reason = clean_reason(request.POST.get("note", ""))
     except BadReason as exc:
@@ -276,7 +268,7 @@ def gallery_relabel(request, image_id: int):
             attribute=attr,
             label=label,
             actor=request.user,
-            expected_version=int(version) if version.isdigit() else None,
+            expected_version=version,
             flagged_by_run_id=run.pk,
             note=f"{reason} · {where}" if reason else where,
         )
@@ -325,18 +317,18 @@ def gallery_bulk(request, name: str, attribute: str):
     require_perm(request, "relabel")
     attr = get_attribute_for_user(request, name, attribute)
     require_perm(request, "relabel")
-    run = _run_for(attr, request.POST.get("run"))
+    run = _run_for(attr, params.id_param(request.POST, "run"))
     back = back_to(request, reverse("curation:quality", args=[name, attribute]))
-    raw = request.POST.get("label", "")
-    label = Label.objects.filter(attribute=attr, pk=raw if raw.isdigit() else -1).first()
-    ids = [int(x) for x in request.POST.getlist("image") if x.isdigit()]
+    label_id = params.id_param(request.POST, "label")
+    label = Label.objects.filter(attribute=attr, pk=label_id or -1).first()
+    ids = params.int_list(request.POST, "image")
     if label is None or not ids:
         messages.error(request, "Pick at least one image and a label to apply.")
         return redirect(back)
     versions = {
-        int(k[8:]): int(v)
+        params.parse_int(k[8:], k, low=1): params.parse_int(v, k)
         for k, v in request.POST.items()
-        if k.startswith("version_") and k[8:].isdigit() and v.isdigit()
+        if k.startswith("version_") and v
     }
     images = list(Image.objects.filter(dataset=attr.dataset, pk__in=ids))
     result = relabel_images(
@@ -366,8 +358,8 @@ def compare(request, name: str, attribute: str):
     runs = quality.run_choices(attr, limit=50)
     context = {"dataset": attr.dataset, "attribute": attr, "runs": runs}
     if len(runs) >= 2:
-        run_b = _run_for(attr, request.GET.get("b") or str(runs[0].pk))
-        run_a = _run_for(attr, request.GET.get("a") or str(runs[1].pk))
+        run_b = _run_for(attr, params.id_param(request.GET, "b") or runs[0].pk)
+        run_a = _run_for(attr, params.id_param(request.GET, "a") or runs[1].pk)
         assert run_a is not None and run_b is not None
         rows, summary = quality.compare(run_a, run_b)
         context.update(run_a=run_a, run_b=run_b, rows=rows, summary=summary)

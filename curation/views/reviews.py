@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from curation import params
 from curation.access import get_attribute_for_user, get_review_item_for_user, require_perm
 from curation.csvsafe import escape_cell
 from curation.models import Attribute, Label, ReviewItem, TrainingRun
@@ -28,12 +29,14 @@ CONSENSUS_PAGE = 50
 STATUSES = {s.value: s.label for s in ReviewItem.Status}
 
 
-def _review_run(attr: Attribute, raw: str | None) -> TrainingRun | None:
+def _review_run(attr: Attribute, query) -> TrainingRun | None:
+    """The run named by `run` in the query or form, else the attribute's review run."""
     runs = quality.classifier_runs(attr)
-    if raw:
-        run = runs.filter(pk=int(raw)).first() if raw.isdigit() else None
+    run_id = params.id_param(query, "run")
+    if run_id is not None:
+        run = runs.filter(pk=run_id).first()
         if run is None:
-            raise Http404(f"Run #{raw} is not a finished run of {attr.name}.")
+            raise Http404(f"Run #{run_id} is not a finished run of {attr.name}.")
         return run
     return runs.filter(review_items__isnull=False).distinct().first() or runs.first()
 
@@ -42,7 +45,7 @@ def _review_run(attr: Attribute, raw: str | None) -> TrainingRun | None:
 @login_required
 def review_queue(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    run = _review_run(attr, request.GET.get("run"))
+    run = _review_run(attr, request.GET)
     status = request.GET.get("status") or ReviewItem.Status.OPEN
     if status not in STATUSES:
         raise Http404(f"'{status}' is not a review status ({', '.join(STATUSES)}).")
@@ -55,10 +58,10 @@ def review_queue(request, name: str, attribute: str):
         "labels": quality.current_labels(attr),
     }
     if run is not None:
-        after = request.GET.get("after", "")
+        after = params.int_param(request.GET, "after")
         items = ReviewItem.objects.filter(run=run, status=status)
-        if after.isdigit():
-            items = items.filter(rank__gt=int(after))
+        if after is not None:
+            items = items.filter(rank__gt=after)
         page = list(
             items.select_related("image", "given_label", "suggested_label", "decided_label")
             .prefetch_related("votes__reviewer", "votes__label")
@@ -83,7 +86,7 @@ def review_agreement(request, name: str, attribute: str):
     """Reviewers against each other, the decisions and the run's model: CROWDLAB consensus
     per item (lowest quality first), reviewer quality (worst first) and the kappas."""
     attr = get_attribute_for_user(request, name, attribute)
-    run = _review_run(attr, request.GET.get("run"))
+    run = _review_run(attr, request.GET)
     doubted = request.GET.get("doubted") == "1"
     context = {"dataset": attr.dataset, "attribute": attr, "run": run, "doubted": doubted}
     if run is not None:
@@ -94,7 +97,9 @@ def review_agreement(request, name: str, attribute: str):
         context.update(
             agreement=agreement,
             label_names=agreement.label_names,
-            consensus_page=Paginator(rows, CONSENSUS_PAGE).get_page(request.GET.get("page")),
+            consensus_page=Paginator(rows, CONSENSUS_PAGE).get_page(
+                params.int_param(request.GET, "page", low=1, default=1)
+            ),
         )
     if request.htmx and run is not None:
         return render(request, "curation/agreement.html#consensus", context)
@@ -107,12 +112,11 @@ def review_vote(request, item_id: int):
     require_perm(request, "vote")
     item = get_review_item_for_user(request, item_id)
     # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
-    raw = request.POST.get("choice") or request.POST.get("label", "")
-    label = Label.objects.filter(
-        attribute_id=item.attribute_id, pk=raw if raw.isdigit() else -1
-    ).first()
+    key = "choice" if request.POST.get("choice") else "label"
+    label_id = params.id_param(request.POST, key)
+    label = Label.objects.filter(attribute_id=item.attribute_id, pk=label_id or -1).first()
     if label is None:
-        raise Http404(f"'{raw}' is not a label of {item.attribute.name}.")
+        raise Http404(f"'{label_id or ''}' is not a label of {item.attribute.name}.")
     error = ""
     try:
         item = cast_vote(item=item, label=label, reviewer=request.user)
@@ -147,7 +151,7 @@ def review_vote(request, item_id: int):
 def review_queue_more(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
     require_perm(request, "queue_suspects")
-    run = _review_run(attr, request.POST.get("run"))
+    run = _review_run(attr, request.POST)
     if run is None:
         raise Http404(f"{attr.name} has no finished run whose suspects could be reviewed.")
     size = ReviewItem.objects.filter(run=run).count()
@@ -161,7 +165,7 @@ def review_queue_more(request, name: str, attribute: str):
 def review_export(request, name: str, attribute: str):
     """Open review tasks for an outside crowd, as CSV (default) or JSON (?format=json)."""
     attr = get_attribute_for_user(request, name, attribute)
-    run = _review_run(attr, request.GET.get("run"))
+    run = _review_run(attr, request.GET)
     if run is None:
         raise Http404(f"{attr.name} has no finished run with review tasks.")
     options = "|".join(lab.name for lab in quality.current_labels(attr))
@@ -203,7 +207,7 @@ def review_import(request, name: str, attribute: str):
     """Crowd answers back in (task_id, worker_id, label), decided by the same rule."""
     attr = get_attribute_for_user(request, name, attribute)
     require_perm(request, "import_answers")
-    run = _review_run(attr, request.POST.get("run"))
+    run = _review_run(attr, request.POST)
     back = f"{reverse('curation:review', args=[name, attribute])}?run={run.pk if run else ''}"
     upload = request.FILES.get("answers")
     if run is None or upload is None:

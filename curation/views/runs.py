@@ -14,7 +14,7 @@ from curation.services.calibration import run_calibration
 from curation.services.runs.classifier_start import default_options, start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.options import TrainingError
-from curation.views.forms import BackboneForm
+from curation.views.forms import BackboneForm, WholeNumberField
 from curation.views.similarity_runs import source_rows
 
 
@@ -37,7 +37,7 @@ class RetrainForm(BackboneForm):
         ],
         label="Weighted loss for imbalance",
     )
-    cv_folds = forms.IntegerField(
+    cv_folds = WholeNumberField(
         min_value=2, max_value=10, label="Folds for out-of-sample probabilities"
     )
 

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from curation import params
 from curation.access import get_dataset_for_user, get_image_for_user, require_perm
 from curation.models import Attribute, SimilarityIndex, TrainingRun
 from curation.queries import search
@@ -38,16 +39,16 @@ def image_similar(request, image_id: int):
         query = search.parse_query(request.GET)
         context["query"] = query
         context["hits"] = search.similar_to_image(image, query)
-    except search.SearchError as exc:
-        context["error"] = str(exc)
+    except params.BadParameter as exc:  # the page, with the message beside the form
+        context["error"], status = exc.message, 400
         context.setdefault("query", search.Query())
+    except search.SearchError as exc:  # no index yet, an unknown attribute: said, not a 4xx
+        context["error"], status = str(exc), 200
+        context.setdefault("query", search.Query())
+    else:
+        status = 200
     template = "curation/similar.html#results" if request.htmx else "curation/similar.html"
-    return render(
-        request,
-        template,
-        context,
-        status=400 if context["error"] and "k must" in context["error"] else 200,
-    )
+    return render(request, template, context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -81,6 +82,8 @@ def dataset_similarity(request, name: str):
             context["hits"] = search.similar_to_upload(
                 dataset, upload.read(), upload.name, context["query"]
             )
+        except params.BadParameter as exc:
+            context["error"] = exc.message
         except search.SearchError as exc:
             context["error"] = str(exc)
         return render(
@@ -94,15 +97,13 @@ def dataset_similarity(request, name: str):
 def index_build(request, name: str):
     dataset = get_dataset_for_user(request, name)
     require_perm(request, "build_index")
-    raw = request.POST.get("run", "")  # a similarity run whose net embeds; none: pretrained
-    run = (
-        TrainingRun.objects.filter(pk=int(raw), dataset=dataset).first()
-        if raw.isdigit() and len(raw) < 19
-        else None
-    )
+    run_id = params.id_param(request.POST, "run")  # a similarity run whose net embeds
+    run = None  # none: the pretrained embedder
+    if run_id is not None:
+        run = TrainingRun.objects.filter(pk=run_id, dataset=dataset).first()
     try:
-        if raw and run is None:
-            raise SimilarityError(f"there is no run #{raw[:20]} of {dataset.name}")
+        if run_id is not None and run is None:
+            raise SimilarityError(f"there is no run #{run_id} of {dataset.name}")
         row = start_index_build(dataset=dataset, actor=request.user, run=run)
     except SimilarityError as exc:
         messages.error(request, str(exc))

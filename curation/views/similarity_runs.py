@@ -13,7 +13,7 @@ from curation.models import TrainingRun, Triplet
 from curation.queries import catalog
 from curation.services.runs.options import TrainingError
 from curation.services.runs.similarity_start import default_similarity_options, start_similarity_run
-from curation.views.forms import BackboneForm
+from curation.views.forms import BackboneForm, WholeNumberField
 
 SOURCES = [
     ("flip", "re-cropped / flipped copy"),
@@ -31,7 +31,7 @@ class SimilarityTrainForm(BackboneForm):
             ("resnet50", "ResNet-50 (random weights)"),
         ]
     )
-    dim = forms.IntegerField(min_value=2, max_value=4096, label="Embedding size")
+    dim = WholeNumberField(min_value=2, max_value=4096, label="Embedding size")
     margin = forms.FloatField(min_value=0.01, max_value=4, label="Margin")
     localize = forms.BooleanField(
         required=False, label="Also train a dress localizer on the boxes (crops images without one)"

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from curation import roles
+from curation import params, roles
 from curation.access import get_dataset_for_user, require_perm
 from curation.models import Image, Triplet
 from curation.queries.triplets import next_question
@@ -47,11 +47,17 @@ def _answer(request, dataset) -> str:
         return f"choose a, b or skip, not '{choice[:20]}'"
     if choice == "skip":
         return ""
-    raw = {key: request.POST.get(key, "") for key in ("reference", "a", "b")}
-    bad = [key for key, value in raw.items() if not value.isdigit()]
-    if bad:
-        return f"the question lost its images ({', '.join(bad)}); answer the next one"
-    ids = {key: int(value) for key, value in raw.items()}
+    found, lost = {}, []
+    for key in ("reference", "a", "b"):
+        try:
+            found[key] = params.id_param(request.POST, key)
+        except params.BadParameter:  # said on the page, with the next question
+            found[key] = None
+        if found[key] is None:
+            lost.append(key)
+    if lost:
+        return f"the question lost its images ({', '.join(lost)}); answer the next one"
+    ids = {key: value for key, value in found.items() if value is not None}
     images = Image.objects.filter(dataset=dataset, pk__in=ids.values()).in_bulk()
     missing = [str(v) for v in ids.values() if v not in images]
     if missing:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from curation.params import BadParameter, parse_int
+
 
 class TrainingError(ValueError):
     """A run can't start as asked; the message says why and what to do."""
@@ -59,8 +61,15 @@ def coerce_option(
 
 
 def _whole(name: str, value: Any) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str):  # from the command line or a form: ASCII digits, maybe a sign
+        text = value.strip()
+        try:
+            magnitude = parse_int(text.removeprefix("-"), name)
+        except BadParameter:
+            raise TrainingError(
+                f"option '{name}' must be a whole number, got {value!r:.40}"
+            ) from None
+        value = -magnitude if text.startswith("-") else magnitude
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):

@@ -172,6 +172,14 @@ def test_crowd_tasks_export_and_answers_import_through_the_same_rule(
     )
 
 
+@pytest.mark.parametrize("task", ["²", "١", "1e3", "-1", "9" * 30, "9" * 5000, " "])
+def test_a_task_id_that_is_not_a_plain_number_is_a_refused_line(data_scientist, run, task):
+    answers = f"task_id,worker_id,label\n{task},w1,boat\n".encode()
+    report = import_answers(run=run, data=answers, filename="a.csv", actor=data_scientist)
+    assert report.votes == 0 and [e["line"] for e in report.errors] == [2], report.errors
+    assert "is not a task of run" in report.errors[0]["reason"]
+
+
 def test_exported_cells_cannot_run_as_spreadsheet_formulas(client, data_scientist, neckline, run):
     neckline.labels.filter(name="boat").update(name="=HYPERLINK(1)")
     client.force_login(data_scientist)

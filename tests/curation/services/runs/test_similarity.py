@@ -286,6 +286,10 @@ def test_only_data_scientists_start_runs(dresses, request, role):
         ({"colour_space": "lab"}, "unknown option"),
         ({"epochs": 0}, "epochs must be > 0"),
         ({"epochs": "many"}, "'epochs' must be a whole number"),
+        ({"epochs": "²"}, "'epochs' must be a whole number"),  # isdigit(), then int() fails
+        ({"epochs": "9" * 5000}, "'epochs' must be a whole number"),  # past int()'s digits
+        ({"epochs": "١٢"}, "'epochs' must be a whole number"),
+        ({"epochs": "1e3"}, "'epochs' must be a whole number"),
         ({"arch": "vgg16"}, "arch='vgg16' is not one of"),
         ({"pretrained": True}, "No pretrained weights ship for resnet18"),
         ({"margin": 9}, "'margin' must be in"),
