@@ -10,13 +10,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from curation.access import get_dataset_for_user
+from curation.api.serializers import WholeNumberField
 from curation.queries import classify
 
 
 class ClassifyImagesRequest(serializers.Serializer):
     dataset = serializers.CharField(help_text="whose promoted models answer")
     images = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=WholeNumberField(min_value=1, max_value=2**63 - 1),
         min_length=1,
         max_length=classify.MAX_IMAGES,
         help_text=f"ids of catalog images of the dataset, at most {classify.MAX_IMAGES}",

@@ -123,7 +123,7 @@ def duration(seconds):
 @register.filter
 def confusion_rows(metrics):
     """[(label, [(count, row_total), ...], row_total)] from a metrics dict."""
-    if not metrics:
+    if not metrics or "confusion" not in metrics:
         return []
     names = metrics["label_names"]
     rows = []

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import roles
+from curation import params, roles
 from curation.access import get_attribute_for_user, require_perm
 from curation.models import Attribute, Label, LabelEvent
 from curation.queries import arrivals, quality
@@ -82,15 +82,11 @@ def arrivals_queue(request, name: str, attribute: str):
     return render(request, "curation/arrivals.html", context)
 
 
-def _ids(values: list[str]) -> list[int]:
-    return [int(v) for v in values if v.isdigit() and len(v) <= 18]
-
-
 def _versions(post) -> dict[int, int]:
     return {
-        int(k[8:]): int(v)
+        params.parse_int(k[8:], k, low=1): params.parse_int(v, k)
         for k, v in post.items()
-        if k.startswith("version_") and k[8:].isdigit() and v.isdigit()
+        if k.startswith("version_") and v
     }
 
 
@@ -103,7 +99,7 @@ def arrivals_decide(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
     order, page = _order(request.POST.get("order")), request.POST.get("page") or "1"
     accept = request.POST.get("accept", "")
-    ids = _ids(request.POST.getlist("page_image" if accept == "page" else "image"))
+    ids = params.int_list(request.POST, "page_image" if accept == "page" else "image")
     if not ids:
         return _answer(request, attr, order, page, error="Select at least one image first.")
     try:
@@ -115,10 +111,10 @@ def arrivals_decide(request, name: str, attribute: str):
                 expected_versions=_versions(request.POST),
             )
         else:
-            raw = request.POST.get("label", "")
-            label = Label.objects.filter(attribute=attr, pk=raw if raw.isdigit() else -1).first()
+            label_id = params.id_param(request.POST, "label")
+            label = Label.objects.filter(attribute=attr, pk=label_id or -1).first()
             if label is None:
-                raise Http404(f"'{raw[:20]}' is not a label of {attr.name}.")
+                raise Http404(f"'{label_id}' is not a label of {attr.name}.")
             result = label_arrivals(
                 attribute=attr,
                 image_ids=ids,
