@@ -255,3 +255,15 @@ def test_existing_datasets_stay_open_after_the_migration(imported, viewer):
     assert list(imported.teams.all()) == []
     assert visible_datasets(viewer).filter(pk=imported.pk).exists()
     assert LabelEvent.objects.exists()
+
+
+def test_the_admin_offers_teams_but_not_roles(limited):
+    client = _client(limited["superuser"])
+    page = client.get(f"/admin/curation/dataset/{limited['dataset'].pk}/change/")
+    assert page.status_code == 200
+    teams = page.content.decode().split('name="teams"', 1)[1].split("</select>", 1)[0]
+    assert "brand-a" in teams and "brand-b" in teams
+    assert ">viewer<" not in teams and ">data_scientist<" not in teams
+    brand_a = Group.objects.get(name="brand-a").pk
+    listing = client.get(f"/admin/curation/dataset/?teams__id__exact={brand_a}").content.decode()
+    assert "/change/" in listing and "open-shoes" not in listing and "dresses" in listing
