@@ -195,7 +195,8 @@ def test_an_outsider_cannot_import_into_the_limited_dataset(limited, small_catal
 @pytest.mark.parametrize("who", ["outsider", "outsider_admin"])
 def test_every_url_of_the_limited_dataset_is_a_404_for_an_outsider(limited, who):
     """The walk: each route that takes a dataset name or an object id, with the limited
-    dataset's objects in its holes, GET and POST, answers the outsider 404."""
+    dataset's objects in its holes, GET and POST (and PATCH under /api/), answers the
+    outsider 404."""
     client = _client(limited[who])
     holes = limited["holes"]
     tried = []
@@ -206,7 +207,7 @@ def test_every_url_of_the_limited_dataset_is_a_404_for_an_outsider(limited, who)
         if not names:
             continue
         url = template.format(**holes)
-        for method in ("get", "post"):
+        for method in ("get", "post", "patch") if url.startswith("/api/") else ("get", "post"):
             response = getattr(client, method)(url)
             tried.append(url)
             if response.status_code == 405:
