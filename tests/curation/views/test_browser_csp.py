@@ -5,9 +5,13 @@ markup no longer sets inline are still set, by static/js, through the CSSOM."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
+from curation.models import Image
+from curation.services.boxes import save_box
 from tests.support.pages import main_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,6 +70,23 @@ def test_bars_get_their_width_from_the_script(imported, data_scientist, open_as)
         "el => getComputedStyle(el).backgroundColor"
     )
     assert tint.startswith("rgba(124, 58, 237"), tint
+
+
+def test_the_box_editor_places_the_saved_box_over_the_image(imported, data_scientist, open_as):
+    pages = main_pages(imported, actor=data_scientist)
+    image = Image.objects.filter(dataset=imported).order_by("id").first()
+    save_box(image=image, box=(0.1, 0.2, 0.6, 0.9), actor=data_scientist)
+    page = open_as(data_scientist, pages["box editor"])
+    stage = page.locator("[data-box-stage]")
+    expect(stage).to_have_attribute("data-width-px", re.compile(r"^\d+$"))
+    wanted_px = float(stage.get_attribute("data-width-px"))
+    img = stage.locator("img").bounding_box()
+    assert img["width"] == pytest.approx(wanted_px, abs=1)
+    box = stage.locator(".box.current").bounding_box()
+    assert box["x"] - img["x"] == pytest.approx(0.1 * img["width"], abs=1.5)
+    assert box["y"] - img["y"] == pytest.approx(0.2 * img["height"], abs=1.5)
+    assert box["width"] == pytest.approx(0.5 * img["width"], abs=1.5)
+    assert box["height"] == pytest.approx(0.7 * img["height"], abs=1.5)
 
 
 def test_the_watch_catches_a_violation(imported, viewer, open_as):
