@@ -1,13 +1,15 @@
-"""The Content-Security-Policy in a real browser: Chromium visits the main pages with the
-policy on and reports no violation (each one is caught twice: a `securitypolicyviolation`
-listener added before any page script, and Chromium's own console message); the sizes the
-markup no longer sets inline are still set, by static/js, through the CSSOM."""
+"""The Content-Security-Policy in a real browser: Chromium visits the main pages, the admin and
+the browsable API with the policy on and reports no violation (each one is caught twice: a
+`securitypolicyviolation` listener added before any page script, and Chromium's own console
+message); the sizes the markup no longer sets inline are still set, by static/js, through the
+CSSOM."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from curation.models import Image
@@ -52,6 +54,27 @@ def test_the_main_pages_load_with_no_policy_violation(imported, data_scientist, 
         found = page.evaluate("() => window.__csp")
         if found:
             violations[name] = found
+    assert violations == {} and console == []
+
+
+def test_the_admin_and_the_browsable_api_load_with_no_policy_violation(imported, open_as):
+    admin = User.objects.create_superuser("root", password="root-password")
+    image = Image.objects.filter(dataset=imported).first()
+    page = open_as(admin, "/admin/")
+    console = _watch(page)
+    violations = {}
+    for path in (
+        "/admin/",
+        "/admin/curation/image/",
+        f"/admin/curation/image/{image.pk}/change/",
+        "/admin/auth/user/add/",
+        "/api/datasets/",
+    ):
+        assert page.goto(path).status == 200, path
+        page.wait_for_load_state("load")
+        found = page.evaluate("() => window.__csp")
+        if found:
+            violations[path] = found
     assert violations == {} and console == []
 
 
