@@ -211,8 +211,11 @@ function applySizes(root) {
     if (isFinite(v)) el.style.width = v + "px";
   });
 }
+// After a swap, in the same task as the swap itself: the new bars get their width before
+// their first paint, so a polled progress bar doesn't restart from 0 (its CSS transition).
 document.addEventListener("DOMContentLoaded", function () { applySizes(document); });
-document.addEventListener("htmx:load", function (e) { if (e.detail.elt && e.detail.elt.querySelectorAll) applySizes(e.detail.elt.parentNode || e.detail.elt); });
+document.addEventListener("htmx:afterSwap", function () { applySizes(document); });
+document.addEventListener("htmx:oobAfterSwap", function () { applySizes(document); });
 
 // <select data-autosubmit>: picking an option sends its form (was an inline onchange).
 document.addEventListener("change", function (e) {

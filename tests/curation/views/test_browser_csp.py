@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from curation.models import Image
+from curation.models import Image, ImportJob
 from curation.services.boxes import save_box
 from tests.support.pages import main_pages
 
@@ -93,6 +93,32 @@ def test_bars_get_their_width_from_the_script(imported, data_scientist, open_as)
         "el => getComputedStyle(el).backgroundColor"
     )
     assert tint.startswith("rgba(124, 58, 237"), tint
+
+
+def test_a_polled_progress_bar_keeps_its_width_across_swaps(imported, data_scientist, open_as):
+    """The swapped-in bar gets its width in the swap's own task: measured as htmx settles, it
+    is already full width, not restarting from 0 through its CSS transition."""
+    job = ImportJob.objects.create(
+        dataset_name=imported.name,
+        source="catalog.zip",
+        status=ImportJob.Status.RUNNING,
+        done=3,
+        total=6,
+        created_by=data_scientist,
+    )
+    page = open_as(data_scientist, "/")
+    page.add_init_script(
+        """window.__settled = [];
+        document.addEventListener("htmx:afterSettle", function () {
+          const bar = document.querySelector("#progress .progress");
+          const fill = bar.querySelector("span").getBoundingClientRect().width;
+          window.__settled.push(fill / bar.getBoundingClientRect().width);
+        });"""
+    )
+    page.goto(f"/import/{job.pk}/")
+    page.wait_for_function("() => window.__settled.length >= 2")
+    shares = page.evaluate("() => window.__settled")
+    assert shares[:2] == [pytest.approx(0.5, abs=0.02)] * 2
 
 
 def test_the_box_editor_places_the_saved_box_over_the_image(imported, data_scientist, open_as):
