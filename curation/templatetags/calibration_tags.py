@@ -30,7 +30,7 @@ def _bar(b, *, left: float, top: float, size: float, colour: str) -> str:
         f'height="{b.accuracy * size:.1f}"/>'
         f'<line stroke="#111827" stroke-width="1.5" x1="{x:.1f}" x2="{x + w:.1f}" '
         f'y1="{y_conf:.1f}" y2="{y_conf:.1f}"/>'
-        f'<text class="tick" style="font-size:8px" x="{x + w / 2:.1f}" y="{y_count}" '
+        f'<text class="tick count" x="{x + w / 2:.1f}" y="{y_count}" '
         f'text-anchor="middle">{b.count}</text></g>'
     )
 

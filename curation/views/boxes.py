@@ -36,12 +36,10 @@ def _next_missing(image: Image) -> Image | None:
     )
 
 
-def _style(box: ImageBox) -> str:
-    """CSS placing the box over the image, in percent of its size."""
-    return (
-        f"left: {box.x0 * 100:.3f}%; top: {box.y0 * 100:.3f}%; "
-        f"width: {(box.x1 - box.x0) * 100:.3f}%; height: {(box.y1 - box.y0) * 100:.3f}%"
-    )
+def _fractions(box: ImageBox) -> str:
+    """The box as "x0,y0,x1,y1" in fractions of the image; static/js/similarity.js places it
+    (no inline style: the page's Content-Security-Policy refuses style attributes)."""
+    return ",".join(f"{v:.5f}" for v in (box.x0, box.y0, box.x1, box.y1))
 
 
 @require_http_methods(["GET", "POST"])
@@ -76,7 +74,7 @@ def image_box(request, image_id: int):
         "current": current,
         "form": form,
         "display_width": round((image.width or DISPLAY_PX) * scale),
-        "current_style": _style(current) if current else "",
+        "current_box": _fractions(current) if current else "",
         "can_edit": roles.may(request.user, "relabel"),
         "next_missing": _next_missing(image),
     }

@@ -196,3 +196,29 @@ document.addEventListener("change", function (e) {
     else field.value = defaults[name];
   });
 });
+
+// The Content-Security-Policy (style-src 'self') refuses style attributes in the markup, so
+// data-driven sizes come as data attributes and are set here, through the CSSOM, which the
+// policy allows: data-width="<percent>" (progress and share bars), data-width-px="<px>".
+// Runs on the page and on every piece htmx swaps in.
+function applySizes(root) {
+  root.querySelectorAll("[data-width]").forEach(function (el) {
+    const v = parseFloat(el.dataset.width);
+    if (isFinite(v)) el.style.width = Math.max(0, Math.min(100, v)) + "%";
+  });
+  root.querySelectorAll("[data-width-px]").forEach(function (el) {
+    const v = parseFloat(el.dataset.widthPx);
+    if (isFinite(v)) el.style.width = v + "px";
+  });
+}
+// After a swap, in the same task as the swap itself: the new bars get their width before
+// their first paint, so a polled progress bar doesn't restart from 0 (its CSS transition).
+document.addEventListener("DOMContentLoaded", function () { applySizes(document); });
+document.addEventListener("htmx:afterSwap", function () { applySizes(document); });
+document.addEventListener("htmx:oobAfterSwap", function () { applySizes(document); });
+
+// <select data-autosubmit>: picking an option sends its form (was an inline onchange).
+document.addEventListener("change", function (e) {
+  const select = e.target;
+  if (select && select.matches && select.matches("select[data-autosubmit]") && select.form) select.form.requestSubmit();
+});

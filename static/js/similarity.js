@@ -34,6 +34,15 @@
     });
     window.addEventListener("mousemove", function (e) { if (start) set(start, at(e)); });
     window.addEventListener("mouseup", function (e) { if (start) { set(start, at(e)); start = null; } });
+    // The saved box: data-box="x0,y0,x1,y1" in fractions, placed here (no inline style: CSP).
+    const saved = stage.querySelector(".box.current[data-box]");
+    if (saved) {
+      const c = saved.dataset.box.split(",").map(parseFloat);
+      if (c.length === 4 && c.every(isFinite)) {
+        saved.style.left = c[0] * 100 + "%"; saved.style.top = c[1] * 100 + "%";
+        saved.style.width = (c[2] - c[0]) * 100 + "%"; saved.style.height = (c[3] - c[1]) * 100 + "%";
+      }
+    }
     inputs.forEach(function (input) {
       input.addEventListener("input", function () {
         const b = inputs.map(function (i) { return parseFloat(i.value); });

@@ -79,11 +79,28 @@ def worker_pool(broker_url: str, tmp_path: Path, settings):
         pool.stop_all()
 
 
-def wait_for(predicate, timeout: float, what: str, workers: Workers):
-    deadline = time.monotonic() + timeout
+# The fields of a job row that move while its worker makes progress (runs, scorings, scans).
+PROGRESS_FIELDS = ("status", "progress", "done", "heartbeat_at", "attempts")
+
+
+def wait_for(predicate, timeout: float, what: str, workers: Workers, *, watch=None):
+    """Poll `predicate` until it returns something true.
+
+    timeout: seconds in all; with `watch` (a job row the predicate refreshes: a run, a
+    scoring job, a scan), seconds *without progress*: every change of its status, progress,
+    done count or heartbeat restarts the clock, up to 10 x timeout in all. So a slow, loaded
+    machine that keeps working passes, and a stuck job still fails in `timeout`."""
+    start = time.monotonic()
+    deadline, cap = start + timeout, start + 10 * timeout
+    seen = None
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if watch is not None:
+            now = tuple(getattr(watch, f, None) for f in PROGRESS_FIELDS)
+            if now != seen:
+                seen, deadline = now, min(cap, time.monotonic() + timeout)
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{workers.logs()}")
+    waited = time.monotonic() - start
+    raise AssertionError(f"timed out waiting for {what} ({waited:.0f} s)\n{workers.logs()}")

@@ -42,7 +42,7 @@ def test_a_worker_scan_finds_planted_photos_and_nothing_on_a_clean_catalog(
     workers.start("cpu")
     scans = [start_quality_scan(dataset=d, actor=data_scientist) for d in (planted, clean)]
     for scan in scans:
-        wait_for(_finished(scan), 180, f"scan {scan.pk} to finish", workers)
+        wait_for(_finished(scan), 180, f"scan {scan.pk} to finish", workers, watch=scan)
         assert scan.status == "succeeded", (scan.error, workers.logs())
     flagged = findings_by_file(scans[0])
     assert not {stem for stem in flagged if stem.startswith("clean")}, flagged

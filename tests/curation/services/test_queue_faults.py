@@ -76,7 +76,7 @@ def test_a_broker_restart_mid_run_neither_loses_nor_repeats_the_run(
 
     wait_for(training, 120, "the run to start training", workers)
     redis_server.restart(down_for=2)
-    wait_for(_finished(run), 300, "the run to finish after the restart", workers)
+    wait_for(_finished(run), 300, "the run to finish after the restart", workers, watch=run)
     assert run.status == "succeeded", (run.error, workers.logs())
     assert run.attempts == 1  # it went on through the outage: no restart, no repeat
     _assert_one_clean_result(run)
@@ -85,7 +85,7 @@ def test_a_broker_restart_mid_run_neither_loses_nor_repeats_the_run(
     second = start_training_run(
         dataset=dataset, attribute=attribute, options=FAST_OPTIONS, actor=data_scientist
     )
-    wait_for(_finished(second), 300, "a run queued after the restart", workers)
+    wait_for(_finished(second), 300, "a run queued after the restart", workers, watch=second)
     assert second.status == "succeeded", (second.error, workers.logs())
     assert workers.procs[0].poll() is None and len(workers.procs) == 1
 
@@ -112,7 +112,7 @@ def test_a_run_started_while_the_broker_is_down_waits_and_runs_when_a_worker_sta
 
     redis_server.start()
     workers.start()  # on start, a worker queues the runs that never reached the broker
-    wait_for(_finished(run), 300, "the run to be queued and finish", workers)
+    wait_for(_finished(run), 300, "the run to be queued and finish", workers, watch=run)
     assert run.status == "succeeded", (run.error, workers.logs())
     assert "not_queued" not in run.progress
     _assert_one_clean_result(run)

@@ -47,7 +47,7 @@ def test_an_import_of_new_arrivals_is_scored_by_the_promoted_model_on_a_worker(
         run.refresh_from_db()
         return run.status in TrainingRun.FINISHED
 
-    wait_for(trained, 300, "the tiny run to finish", workers)
+    wait_for(trained, 300, "the tiny run to finish", workers, watch=run)
     assert run.status == "succeeded", (run.error, workers.logs())
     promote_training_run(run=run, actor=data_scientist)  # a job with nothing to score
 
@@ -59,7 +59,7 @@ def test_an_import_of_new_arrivals_is_scored_by_the_promoted_model_on_a_worker(
         job.refresh_from_db()
         return job.status not in ScoringJob.ACTIVE
 
-    wait_for(finished, 600, "the import's scoring job to finish", workers)
+    wait_for(finished, 600, "the import's scoring job to finish", workers, watch=job)
     assert job.status == "succeeded", (job.error, workers.logs())
     assert (job.done, job.total, job.run_id) == (ARRIVALS, ARRIVALS, run.pk)
     arrivals = Image.objects.filter(dataset=dataset, source_path__startswith="new/")
@@ -87,7 +87,7 @@ def test_a_job_whose_worker_is_killed_goes_on_where_it_stopped_on_the_next_worke
         job.refresh_from_db()
         return job.done >= scoring.CHUNK
 
-    wait_for(first_chunk_stored, 300, "the first chunk to be stored", workers)
+    wait_for(first_chunk_stored, 300, "the first chunk to be stored", workers, watch=job)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     job.refresh_from_db()
@@ -101,7 +101,7 @@ def test_a_job_whose_worker_is_killed_goes_on_where_it_stopped_on_the_next_worke
         job.refresh_from_db()
         return job.status not in ScoringJob.ACTIVE
 
-    wait_for(finished, 300, "the job to finish on the second worker", workers)
+    wait_for(finished, 300, "the job to finish on the second worker", workers, watch=job)
     assert job.status == "succeeded", (job.error, workers.logs())
     assert job.done == job.total == KILLED_ARRIVALS
     assert ImageScore.objects.filter(run=run).count() == KILLED_ARRIVALS

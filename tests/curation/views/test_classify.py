@@ -78,7 +78,7 @@ def test_a_plain_form_post_shows_each_attribute_s_top_labels_with_bars(promoted,
     assert response.status_code == 200 and "<html" in body
     for name, run in promoted.items():
         assert f"{name}: " in body and f"run #{run.pk}" in body
-    widths = [float(w) for w in re.findall(r'style="width: ([\d.]+)%"', body)]
+    widths = [float(w) for w in re.findall(r'data-width="([\d.]+)"', body)]
     assert len(widths) == 3 + 2  # every label of neckline (3) and sleeve (2)
     assert sum(widths) == pytest.approx(200, abs=0.5)  # each attribute's bars add up to 100%
     assert "No crop: the whole photo was used" in body

@@ -52,7 +52,8 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_checkpoint(
     run = start_training_run(
         dataset=dataset,
         attribute=dataset.attributes.get(name="colour"),
-        options=colour_run_options,
+        # The kill lands right after epoch 1; nine more epochs are plenty to resume into.
+        options={**colour_run_options, "epochs": 10},
         actor=data_scientist,
     )
 
@@ -71,7 +72,7 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_checkpoint(
         run.refresh_from_db()
         return run.status in TrainingRun.FINISHED
 
-    wait_for(finished, 300, "the run to finish on the second worker", workers)
+    wait_for(finished, 300, "the run to finish on the second worker", workers, watch=run)
     assert run.status == "succeeded", (run.error, workers.logs())
     assert run.attempts == 2 and run.progress.get("resumed") is True
     # It continued from the last checkpoint of the dead worker, not from the start.
