@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from curation import models
+from curation.services.datasets import set_dataset_teams
 
 
 class AttributeInline(admin.TabularInline):
@@ -11,7 +12,15 @@ class AttributeInline(admin.TabularInline):
 @admin.register(models.Dataset)
 class DatasetAdmin(admin.ModelAdmin):
     list_display = ("name", "title", "test_fraction", "is_synthetic", "created_at")
+    list_filter = ("teams",)
+    # Teams (groups that are not roles) who alone may see the dataset; none: open to every role.
+    filter_horizontal = ("teams",)
     inlines = [AttributeInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Through the service, so the admin keeps the one rule (roles are not teams).
+        set_dataset_teams(dataset=form.instance, teams=form.cleaned_data["teams"])
 
 
 @admin.register(models.Label)

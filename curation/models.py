@@ -43,6 +43,14 @@ def new_salt() -> str:
     return secrets.token_hex(8)
 
 
+def team_choices() -> models.Q:
+    """Teams are the groups that are not roles (curation.roles.ROLES): a dataset is limited to
+    people, not to a level of permission."""
+    from curation.roles import ROLES
+
+    return ~models.Q(name__in=list(ROLES))
+
+
 class Dataset(models.Model):
     name = models.SlugField(max_length=80, unique=True)
     title = models.CharField(max_length=200, blank=True)
@@ -58,6 +66,12 @@ class Dataset(models.Model):
     review_agree = models.PositiveSmallIntegerField(default=2)
     review_max_votes = models.PositiveSmallIntegerField(default=3)
     review_expert_decides = models.BooleanField(default=True)
+    # Who may see the dataset at all (curation.access.visible_datasets): none, everyone with a
+    # role; otherwise only members of these groups (and superusers). Roles still decide what
+    # a person may do inside it.
+    teams = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="datasets", limit_choices_to=team_choices
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

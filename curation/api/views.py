@@ -16,7 +16,12 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from curation import params
-from curation.access import get_dataset_for_user, get_image_for_user, require_viewer
+from curation.access import (
+    get_dataset_for_user,
+    get_image_for_user,
+    require_viewer,
+    visible_datasets,
+)
 from curation.api.serializers import (
     AnnotationSerializer,
     DatasetSerializer,
@@ -27,7 +32,6 @@ from curation.api.serializers import (
 from curation.models import (
     Annotation,
     Attribute,
-    Dataset,
     Image,
     ImageStatus,
     Label,
@@ -87,8 +91,8 @@ class NewestFirstCursor(IdCursor):
     ordering = "-id"
 
 
-def _datasets():
-    return Dataset.objects.prefetch_related(
+def _datasets(user):
+    return visible_datasets(user).prefetch_related(
         Prefetch("attributes", queryset=Attribute.objects.prefetch_related("labels"))
     )
 
@@ -97,14 +101,15 @@ def _datasets():
 @api_view(["GET"])
 def dataset_list(request):
     require_viewer(request)
-    return Response(DatasetSerializer(_datasets().order_by("name"), many=True).data)
+    datasets = _datasets(request.user).order_by("name")
+    return Response(DatasetSerializer(datasets, many=True).data)
 
 
 @extend_schema(responses=DatasetSerializer)
 @api_view(["GET"])
 def dataset_detail(request, name: str):
     get_dataset_for_user(request, name)
-    return Response(DatasetSerializer(_datasets().get(name=name)).data)
+    return Response(DatasetSerializer(_datasets(request.user).get(name=name)).data)
 
 
 def image_rows():

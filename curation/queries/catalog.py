@@ -24,10 +24,10 @@ from curation.models import (
 )
 
 
-def datasets_with_counts() -> QuerySet[Dataset]:
-    """Every dataset with n_ok (usable images, from the trigger-kept SplitTally rows) and
-    n_quarantined (an index range on (dataset, status): quarantined images are few), so the
-    list never counts the catalog."""
+def datasets_with_counts(datasets: QuerySet[Dataset]) -> QuerySet[Dataset]:
+    """Each of `datasets` (those the user may see: access.visible_datasets) with n_ok (usable
+    images, from the trigger-kept SplitTally rows) and n_quarantined (an index range on
+    (dataset, status): quarantined images are few), so the list never counts the catalog."""
     usable = (
         SplitTally.objects.filter(dataset_id=OuterRef("pk"))
         .values("dataset_id")
@@ -40,7 +40,7 @@ def datasets_with_counts() -> QuerySet[Dataset]:
         .annotate(n=Count("*"))
         .values("n")
     )
-    return Dataset.objects.annotate(
+    return datasets.annotate(
         n_ok=Coalesce(Subquery(usable, output_field=IntegerField()), 0),
         n_quarantined=Coalesce(Subquery(quarantined, output_field=IntegerField()), 0),
     ).order_by("name")

@@ -237,7 +237,7 @@ class Query:
 
 
 def _hits(dataset, ids, scores, agreements, table, attributes, by_index) -> list[Hit]:
-    images = Image.objects.in_bulk([int(i) for i in ids])
+    images = Image.objects.filter(dataset=dataset).in_bulk([int(i) for i in ids])
     rows = table.of(ids)
     hits = []
     for n, image_id in enumerate(ids):

@@ -1,11 +1,15 @@
-"""Creating datasets and their attribute taxonomies."""
+"""Creating datasets, their attribute taxonomies, and who may see them (teams)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from curation.models import Attribute, Dataset, Label
+from curation.roles import ROLES
 
 
 @transaction.atomic
@@ -54,3 +58,23 @@ def move_label(*, label: Label, offset: int) -> None:
     for position, item in enumerate(labels):
         item.position = position
     Label.objects.bulk_update(labels, ["position"])
+
+
+class NotATeam(ValueError):
+    """A role group (viewer, merchandiser, ...) given as a team."""
+
+
+@transaction.atomic
+def set_dataset_teams(*, dataset: Dataset, teams: Iterable[Group]) -> list[str]:
+    """Limit `dataset` to members of `teams` (none: open to everyone with a role again).
+    Roles are not teams: limiting a dataset to "viewer" would read as a level of permission
+    while it only names people, so it is refused. Returns the team names now set."""
+    teams = list(teams)
+    roles = sorted(t.name for t in teams if t.name in ROLES)
+    if roles:
+        raise NotATeam(
+            f"{', '.join(roles)} is a role, not a team; make a group for the team "
+            "(e.g. 'brand-a') and add its people to it"
+        )
+    dataset.teams.set(teams)
+    return sorted(t.name for t in teams)

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from curation import params
-from curation.access import get_dataset_for_user, require_perm, require_viewer
+from curation.access import get_dataset_for_user, require_perm, require_viewer, visible_datasets
 from curation.models import Image, ImageStatus, Label, Split
 from curation.queries import catalog, health
 from curation.queries.scores import scores_for_images
@@ -20,7 +20,7 @@ from curation.views.image_quality import panel_for
 @login_required
 def dataset_list(request):
     require_viewer(request)
-    datasets = catalog.datasets_with_counts()
+    datasets = catalog.datasets_with_counts(visible_datasets(request.user))
     return render(request, "curation/dataset_list.html", {"datasets": datasets})
 
 

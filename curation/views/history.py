@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from curation import params, roles
-from curation.access import get_dataset_for_user, require_perm
+from curation.access import get_dataset_for_user, require_perm, visible
 from curation.models import LabelEvent, LabelSource
 from curation.services.labels import revert_batch
 
@@ -89,8 +89,9 @@ def dataset_history(request, name: str):
 @login_required
 def batch_revert(request, batch: uuid.UUID):
     require_perm(request, "revert")
-    first = LabelEvent.objects.filter(batch=batch).select_related("image__dataset").first()
-    if first is None:
+    events = LabelEvent.objects.filter(batch=batch)
+    first = visible(request.user, events, "image__dataset").select_related("image__dataset").first()
+    if first is None or events.exclude(image__dataset_id=first.image.dataset_id).exists():
         raise Http404(f"There is no batch of label changes {batch}.")
     reverted, problems = revert_batch(batch=batch, actor=request.user)
     messages.info(request, f"Reverted {reverted} change(s) of batch {str(batch)[:8]}.")

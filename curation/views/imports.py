@@ -11,8 +11,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from curation import roles
-from curation.access import get_import_job_for_user, require_perm
-from curation.models import Dataset, ImportJob
+from curation.access import (
+    get_import_job_for_user,
+    is_hidden_dataset,
+    require_perm,
+    visible_datasets,
+    visible_import_jobs,
+)
+from curation.models import ImportJob
 from curation.services.import_jobs import (
     cancel_import_job,
     save_uploaded_catalog,
@@ -91,6 +97,8 @@ def import_start(request):
         initial={"dataset": request.GET.get("dataset", "")},
     )
     if request.method == "POST" and form.is_valid():
+        _refuse_hidden_dataset(request, form)
+    if request.method == "POST" and form.is_valid():
         try:
             upload = None
             if form.cleaned_data["upload"]:
@@ -110,6 +118,14 @@ def import_start(request):
     return _render_form(request, form, status=400 if request.method == "POST" else 200)
 
 
+def _refuse_hidden_dataset(request, form: ImportForm) -> None:
+    """A dataset limited to teams the user is not in is not theirs to import into (dataset
+    names are unique, so the name stays taken)."""
+    name = form.cleaned_data["dataset"]
+    if is_hidden_dataset(request.user, name):
+        form.add_error("dataset", f"'{name}' is not a dataset you can import into; choose another.")
+
+
 def _content_length(request) -> int:
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
@@ -118,8 +134,8 @@ def _content_length(request) -> int:
 
 
 def _render_form(request, form, *, status: int):
-    recent = ImportJob.objects.order_by("-id")[:10]
-    datasets = Dataset.objects.order_by("name").values_list("name", flat=True)
+    recent = visible_import_jobs(request.user).order_by("-id")[:10]
+    datasets = visible_datasets(request.user).order_by("name").values_list("name", flat=True)
     context = {"form": form, "recent": recent, "datasets": datasets}
     return render(request, "curation/import_form.html", context, status=status)
 

@@ -22,6 +22,7 @@ from curation.access import (
     get_image_for_user,
     require_perm,
     require_viewer,
+    visible,
 )
 from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
 from curation.queries import health, payoff, quality
@@ -211,8 +212,9 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
     which part is wrong, to say so in the 404."""
     require_viewer(request)
     run_id = params.id_param(request.POST, "run")
+    rows = visible(request.user, RunImage.objects.all(), "run__dataset")  # a hidden one is a 404
     row = (
-        RunImage.objects.select_related("image", "run__attribute")
+        rows.select_related("image", "run__attribute")
         .defer(*(f"run__{f}" for f in TrainingRun.HEAVY_FIELDS))
         .filter(
             image_id=image_id,

@@ -7,7 +7,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from curation.access import get_dataset_for_user, get_run_for_user, require_perm, require_viewer
+from curation.access import (
+    get_dataset_for_user,
+    get_run_for_user,
+    require_perm,
+    require_viewer,
+    visible,
+)
 from curation.models import Attribute, RunImage, TrainingRun
 from curation.queries.calibration import class_reliability
 from curation.services.calibration import run_calibration
@@ -82,6 +88,7 @@ def retrain(request, name: str, attribute: str):
 def run_list(request):
     require_viewer(request)
     runs = TrainingRun.objects.select_related("dataset", "attribute", "created_by").order_by("-id")
+    runs = visible(request.user, runs)
     if request.GET.get("dataset"):
         runs = runs.filter(dataset__name=request.GET["dataset"])
     if request.GET.get("attribute"):
