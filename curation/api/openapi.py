@@ -32,12 +32,18 @@ ERROR_SCHEMA = {
     "additionalProperties": {},
 }
 
+SLUG = r"^[-a-zA-Z0-9_]+$"  # what Django's <slug:> path converter matches
+
 # Statuses every operation can answer, and what each means here.
 COMMON_ERRORS = {
     "400": "a parameter the view can't use (the body names it), or a NUL character in one",
     "401": "no credentials, or a token that isn't valid (send Authorization: Token <key>)",
     "403": "your account has no role yet, or your role may not do this",
     "503": "the database connection was lost; nothing was changed, try again (Retry-After)",
+}
+ERROR_HEADERS = {
+    "401": ("WWW-Authenticate", "the scheme to authenticate with: Token"),
+    "503": ("Retry-After", "seconds to wait before trying again"),
 }
 NOT_FOUND = "no such object (or a cursor that isn't one this API gave out)"
 BODY_ERRORS = {
@@ -102,6 +108,10 @@ class ApiAutoSchema(AutoSchema):
                 responses[code] = self._get_response_for_code(
                     error, code, ["application/json"], direction
                 )
+            if code in ERROR_HEADERS:
+                name, description = ERROR_HEADERS[code]
+                header = {"schema": {"type": "string"}, "description": description}
+                responses[code].setdefault("headers", {})[name] = {**header, "required": True}
         return dict(sorted(responses.items()))
 
     def takes_input(self) -> bool:
@@ -120,9 +130,13 @@ class ApiAutoSchema(AutoSchema):
         found = super()._get_parameters()
         for parameter in found:
             schema = parameter.get("schema", {})
-            if parameter["in"] == "path" and schema.get("type") == "integer":
+            if parameter["in"] != "path":
+                continue
+            if schema.get("type") == "integer":
                 schema.setdefault("minimum", 0)
                 schema.setdefault("maximum", params.MAX_ID)
+            elif f"<slug:{parameter['name']}>" in self.path_regex:
+                schema.setdefault("pattern", SLUG)
         return found
 
     def _get_request_for_media_type(self, serializer, direction="request"):

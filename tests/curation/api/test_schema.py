@@ -141,3 +141,22 @@ def test_a_page_is_the_documented_envelope_and_a_page_size_past_the_bound_a_400(
     too_big = client.get("/api/images/", {"dataset": imported.name, "page_size": 501})
     assert too_big.status_code == 400
     assert too_big.json()["parameter"] == "page_size"
+
+
+def test_slug_path_parameters_carry_the_pattern_django_matches():
+    name = operation("GET /api/datasets/{name}/")["parameters"][0]
+    assert name["schema"]["pattern"] == r"^[-a-zA-Z0-9_]+$"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("label", "op"), OPERATIONS, ids=[label for label, _ in OPERATIONS])
+def test_an_anonymous_request_gets_the_documented_401(label, op):
+    method, path = label.split()
+    path = path.replace("{name}", "dresses").replace("{image_id}", "1").replace("{run_id}", "1")
+    response = getattr(APIClient(), method.lower())(path)
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["detail"]
+    documented = op["responses"]["401"]
+    assert documented["headers"]["WWW-Authenticate"]["required"] is True
+    assert response["WWW-Authenticate"] == "Token"
