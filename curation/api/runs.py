@@ -4,13 +4,19 @@ suspects, predictions."""
 from __future__ import annotations
 
 from django.db.models import OuterRef, Subquery
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from curation.access import get_dataset_for_user, get_run_for_user
+from curation.api.openapi import cursor_page, page_parameters
 from curation.api.views import IdCursor
 from curation.models import Annotation, Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
@@ -116,6 +122,16 @@ class ReviewRowSerializer(RunImageSerializer):
 
 @extend_schema(
     request=StartRunSerializer,
+    parameters=[
+        OpenApiParameter(
+            "Location",
+            str,
+            OpenApiParameter.HEADER,
+            required=True,
+            response=[202],
+            description="the run's URL, to follow its progress",
+        )
+    ],
     responses={202: inline_serializer("RunStarted", {"id": serializers.IntegerField()})},
 )
 @api_view(["POST"])
@@ -162,7 +178,13 @@ def run_cancel(request, run_id: int):
     return Response(RunSerializer(run).data)
 
 
-@extend_schema(request=None, responses=RunSerializer)
+@extend_schema(
+    request=None,
+    responses={
+        200: RunSerializer,
+        409: OpenApiResponse(description="the run can't be promoted (the body says why)"),
+    },
+)
 @api_view(["POST"])
 def run_promote(request, run_id: int):
     run = get_run_for_user(request, run_id)
@@ -200,8 +222,10 @@ def _choice(request, name: str, allowed: dict[str, object]):
     parameters=[
         OpenApiParameter("flagged", str, enum=["true", "false"]),
         OpenApiParameter("split", str, enum=["train", "test"]),
+        *page_parameters(IdCursor),
     ],
-    responses=ReviewRowSerializer(many=True),
+    responses=cursor_page(ReviewRowSerializer),
+    operation_id="runs_suspects_list",
 )
 @api_view(["GET"])
 def run_suspects(request, run_id: int):
@@ -233,8 +257,9 @@ def run_suspects(request, run_id: int):
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("split", str, enum=["train", "test"])],
-    responses=RunImageSerializer(many=True),
+    parameters=[OpenApiParameter("split", str, enum=["train", "test"]), *page_parameters(IdCursor)],
+    responses=cursor_page(RunImageSerializer),
+    operation_id="runs_predictions_list",
 )
 @api_view(["GET"])
 def run_predictions(request, run_id: int):

@@ -1,4 +1,5 @@
-"""The OpenAPI schema view (/api/schema/)."""
+"""The OpenAPI schema view (/api/schema/); what the schema says comes from
+curation.api.openapi."""
 
 from __future__ import annotations
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
 from rest_framework.decorators import api_view, parser_classes
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -12,11 +18,33 @@ from rest_framework.response import Response
 from curation.access import get_dataset_for_user, get_image_for_user
 from curation.queries import search
 
+K = {"type": "integer", "minimum": 1, "maximum": search.MAX_K, "default": 12}
 QUERY = [
-    OpenApiParameter("k", OpenApiTypes.INT, description="how many results, 1-100 (default 12)"),
+    OpenApiParameter("k", K, description=f"how many results, 1-{search.MAX_K} (default 12)"),
     OpenApiParameter("differs_in", OpenApiTypes.STR, description="attribute that must differ"),
     OpenApiParameter("value", OpenApiTypes.STR, description="the label it must have instead"),
 ]
+
+
+class HitSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    score = serializers.FloatField(help_text="cosine similarity of the embeddings")
+    agreements = serializers.IntegerField(
+        allow_null=True, help_text="other attributes equal to the query's (differs_in only)"
+    )
+    labels = serializers.DictField(
+        child=serializers.CharField(), help_text='attribute -> label ("?" when unlabelled)'
+    )
+    url = serializers.URLField()
+    source_path = serializers.CharField()
+
+
+ImageHits = inline_serializer(
+    "ImageHits", {"image": serializers.IntegerField(), "results": HitSerializer(many=True)}
+)
+UploadHits = inline_serializer(
+    "UploadHits", {"dataset": serializers.CharField(), "results": HitSerializer(many=True)}
+)
 
 
 def _search(call) -> Response:
@@ -28,7 +56,7 @@ def _search(call) -> Response:
 
 @extend_schema(
     parameters=QUERY,
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="bad query or no index")},
+    responses={200: ImageHits, 400: OpenApiResponse(description="bad query or no index")},
 )
 @api_view(["GET"])
 def image_similar(request, image_id: int):
@@ -52,14 +80,14 @@ def image_similar(request, image_id: int):
             "properties": {
                 "dataset": {"type": "string"},
                 "photo": {"type": "string", "format": "binary"},
-                "k": {"type": "integer"},
+                "k": K,
                 "differs_in": {"type": "string"},
                 "value": {"type": "string"},
             },
             "required": ["dataset", "photo"],
         }
     },
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(description="bad photo or query")},
+    responses={200: UploadHits, 400: OpenApiResponse(description="bad photo or query")},
 )
 @api_view(["POST"])
 @parser_classes([MultiPartParser, FormParser])

@@ -7,9 +7,13 @@ from base64 import b64decode
 from urllib import parse
 
 from django.db.models import Prefetch
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -22,6 +26,7 @@ from curation.access import (
     require_viewer,
     visible_datasets,
 )
+from curation.api.openapi import cursor_page, page_parameters
 from curation.api.serializers import (
     AnnotationSerializer,
     DatasetSerializer,
@@ -41,6 +46,9 @@ from curation.models import (
 )
 from curation.queries.scores import scores_for_images
 from curation.services.labels import StaleLabel, relabel_image
+
+# What image_labels takes in If-Match: a version, quoted or not, weak or not ("3", W/"3", 3).
+IF_MATCH_PATTERN = r'^\s*(W/)?"?[0-9]{1,%d}"?\s*$' % params.MAX_DIGITS  # noqa: UP031
 
 
 class IdCursor(CursorPagination):
@@ -128,9 +136,10 @@ def image_rows():
         OpenApiParameter("label", str, description="label name, or 'none' for unlabelled"),
         OpenApiParameter("split", str, enum=Split.values),
         OpenApiParameter("status", str, enum=ImageStatus.values, description="default ok"),
-        OpenApiParameter("page_size", int),
+        *page_parameters(IdCursor),
     ],
-    responses=ImageSerializer(many=True),
+    responses=cursor_page(ImageSerializer),
+    operation_id="images_list",
 )
 @api_view(["GET"])
 def image_list(request):
@@ -186,15 +195,29 @@ def image_detail(request, image_id: int):
     parameters=[
         OpenApiParameter(
             "If-Match",
-            OpenApiTypes.STR,
+            {"type": "string", "pattern": IF_MATCH_PATTERN},
             OpenApiParameter.HEADER,
             required=True,
             description='the label\'s current version (from GET), e.g. "3"',
-        )
+        ),
+        OpenApiParameter(
+            "ETag",
+            str,
+            OpenApiParameter.HEADER,
+            required=True,
+            response=[200, 412],
+            description='the label\'s version now, e.g. "4"',
+        ),
     ],
     responses={
         200: AnnotationSerializer,
-        412: OpenApiResponse(description="stale version: the body holds the current label"),
+        412: OpenApiResponse(
+            inline_serializer(
+                "StaleLabel",
+                {"detail": serializers.CharField(), "current": AnnotationSerializer()},
+            ),
+            description="stale version: the body holds the current label",
+        ),
         428: OpenApiResponse(description="If-Match header missing"),
     },
 )
@@ -273,7 +296,11 @@ def image_labels(request, image_id: int):
     )
 
 
-@extend_schema(responses=LabelEventSerializer(many=True))
+@extend_schema(
+    parameters=page_parameters(NewestFirstCursor),
+    responses=cursor_page(LabelEventSerializer),
+    operation_id="images_history_list",
+)
 @api_view(["GET"])
 def image_history(request, image_id: int):
     image = get_image_for_user(request, image_id)
