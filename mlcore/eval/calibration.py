@@ -71,22 +71,7 @@ def reliability_bins(
     labels = np.asarray(labels, dtype=np.int64)
     confidence = probs.max(axis=1) if len(probs) else np.zeros(0)  # (N,)
     correct = (probs.argmax(axis=1) == labels) if len(probs) else np.zeros(0, dtype=bool)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=False), 0, bins - 1)  # (N,)
-    out = []
-    for b in range(bins):
-        inside = which == b
-        n = int(inside.sum())
-        out.append(
-            ReliabilityBin(
-                low=float(edges[b]),
-                high=float(edges[b + 1]),
-                count=n,
-                confidence=float(confidence[inside].mean()) if n else 0.0,
-                accuracy=float(correct[inside].mean()) if n else 0.0,
-            )
-        )
-    return out
+    return binned(confidence, correct, bins=bins)
 
 
 def class_reliability_bins(
@@ -97,9 +82,14 @@ def class_reliability_bins(
     labels: (N,)."""
     probs = np.asarray(probs, dtype=np.float64).reshape(len(labels), -1)
     p = probs[:, label] if len(probs) else np.zeros(0)  # (N,)
-    hit = np.asarray(labels) == label  # (N,)
+    return binned(p, np.asarray(labels) == label, bins=bins)
+
+
+def binned(score: np.ndarray, hit: np.ndarray, *, bins: int) -> list[ReliabilityBin]:
+    """Equal-width bins of `score` (N,) in [0, 1], each with its rows' mean score and the
+    share of them that `hit` (N,) bool marks."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1], right=False), 0, bins - 1)  # (N,)
+    which = np.clip(np.digitize(score, edges[1:-1], right=False), 0, bins - 1)  # (N,)
     out = []
     for b in range(bins):
         inside = which == b
@@ -109,7 +99,7 @@ def class_reliability_bins(
                 low=float(edges[b]),
                 high=float(edges[b + 1]),
                 count=n,
-                confidence=float(p[inside].mean()) if n else 0.0,
+                confidence=float(score[inside].mean()) if n else 0.0,
                 accuracy=float(hit[inside].mean()) if n else 0.0,
             )
         )
