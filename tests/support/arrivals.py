@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curation.models import Attribute, Image, ImageScore, Label, PromotedModel, TrainingRun
+from curation.models import (
+    Annotation,
+    Attribute,
+    Image,
+    ImageScore,
+    Label,
+    PromotedModel,
+    TrainingRun,
+)
 from curation.services.imports import import_catalog
 from tests.support.catalogs import write_manifest, write_png
 from tests.support.runs import finished_run
@@ -49,3 +57,22 @@ def score(run: TrainingRun, image: Image, probs: list[float]) -> ImageScore:
         predicted_label=label,
         confidence=probs[best],
     )
+
+
+def three_scored_arrivals(attribute: Attribute, folder: Path) -> tuple[TrainingRun, list[Image]]:
+    """A promoted run and three unlabelled new images it scored: round .9, v-neck .8, boat .7
+    (the small catalog's necklines)."""
+    run = promote(attribute)
+    images = import_arrivals(attribute.dataset.name, folder, 3)
+    score(run, images[0], [0.9, 0.06, 0.04])
+    score(run, images[1], [0.1, 0.8, 0.1])
+    score(run, images[2], [0.2, 0.1, 0.7])
+    return run, images
+
+
+def label_of(image: Image, attribute: Attribute) -> str | None:
+    """The image's current label name for the attribute (None: no label)."""
+    ann = (
+        Annotation.objects.filter(image=image, attribute=attribute).select_related("label").first()
+    )
+    return ann.label.name if ann and ann.label else None

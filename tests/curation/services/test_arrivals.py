@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from curation.models import Annotation, LabelEvent, LabelSource, PromotedModel
 from curation.services.arrivals import NoPromotedModel, accept_suggestions, label_arrivals
 from curation.services.labels import relabel_image, revert_batch
-from tests.support.arrivals import import_arrivals, promote, score
+from tests.support.arrivals import import_arrivals, label_of, three_scored_arrivals
 
 
 @pytest.fixture
@@ -19,20 +19,7 @@ def neckline(imported):
 
 @pytest.fixture
 def arrivals(neckline, tmp_path):
-    """A promoted run and three unlabelled new images it scored: round .9, v-neck .8, boat .7."""
-    run = promote(neckline)
-    images = import_arrivals("dresses", tmp_path / "arrivals", 3)
-    score(run, images[0], [0.9, 0.06, 0.04])
-    score(run, images[1], [0.1, 0.8, 0.1])
-    score(run, images[2], [0.2, 0.1, 0.7])
-    return run, images
-
-
-def _label(image, attribute) -> str | None:
-    ann = (
-        Annotation.objects.filter(image=image, attribute=attribute).select_related("label").first()
-    )
-    return ann.label.name if ann and ann.label else None
+    return three_scored_arrivals(neckline, tmp_path / "arrivals")
 
 
 def test_accepting_gives_each_image_its_suggestion_in_one_batch_naming_the_run(
@@ -45,7 +32,7 @@ def test_accepting_gives_each_image_its_suggestion_in_one_batch_naming_the_run(
     )
 
     assert (result.changed, result.skipped) == (3, [])
-    assert [_label(im, neckline) for im in images] == ["round", "v-neck", "boat"]
+    assert [label_of(im, neckline) for im in images] == ["round", "v-neck", "boat"]
     events = LabelEvent.objects.filter(batch=result.batch)
     assert {(e.source, e.flagged_by_run_id, e.actor_id) for e in events} == {
         (LabelSource.MODEL, run.pk, merchandiser.pk)
@@ -62,7 +49,7 @@ def test_reverting_the_batch_empties_the_labels_again(arrivals, neckline, mercha
     reverted, problems = revert_batch(batch=result.batch, actor=merchandiser)
 
     assert (reverted, problems) == (3, [])
-    assert [_label(im, neckline) for im in images] == [None, None, None]
+    assert [label_of(im, neckline) for im in images] == [None, None, None]
 
 
 def test_an_image_labelled_meanwhile_is_left_alone_and_named(arrivals, neckline, merchandiser):
@@ -75,7 +62,7 @@ def test_an_image_labelled_meanwhile_is_left_alone_and_named(arrivals, neckline,
     )
 
     assert result.changed == 1
-    assert _label(images[0], neckline) == "boat"
+    assert label_of(images[0], neckline) == "boat"
     assert len(result.skipped) == 1
     assert "max_merch changed it to boat meanwhile" in result.skipped[0]
 
@@ -92,7 +79,7 @@ def test_a_stale_version_is_refused(arrivals, neckline, merchandiser):
     )
 
     assert result.changed == 0 and "since you loaded the page" in result.skipped[0]
-    assert _label(images[0], neckline) is None
+    assert label_of(images[0], neckline) is None
 
 
 def test_an_image_the_run_has_not_scored_is_skipped(arrivals, neckline, merchandiser, tmp_path):
@@ -101,7 +88,7 @@ def test_an_image_the_run_has_not_scored_is_skipped(arrivals, neckline, merchand
     result = accept_suggestions(attribute=neckline, image_ids=[unscored.pk], actor=merchandiser)
 
     assert result.changed == 0 and "has not scored it" in result.skipped[0]
-    assert _label(unscored, neckline) is None
+    assert label_of(unscored, neckline) is None
 
 
 def test_a_label_by_hand_is_manual_and_names_the_queue_run(arrivals, neckline, merchandiser):
@@ -112,7 +99,7 @@ def test_a_label_by_hand_is_manual_and_names_the_queue_run(arrivals, neckline, m
         attribute=neckline, image_ids=[images[0].pk], label=boat, actor=merchandiser
     )
 
-    assert result.changed == 1 and _label(images[0], neckline) == "boat"
+    assert result.changed == 1 and label_of(images[0], neckline) == "boat"
     event = LabelEvent.objects.get(batch=result.batch)
     assert (event.source, event.flagged_by_run_id) == (LabelSource.MANUAL, run.pk)
 
@@ -121,7 +108,7 @@ def test_a_viewer_cannot_accept(arrivals, neckline, viewer):
     _, images = arrivals
     with pytest.raises(PermissionDenied):
         accept_suggestions(attribute=neckline, image_ids=[images[0].pk], actor=viewer)
-    assert _label(images[0], neckline) is None
+    assert label_of(images[0], neckline) is None
 
 
 def test_without_a_promoted_model_there_is_nothing_to_accept(arrivals, neckline, merchandiser):

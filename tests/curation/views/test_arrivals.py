@@ -13,7 +13,7 @@ from django.urls import reverse
 from curation.models import Annotation, LabelEvent, LabelSource, PromotedModel
 from curation.queries import arrivals as arrivals_query
 from curation.services.arrivals import accept_suggestions
-from tests.support.arrivals import import_arrivals, promote, score
+from tests.support.arrivals import import_arrivals, label_of, promote, score, three_scored_arrivals
 
 QUEUE = "/datasets/dresses/attributes/neckline/arrivals/"
 DECIDE = "/datasets/dresses/attributes/neckline/arrivals/decide/"
@@ -27,20 +27,7 @@ def neckline(imported):
 
 @pytest.fixture
 def arrivals(neckline, tmp_path):
-    """A promoted run and three unlabelled new images it scored: round .9, v-neck .8, boat .7."""
-    run = promote(neckline)
-    images = import_arrivals("dresses", tmp_path / "arrivals", 3)
-    score(run, images[0], [0.9, 0.06, 0.04])
-    score(run, images[1], [0.1, 0.8, 0.1])
-    score(run, images[2], [0.2, 0.1, 0.7])
-    return run, images
-
-
-def _label(image, attribute) -> str | None:
-    ann = (
-        Annotation.objects.filter(image=image, attribute=attribute).select_related("label").first()
-    )
-    return ann.label.name if ann and ann.label else None
+    return three_scored_arrivals(neckline, tmp_path / "arrivals")
 
 
 def _tile_ids(html: str) -> list[int]:
@@ -103,7 +90,7 @@ def test_accepting_one_by_htmx_swaps_the_queue_with_an_undo_banner(
     assert response.status_code == 200 and html.lstrip().startswith('<div id="arrivals">')
     assert f"Accepted 1 suggestion of run #{run.pk}" in html and "data-undo-batch" in html
     assert _tile_ids(html) == [images[1].pk, images[2].pk]
-    assert _label(images[0], neckline) == "round"
+    assert label_of(images[0], neckline) == "round"
     event = LabelEvent.objects.get(image=images[0])
     assert (event.source, event.flagged_by_run_id) == (LabelSource.MODEL, run.pk)
 
@@ -111,7 +98,7 @@ def test_accepting_one_by_htmx_swaps_the_queue_with_an_undo_banner(
     undone = client.post(UNDO, {"batch": batch}, headers={"HX-Request": "true"}).content.decode()
 
     assert "back to empty" in undone
-    assert _label(images[0], neckline) is None
+    assert label_of(images[0], neckline) is None
     assert _tile_ids(undone) == [im.pk for im in images]
 
 
@@ -124,7 +111,7 @@ def test_accepting_the_selected_tiles_is_one_batch_and_the_page_shows_its_banner
     response = client.post(DECIDE, {"image": [images[0].pk, images[2].pk], "accept": "selected"})
 
     assert response.status_code == 302
-    assert [_label(im, neckline) for im in images] == ["round", None, "boat"]
+    assert [label_of(im, neckline) for im in images] == ["round", None, "boat"]
     batches = set(LabelEvent.objects.filter(source="model").values_list("batch", flat=True))
     assert len(batches) == 1
     page = client.get(response["Location"]).content.decode()
@@ -137,7 +124,7 @@ def test_accept_all_on_this_page_takes_the_page_images(client, merchandiser, arr
 
     client.post(DECIDE, {"page_image": [im.pk for im in images], "accept": "page"})
 
-    assert [_label(im, neckline) for im in images] == ["round", "v-neck", "boat"]
+    assert [label_of(im, neckline) for im in images] == ["round", "v-neck", "boat"]
 
 
 def test_a_number_key_label_is_manual(client, merchandiser, arrivals, neckline):
@@ -147,7 +134,7 @@ def test_a_number_key_label_is_manual(client, merchandiser, arrivals, neckline):
 
     client.post(DECIDE, {"image": images[0].pk, "label": boat.pk}, headers={"HX-Request": "true"})
 
-    assert _label(images[0], neckline) == "boat"
+    assert label_of(images[0], neckline) == "boat"
     event = LabelEvent.objects.get(image=images[0])
     assert (event.source, event.flagged_by_run_id) == (LabelSource.MANUAL, run.pk)
 
@@ -163,7 +150,7 @@ def test_a_viewer_sees_the_queue_read_only_and_cannot_post(client, viewer, arriv
     assert "viewer role" in html
     response = client.post(DECIDE, {"image": images[0].pk, "accept": "one"})
     assert response.status_code == 403
-    assert _label(images[0], neckline) is None
+    assert label_of(images[0], neckline) is None
 
 
 def test_without_a_promoted_model_the_page_says_to_promote_one(client, merchandiser, neckline):
@@ -301,7 +288,7 @@ def test_undo_without_js_redirects_to_the_queue_with_the_images_back(
 
     assert response.redirect_chain[-1][0].startswith(QUEUE + "?order=least")
     assert "back to empty" in response.content.decode()
-    assert [_label(im, neckline) for im in images] == [None, None, None]
+    assert [label_of(im, neckline) for im in images] == [None, None, None]
 
 
 def test_undo_refuses_a_batch_of_another_attribute(client, merchandiser, arrivals, imported):

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from curation.models import Annotation
-from tests.support.arrivals import import_arrivals, promote, score
+from tests.support.arrivals import three_scored_arrivals
 from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -18,14 +18,7 @@ QUEUE = "/datasets/dresses/attributes/neckline/arrivals/"
 
 @pytest.fixture
 def arrivals(imported, tmp_path):
-    """A promoted run and three unlabelled new images it scored: round .9, v-neck .8, boat .7."""
-    neckline = imported.attributes.get(name="neckline")
-    run = promote(neckline)
-    images = import_arrivals("dresses", tmp_path / "arrivals", 3)
-    score(run, images[0], [0.9, 0.06, 0.04])
-    score(run, images[1], [0.1, 0.8, 0.1])
-    score(run, images[2], [0.2, 0.1, 0.7])
-    return run, images
+    return three_scored_arrivals(imported.attributes.get(name="neckline"), tmp_path / "arrivals")
 
 
 def _labels(images) -> list[str | None]:
