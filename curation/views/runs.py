@@ -47,6 +47,7 @@ class RetrainForm(BackboneForm):
         min_value=2, max_value=10, label="Folds for out-of-sample probabilities"
     )
     devices = forms.CharField(
+        required=False,  # empty: one device, as before the option existed
         initial="1",
         max_length=8,
         label="Devices",

@@ -68,17 +68,17 @@ def fit_on_devices(
         join=False,
         start_method="spawn",
     )
-    skipped: dict[str, str] = {}
+    done: dict[str, Any] = {"skipped": {}, "resumed_from": 0}
     try:
         while not processes.join(timeout=POLL_SECONDS):
-            drain(events, progress, skipped)
+            drain(events, progress, done)
             if should_cancel is not None and not cancel.is_set() and should_cancel():
                 cancel.set()
     finally:
         for process in processes.processes:
             if process.is_alive():
                 process.terminate()
-    drain(events, progress, skipped)
+    drain(events, progress, done)
     # Every epoch is in the checkpoint now (or the run was cancelled): this trains nothing,
     # it restores the weights and evaluates on the main process alone.
     result = fit(
@@ -92,12 +92,14 @@ def fit_on_devices(
         s3=s3,
     )
     result.world_size = world
-    result.skipped = sorted({**skipped, **dict(result.skipped)}.items())
+    result.resumed_from = done["resumed_from"]  # where the ranks started, not this last load
+    result.skipped = sorted({**done["skipped"], **dict(result.skipped)}.items())
     return result
 
 
-def drain(events: Any, progress: Callable[[TrainProgress], None] | None, skipped: dict) -> None:
-    """Hand the ranks' queued messages on: progress to `progress`, skipped items collected."""
+def drain(events: Any, progress: Callable[[TrainProgress], None] | None, done: dict) -> None:
+    """Hand the ranks' queued messages on: progress to `progress`; what each rank skipped
+    and where rank 0 resumed into `done`."""
     while True:
         try:
             kind, payload = events.get_nowait()
@@ -105,8 +107,10 @@ def drain(events: Any, progress: Callable[[TrainProgress], None] | None, skipped
             return
         if kind == "progress" and progress is not None:
             progress(payload)
-        elif kind == "skipped":
-            skipped.update(dict(payload))
+        elif kind == "done":
+            done["skipped"].update(dict(payload["skipped"]))
+            if payload["rank"] == 0:
+                done["resumed_from"] = payload["resumed_from"]
 
 
 def rank_main(
@@ -143,7 +147,8 @@ def rank_main(
             resume=resume,
             s3=s3,
         )
-        events.put(("skipped", result.skipped))
+        summary = {"rank": rank, "skipped": result.skipped, "resumed_from": result.resumed_from}
+        events.put(("done", summary))
     finally:
         dist.destroy_process_group()
 
