@@ -20,7 +20,7 @@ from mlcore.eval.metrics import Metrics
 from mlcore.models.classifier import Classifier
 from mlcore.storage import S3Options
 from mlcore.train.engine import TrainProgress
-from mlcore.train.fit import fit
+from mlcore.train.launch import fit_on_devices
 
 
 @dataclass
@@ -59,7 +59,9 @@ def audit(
     """
     phase = phase or (lambda name, **extra: None)
     work = Path(work_dir)
-    result = fit(
+    # config.devices > 1: DDP on this machine's devices; the cross-fitting folds after it
+    # stay on one process each.
+    result = fit_on_devices(
         config,
         train_items,
         label_names,

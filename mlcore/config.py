@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ CV_METHODS = ("kfold", "linear_probe")
 
 # Fields that may change between a checkpoint and the run resuming from it: they change
 # where and how fast the job runs, not what it computes.
-RESUMABLE_CHANGES = frozenset({"num_workers", "num_threads", "device", "progress_every"})
+RESUMABLE_CHANGES = frozenset({"num_workers", "num_threads", "device", "devices", "progress_every"})
 
 
 @dataclass
@@ -48,6 +49,8 @@ class TrainConfig:
     cv_method: str = "kfold"  # "kfold": a fresh model per fold; "linear_probe": see eval
     cv_epochs: int | None = None  # epochs per fold model; None: same as epochs
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    # processes of one DDP run: "1", "all" (every GPU, or every CPU core with gloo) or "N"
+    devices: str = "1"
     progress_every: int = 10  # steps between progress callbacks
 
     def validate(self) -> None:
@@ -67,6 +70,7 @@ class TrainConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"TrainConfig.{name} must be > 0, got {value}.")
+        parse_devices(self.devices)
         if self.cv_folds < 2:
             raise ValueError(f"TrainConfig.cv_folds must be >= 2, got {self.cv_folds}.")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -102,6 +106,33 @@ class TrainConfig:
         if "crop_scale" in kwargs:  # JSON turns the tuple into a list
             kwargs["crop_scale"] = tuple(kwargs["crop_scale"])
         return cls(**kwargs)
+
+
+def parse_devices(value: object) -> int | None:
+    """The number of processes `devices` asks for; None for "all". ValueError otherwise."""
+    text = str(value).strip().lower()
+    if text == "all":
+        return None
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"TrainConfig.devices must be 1, all or a whole number N >= 1: {value!r}")
+    return int(text)
+
+
+def available_devices(device: str) -> int:
+    """How many DDP processes this machine can run for `device`: its CUDA devices, or its
+    CPU cores when training on the CPU (gloo). torch is imported only to count GPUs."""
+    if device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.device_count()
+    return os.cpu_count() or 1
+
+
+def world_size_for(config: TrainConfig) -> int:
+    """The number of processes config.devices means on this machine."""
+    asked = parse_devices(config.devices)
+    return available_devices(config.device) if asked is None else asked
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

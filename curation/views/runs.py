@@ -46,6 +46,16 @@ class RetrainForm(BackboneForm):
     cv_folds = WholeNumberField(
         min_value=2, max_value=10, label="Folds for out-of-sample probabilities"
     )
+    devices = forms.CharField(
+        required=False,  # empty: one device, as before the option existed
+        initial="1",
+        max_length=8,
+        label="Devices",
+        help_text=(
+            "1, all, or a number N: train on N of the worker's GPUs with DDP (N CPU "
+            "processes on a worker without GPUs). The cross-fitting folds run on one."
+        ),
+    )
 
 
 FORM_DEFAULTS = ("epochs", "image_size", "pretrained", "cv_folds")
@@ -60,7 +70,7 @@ def retrain(request, name: str, attribute: str):
     if attr is None:
         raise Http404(f"Dataset '{name}' has no attribute '{attribute}'.")
     defaults = default_options(dataset)
-    initial = {"class_weighting": "none", "cv_folds": 3, **defaults}
+    initial = {"class_weighting": "none", "cv_folds": 3, "devices": "1", **defaults}
     # What the form's fields become when another architecture is picked (static/js/app.js).
     arch_defaults = {
         arch: {"pretrained": False}

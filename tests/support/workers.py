@@ -22,12 +22,22 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def celery_worker(queue: str, *, env: dict, log: Path, name: str | None = None):
-    """A `celery worker -Q queue --pool solo` process of this checkout, output into `log`."""
+def celery_worker(
+    queue: str, *, env: dict, log: Path, name: str | None = None, own_group: bool = False
+):
+    """A `celery worker -Q queue --pool solo` process of this checkout, output into `log`.
+    own_group: in a process group of its own, so os.killpg kills it with its children."""
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
     command += ["--pool", "solo", "--loglevel", "INFO", *(["-n", name] if name else [])]
     with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=own_group,
+        )
 
 
 class Workers:
@@ -47,9 +57,10 @@ class Workers:
         }
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, queue: str = "train") -> subprocess.Popen:
+    def start(self, queue: str = "train", *, own_group: bool = False) -> subprocess.Popen:
         log = self.tmp_path / f"worker-{len(self.procs)}.log"
-        proc = celery_worker(queue, env=self.env, log=log, name=f"{queue}{len(self.procs)}@%h")
+        name = f"{queue}{len(self.procs)}@%h"
+        proc = celery_worker(queue, env=self.env, log=log, name=name, own_group=own_group)
         self.procs.append(proc)
         return proc
 

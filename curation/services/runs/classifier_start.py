@@ -23,7 +23,7 @@ from curation.models import (
 )
 from curation.queries.catalog import typical_side
 from curation.services.runs.control import enqueue_run
-from curation.services.runs.options import TrainingError, coerce_option
+from curation.services.runs.options import TrainingError, check_devices, coerce_option
 
 
 def default_options(dataset: Dataset, arch: str | None = None) -> dict[str, Any]:
@@ -116,6 +116,8 @@ def build_config(
             f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
         )
     types = {f.name: str(f.type) for f in fields(TrainConfig)}
+    if isinstance(options.get("devices"), int):  # JSON's 2 means "2"
+        options = {**options, "devices": str(options["devices"])}
     given = {k: coerce_option(k, v, types[k]) for k, v in options.items() if v not in (None, "")}
     if given.get("weights_path") and not trusted:
         given["weights_path"] = str(weights_file(str(given["weights_path"])))
@@ -125,6 +127,7 @@ def build_config(
         config.validate()
     except (TypeError, ValueError) as exc:
         raise TrainingError(str(exc)) from exc
+    check_devices(config.devices, config.device)
     return config.to_dict()
 
 

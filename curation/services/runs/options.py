@@ -60,6 +60,27 @@ def coerce_option(
     return number
 
 
+def check_devices(devices: str, device: str) -> None:
+    """TrainingError unless this machine has the devices `devices` asks for: its GPUs, or
+    its CPU cores for gloo processes when it has none (or device is "cpu")."""
+    from mlcore.config import available_devices, parse_devices
+
+    try:
+        asked = parse_devices(devices)
+    except ValueError:
+        raise TrainingError(
+            f"option 'devices' must be 1, all or a whole number of devices, got {devices!r:.40}"
+        ) from None
+    if asked is None or asked == 1:  # always there: no need to import torch to count
+        return
+    have = available_devices(device)
+    if asked > have:
+        raise TrainingError(
+            f"option 'devices' asks for {asked} devices but this machine has {have}; "
+            f"use 1 to {have}, or all"
+        )
+
+
 def _whole(name: str, value: Any) -> int:
     if isinstance(value, str):  # from the command line or a form: ASCII digits, maybe a sign
         text = value.strip()
