@@ -43,6 +43,12 @@ def score_images(job_id: int) -> str:
     return scoring.run_scoring_job(job_id)
 
 
+@shared_task(name="curation.sweep_stale_jobs")
+def sweep_stale_jobs() -> dict[str, list[int]]:
+    """Celery beat's periodic sweep: re-queue runs and scoring jobs whose worker died."""
+    return {"runs": control.resume_stale_runs(), "scoring": scoring.resume_stale_scoring_jobs()}
+
+
 @worker_ready.connect
 def resume_orphaned_runs(**kwargs) -> None:
     """When a worker starts, re-queue training runs whose worker died mid-run."""
