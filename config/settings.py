@@ -274,7 +274,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.5,
     "interval_max": 1,
 }
-# Celery beat (one `celery -A config beat` process per deployment): every
+# Celery beat (one `celery -A config beat` process per deployment): every minute it starts
+# the datasets' scheduled re-syncs that are due (curation/services/dataset_sync.py); every
 # CURATION_SWEEP_SECONDS it re-queues training runs and scoring jobs whose heartbeat went
 # stale, so a run whose worker died is resumed by a live worker without waiting for the
 # broker's visibility timeout or for a worker to start.
@@ -285,6 +286,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(CURATION_SWEEP_SECONDS),
         # A sweep that waited longer than its interval is superseded by the next one.
         "options": {"queue": "cpu", "expires": float(CURATION_SWEEP_SECONDS)},
+    },
+    # Datasets with a scheduled re-sync (Dataset.sync_every_minutes) that are due.
+    "resync-datasets": {
+        "task": "curation.resync_datasets",
+        "schedule": 60.0,
+        "options": {"queue": "cpu", "expires": 60.0},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env_str(

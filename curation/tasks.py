@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from curation.services import image_quality, import_jobs, indexes, scoring
+from curation.services import dataset_sync, image_quality, import_jobs, indexes, scoring
 from curation.services.runs import control
 from curation.services.runs.execute import execute_training_run
 
@@ -47,6 +47,12 @@ def score_images(job_id: int) -> str:
 def sweep_stale_jobs() -> dict[str, list[int]]:
     """Celery beat's periodic sweep: re-queue runs and scoring jobs whose worker died."""
     return {"runs": control.resume_stale_runs(), "scoring": scoring.resume_stale_scoring_jobs()}
+
+
+@shared_task(name="curation.resync_datasets")
+def resync_datasets() -> list[int]:
+    """Celery beat, every minute: start the scheduled re-syncs that are due."""
+    return dataset_sync.resync_due_datasets()
 
 
 @worker_ready.connect
