@@ -38,7 +38,7 @@ def check_sync_source(source: str) -> str:
 def set_dataset_sync(dataset: Dataset, *, source: str, every_minutes: int | None, actor) -> None:
     """Turn the dataset's scheduled re-sync on (every `every_minutes` from `source`) or off
     (`every_minutes` None). Raises SourceError for a source a re-sync may not read."""
-    roles.check(actor, "import")
+    roles.check(actor, "schedule_sync")
     if every_minutes is not None:
         if every_minutes < 1:
             raise SourceError("the re-sync interval is at least one minute")
