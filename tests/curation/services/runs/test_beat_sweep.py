@@ -59,11 +59,11 @@ def test_beat_sweep_hands_a_dead_workers_run_to_a_worker_that_is_already_running
     wait_for(running, 120, "the first worker to take the run", workers)
     second = workers.start("train,cpu")
     workers.start_beat(sweep_seconds=1)
-    beat_log = tmp_path / "beat.log"
+    second_log = tmp_path / "worker-1.log"
     wait_for(
-        lambda: beat_log.exists() and "curation.sweep_stale_jobs" in beat_log.read_text(),
+        lambda: "{'runs': [], 'scoring': []}" in second_log.read_text(),
         60,
-        "beat to send its first sweep",
+        "the second worker to run a sweep from beat",
         workers,
     )
     run.refresh_from_db()
