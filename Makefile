@@ -22,11 +22,13 @@ run: $(STAMP)
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
-	@echo "Starting workers (logs: var/worker-*.log) and the web server on http://127.0.0.1:$(PORT)"
+	@echo "Starting workers and beat (logs: var/worker-*.log, var/beat.log) and the web server on http://127.0.0.1:$(PORT)"
 	$(PY) -m celery -A config worker -Q cpu --pool solo -n cpu@%h --loglevel INFO > var/worker-cpu.log 2>&1 & \
 	cpu=$$!; \
 	$(PY) -m celery -A config worker -Q train --pool solo -n train@%h --loglevel INFO > var/worker-train.log 2>&1 & \
-	train=$$!; trap 'kill $$cpu $$train 2>/dev/null' EXIT INT TERM; \
+	train=$$!; \
+	$(PY) -m celery -A config beat -s var/celerybeat-schedule --loglevel INFO > var/beat.log 2>&1 & \
+	beat=$$!; trap 'kill $$cpu $$train $$beat 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # One worker per queue; `--pool solo` runs tasks in the worker's own process, so training can

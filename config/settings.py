@@ -274,6 +274,29 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.5,
     "interval_max": 1,
 }
+# Celery beat (one `celery -A config beat` process per deployment): every minute it starts
+# the datasets' scheduled re-syncs that are due (curation/services/dataset_sync.py); every
+# CURATION_SWEEP_SECONDS it re-queues training runs and scoring jobs whose heartbeat went
+# stale, so a run whose worker died is resumed by a live worker without waiting for the
+# broker's visibility timeout or for a worker to start.
+CURATION_SWEEP_SECONDS = env_int("CURATION_SWEEP_SECONDS", 60)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {
+        "task": "curation.sweep_stale_jobs",
+        "schedule": float(CURATION_SWEEP_SECONDS),
+        # A sweep that waited longer than its interval is superseded by the next one.
+        "options": {"queue": "cpu", "expires": float(CURATION_SWEEP_SECONDS)},
+    },
+    # Datasets with a scheduled re-sync (Dataset.sync_every_minutes) that are due.
+    "resync-datasets": {
+        "task": "curation.resync_datasets",
+        "schedule": 60.0,
+        "options": {"queue": "cpu", "expires": 60.0},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
+)
 
 REST_FRAMEWORK = {
     # Token first: a request with no credentials gets a 401 that names the scheme

@@ -72,6 +72,11 @@ class Dataset(models.Model):
     teams = models.ManyToManyField(
         "auth.Group", blank=True, related_name="datasets", limit_choices_to=team_choices
     )
+    # Scheduled re-sync (opt-in): Celery beat re-imports `sync_source` (a server folder or
+    # s3:// prefix) every `sync_every_minutes` (null: off) as an ImportJob.
+    sync_source = models.CharField(max_length=1024, blank=True)
+    sync_every_minutes = models.PositiveIntegerField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -50,6 +50,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "scan images for quality issues (data scientist or admin needed)",
     ),
     "import": ("manage_dataset", "import catalogs (data scientist or admin needed)"),
+    "schedule_sync": (
+        "manage_dataset",
+        "schedule a dataset's re-sync (data scientist or admin needed)",
+    ),
     "import_answers": ("manage_dataset", f"import crowd answers ({DATA_SCIENTIST})"),
     "move_split": (
         "manage_dataset",

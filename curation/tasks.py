@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from curation.services import image_quality, import_jobs, indexes, scoring
+from curation.services import dataset_sync, image_quality, import_jobs, indexes, scoring
 from curation.services.runs import control
 from curation.services.runs.execute import execute_training_run
 
@@ -41,6 +41,18 @@ def scan_image_quality(scan_id: int) -> str:
 @shared_task(name="curation.score_images", acks_late=True, reject_on_worker_lost=True)
 def score_images(job_id: int) -> str:
     return scoring.run_scoring_job(job_id)
+
+
+@shared_task(name="curation.sweep_stale_jobs")
+def sweep_stale_jobs() -> dict[str, list[int]]:
+    """Celery beat's periodic sweep: re-queue runs and scoring jobs whose worker died."""
+    return {"runs": control.resume_stale_runs(), "scoring": scoring.resume_stale_scoring_jobs()}
+
+
+@shared_task(name="curation.resync_datasets")
+def resync_datasets() -> list[int]:
+    """Celery beat, every minute: start the scheduled re-syncs that are due."""
+    return dataset_sync.resync_due_datasets()
 
 
 @worker_ready.connect

@@ -49,6 +49,7 @@ attribute_urls = [
 dataset_urls = [
     path("", datasets.dataset_detail, name="dataset_detail"),
     path("labels/<int:label_id>/move/", datasets.label_move, name="label_move"),
+    path("sync/", datasets.dataset_sync, name="dataset_sync"),
     path("history/", history.dataset_history, name="dataset_history"),
     path("health/", data_health.data_health, name="data_health"),
     path("health/fix/", data_health.data_health_fix, name="data_health_fix"),

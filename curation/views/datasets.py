@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -12,7 +14,9 @@ from curation.models import Image, ImageStatus, Label, Split
 from curation.queries import catalog, health
 from curation.queries.scores import scores_for_images
 from curation.queries.scoring import scoring_panels
+from curation.services.dataset_sync import set_dataset_sync
 from curation.services.datasets import move_label
+from curation.services.sources import SourceError
 from curation.views.image_quality import panel_for
 
 
@@ -45,8 +49,49 @@ def dataset_detail(request, name: str):
         "scoring": scoring_panels(dataset, attributes),
         **_gallery_context(request, dataset, attributes),
         **panel_for(request, dataset),
+        "sync_form": SyncForm(
+            initial={"source": dataset.sync_source, "every_minutes": dataset.sync_every_minutes}
+        ),
     }
     return render(request, "curation/dataset_detail.html", context)
+
+
+class SyncForm(forms.Form):
+    source = forms.CharField(
+        max_length=1024,
+        required=False,
+        help_text="s3://bucket/prefix/ or a server folder with labels.csv (CURATION_IMPORT_ROOTS).",
+    )
+    every_minutes = forms.IntegerField(
+        min_value=1,
+        max_value=60 * 24 * 30,
+        required=False,
+        label="Re-sync every (minutes)",
+        help_text="Empty: no scheduled re-sync.",
+    )
+
+
+@require_POST
+@login_required
+def dataset_sync(request, name: str):
+    """Turn the dataset's scheduled re-sync on, change it, or turn it off (empty interval)."""
+    dataset = get_dataset_for_user(request, name)
+    require_perm(request, "schedule_sync")
+    form = SyncForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return redirect(dataset.get_absolute_url())
+    every = form.cleaned_data["every_minutes"]
+    try:
+        set_dataset_sync(
+            dataset, source=form.cleaned_data["source"], every_minutes=every, actor=request.user
+        )
+    except SourceError as exc:
+        messages.error(request, str(exc))
+    else:
+        done = f"re-synced every {every} min" if every else "no longer re-synced on a schedule"
+        messages.success(request, f"{dataset.name} is {done}.")
+    return redirect(dataset.get_absolute_url())
 
 
 def _gallery_context(request, dataset, attributes) -> dict:

@@ -108,6 +108,12 @@ def test_each_command_names_what_the_project_has(name):
                 queues = set(_option(argv, "-Q").split(","))
                 assert queues <= _queues(), f"{name} consumes unknown queues {queues - _queues()}"
                 assert _option(argv, "--pool") == "solo"  # one task in the worker's own process
+            elif argv[3] == "beat":
+                # Its schedule file on the shared var volume; every scheduled task exists.
+                assert _option(argv, "-s").startswith("/srv/var/")
+                app.loader.import_default_modules()
+                scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+                assert scheduled and scheduled <= set(app.tasks), scheduled - set(app.tasks)
             else:
                 assert argv[3] == "flower"
                 assert int(_option(argv, "--port")) in _container_ports(service)

@@ -40,6 +40,14 @@ def celery_worker(
         )
 
 
+def celery_beat(*, env: dict, log: Path, schedule: Path):
+    """A `celery beat` process of this checkout (its schedule file at `schedule`)."""
+    command = [sys.executable, "-m", "celery", "-A", "config", "beat", "-s", str(schedule)]
+    command += ["--loglevel", "INFO"]
+    with open(log, "wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
 class Workers:
     """Start and kill `celery worker -Q train` (or another queue) processes sharing the test
     database."""
@@ -59,13 +67,22 @@ class Workers:
 
     def start(self, queue: str = "train", *, own_group: bool = False) -> subprocess.Popen:
         log = self.tmp_path / f"worker-{len(self.procs)}.log"
-        name = f"{queue}{len(self.procs)}@%h"
+        name = f"{queue.replace(',', '-')}{len(self.procs)}@%h"
         proc = celery_worker(queue, env=self.env, log=log, name=name, own_group=own_group)
         self.procs.append(proc)
         return proc
 
+    def start_beat(self, *, sweep_seconds: int = 1) -> subprocess.Popen:
+        """One `celery beat` process sweeping every `sweep_seconds` (log: beat.log)."""
+        env = {**self.env, "CURATION_SWEEP_SECONDS": str(sweep_seconds)}
+        schedule = self.tmp_path / "celerybeat-schedule"
+        proc = celery_beat(env=env, log=self.tmp_path / "beat.log", schedule=schedule)
+        self.procs.append(proc)
+        return proc
+
     def logs(self) -> str:
-        return "\n".join(p.read_text()[-2000:] for p in sorted(self.tmp_path.glob("worker-*.log")))
+        logs = sorted(self.tmp_path.glob("worker-*.log")) + sorted(self.tmp_path.glob("beat.log"))
+        return "\n".join(p.read_text()[-2000:] for p in logs)
 
     def stop_all(self) -> None:
         for proc in self.procs:
