@@ -8,7 +8,6 @@ reverted batch puts its images back.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ from curation.models import (
     ScoringJob,
     TrainingRun,
 )
-from curation.queries.scores import Suggestion
+from curation.queries.scores import Suggestion, decoded_probs, top_suggestions
 
 PAGE = 24
 TOP = 3  # the suggestion and the next two
@@ -65,12 +64,6 @@ class BatchSummary:
     changed: int
     source: str  # model (accepted) or manual (relabelled)
     reverted: int  # of its events, reverted since
-
-
-def promoted_run(attribute: Attribute) -> TrainingRun | None:
-    """The attribute's promoted run (loaded with it by access.get_attribute_for_user)."""
-    promoted = getattr(attribute, "promoted", None)
-    return promoted.run if promoted is not None else None
 
 
 def arrival_scores(attribute: Attribute, run_id: int) -> QuerySet[ImageScore]:
@@ -115,28 +108,12 @@ def queue(
             image_id=s.image_id,
             source_path=s.image.source_path,
             position=current.start_index() + i,
-            top=top_suggestions(_decoded(s.probs), names, by_name),
+            top=top_suggestions(decoded_probs(s.probs), names, by_name, top=TOP),
             version=versions.get(s.image_id),
         )
         for i, s in enumerate(scores)
     ]
     return Queue(run=run, page=current, arrivals=arrivals, order=order)
-
-
-def top_suggestions(
-    probs: list[float], label_names: list[str], by_name: dict[str, int], *, top: int = TOP
-) -> list[Suggestion]:
-    """The `top` most probable labels (probs in label_names order), most probable first; a
-    label renamed or removed since the run has id 0."""
-    order = sorted(range(len(probs)), key=lambda i: -probs[i])[:top]
-    return [
-        Suggestion(
-            label_id=by_name.get(label_names[i], 0),
-            name=label_names[i],
-            probability=float(probs[i]),
-        )
-        for i in order
-    ]
 
 
 def batch_summary(attribute: Attribute, batch: uuid.UUID) -> BatchSummary | None:
@@ -161,7 +138,3 @@ def active_scoring(attribute: Attribute) -> ScoringJob | None:
         .order_by("-id")
         .first()
     )
-
-
-def _decoded(probs) -> list[float]:
-    return json.loads(probs) if isinstance(probs, str) else list(probs)

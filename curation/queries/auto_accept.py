@@ -16,20 +16,16 @@ import json
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from django.db.models import Exists, OuterRef
 
 from curation.models import (
-    Annotation,
     Attribute,
-    ImageScore,
-    ImageStatus,
     Label,
-    PromotedModel,
     RunImage,
     Split,
     TrainingRun,
 )
-from curation.queries.scores import run_temperature
+from curation.queries import arrivals
+from curation.queries.scores import decoded_probs, promoted_run, run_temperature
 from mlcore.eval.auto_accept import class_thresholds, forecast_tags, tag_mask
 from mlcore.eval.calibration import apply_temperature
 
@@ -101,11 +97,6 @@ class Plan:
         return digest.hexdigest()[:16]
 
 
-def promoted_run(attribute: Attribute) -> TrainingRun | None:
-    found = PromotedModel.objects.filter(attribute_id=attribute.pk).select_related("run").first()
-    return found.run if found else None
-
-
 def held_out_predictions(run: TrainingRun) -> tuple[np.ndarray, np.ndarray]:
     """The run's out-of-sample training rows: (N, K) calibrated probabilities and (N,) the
     given labels as run class indices; -1 for a label that is no longer one of the run's
@@ -121,7 +112,7 @@ def held_out_predictions(run: TrainingRun) -> tuple[np.ndarray, np.ndarray]:
     )
     probs, labels = [], []
     for given_id, raw in rows.iterator(chunk_size=2000):
-        probs.append(_decoded(raw))
+        probs.append(decoded_probs(raw))
         labels.append(index_of.get(names.get(given_id, ""), -1))
     k = len(run.label_names)
     held = np.array(probs, dtype=np.float64).reshape(-1, k)
@@ -133,19 +124,15 @@ def held_out_predictions(run: TrainingRun) -> tuple[np.ndarray, np.ndarray]:
 def arrival_scores(attribute: Attribute, run: TrainingRun) -> tuple[list[int], np.ndarray]:
     """The attribute's unlabelled usable images the run has scored: their ids and (M, K)
     calibrated probabilities, in id order."""
-    labelled = Annotation.objects.filter(
-        image_id=OuterRef("image_id"), attribute_id=attribute.pk, label__isnull=False
-    )
     rows = (
-        ImageScore.objects.filter(run=run, attribute_id=attribute.pk, image__status=ImageStatus.OK)
-        .filter(~Exists(labelled))
+        arrivals.arrival_scores(attribute, run.pk)
         .order_by("image_id")
         .values_list("image_id", "probs")
     )
     ids, probs = [], []
     for image_id, raw in rows.iterator(chunk_size=2000):
         ids.append(image_id)
-        probs.append(_decoded(raw))
+        probs.append(decoded_probs(raw))
     return ids, np.array(probs, dtype=np.float64).reshape(-1, len(run.label_names))
 
 
@@ -189,7 +176,3 @@ def auto_accept_plan(attribute: Attribute) -> Plan:
         for t, f in zip(thresholds, forecasts, strict=True)
     ]
     return Plan(attribute.pk, run, target, len(held_labels), len(ids), classes, tags)
-
-
-def _decoded(raw) -> list[float]:
-    return json.loads(raw) if isinstance(raw, str) else list(raw)

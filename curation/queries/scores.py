@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.models import Annotation, ImageScore, Label, PromotedModel, RunImage, TrainingRun
+from curation.models import (
+    Annotation,
+    Attribute,
+    ImageScore,
+    Label,
+    PromotedModel,
+    RunImage,
+    TrainingRun,
+)
 from mlcore.eval.calibration import apply_temperature
 
 TOP = 3  # labels shown per attribute
@@ -56,6 +64,34 @@ def run_temperature(run: TrainingRun) -> float:
     return float(calibration.get("temperature") or 1.0)
 
 
+def promoted_run(attribute: Attribute) -> TrainingRun | None:
+    """The attribute's promoted run, read now (not from a relation cached on `attribute`:
+    auto-accept recomputes its plan at apply time against the current model)."""
+    found = PromotedModel.objects.filter(attribute_id=attribute.pk).select_related("run").first()
+    return found.run if found else None
+
+
+def decoded_probs(raw) -> list[float]:
+    """A stored probability list (JSON text from raw SQL on some backends, or a list)."""
+    return json.loads(raw) if isinstance(raw, str) else list(raw)
+
+
+def top_suggestions(
+    probs: list[float], label_names: list[str], by_name: dict[str, int], *, top: int = TOP
+) -> list[Suggestion]:
+    """The `top` most probable labels (probs in label_names order), most probable first; a
+    label renamed or removed since the run has id 0."""
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])[:top]
+    return [
+        Suggestion(
+            label_id=by_name.get(label_names[i], 0),
+            name=label_names[i],
+            probability=float(probs[i]),
+        )
+        for i in order
+    ]
+
+
 def promoted_runs(dataset_id: int) -> list[PromotedModel]:
     """The dataset's promoted models, in attribute order, with their runs."""
     return list(
@@ -81,7 +117,9 @@ def scores_for_images(
             attribute_id__in=[p.attribute_id for p in promoted]
         ).values_list("id", "attribute_id", "name")
     }
-    by_name = {(a, n): label_id for label_id, (a, n) in names.items()}
+    by_name: dict[int, dict[str, int]] = {}  # attribute id -> label name -> Label id
+    for label_id, (a, n) in names.items():
+        by_name.setdefault(a, {})[n] = label_id
     given = {
         (image_id, attribute_id): label_id
         for image_id, attribute_id, label_id in Annotation.objects.filter(
@@ -93,12 +131,12 @@ def scores_for_images(
     for run_id, image_id, probs, out_of_sample in run_rows.values_list(
         "run_id", "image_id", "probs", "out_of_sample"
     ):
-        raw = np.array([_decoded(probs)], dtype=np.float64)  # (1, K)
+        raw = np.array([decoded_probs(probs)], dtype=np.float64)  # (1, K)
         calibrated = apply_temperature(raw, run_temperature(runs[run_id].run))[0]
         found[(run_id, image_id)] = (calibrated.tolist(), True, out_of_sample)
     scored = ImageScore.objects.filter(run_id__in=runs, image_id__in=ids)
     for run_id, image_id, probs in scored.values_list("run_id", "image_id", "probs"):
-        found.setdefault((run_id, image_id), (_decoded(probs), False, False))
+        found.setdefault((run_id, image_id), (decoded_probs(probs), False, False))
     out: dict[int, list[ModelScores]] = {}
     for image_id in ids:
         for p in promoted:
@@ -106,16 +144,9 @@ def scores_for_images(
             if hit is None:
                 continue
             probs, from_run, out_of_sample = hit
-            order = sorted(range(len(probs)), key=lambda i: -probs[i])[:top]
-            label_names = list(p.run.label_names)
-            suggestions = [
-                Suggestion(
-                    label_id=by_name.get((p.attribute_id, label_names[i]), 0),
-                    name=label_names[i],
-                    probability=float(probs[i]),
-                )
-                for i in order
-            ]
+            suggestions = top_suggestions(
+                probs, list(p.run.label_names), by_name.get(p.attribute_id, {}), top=top
+            )
             given_id = given.get((image_id, p.attribute_id))
             out.setdefault(image_id, []).append(
                 ModelScores(
@@ -130,7 +161,3 @@ def scores_for_images(
                 )
             )
     return out
-
-
-def _decoded(probs) -> list[float]:
-    return json.loads(probs) if isinstance(probs, str) else list(probs)

@@ -8,12 +8,11 @@ the test split, never fitted on it.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from curation.models import RunImage, Split, TrainingRun
 from curation.queries.quality import run_label_ids
+from curation.queries.scores import decoded_probs
 from mlcore.eval.calibration import Calibration, calibrate
 
 
@@ -44,13 +43,11 @@ def _calibrate_from_rows(run: TrainingRun) -> Calibration:
         .iterator(chunk_size=2000)
     )
     for split, out_of_sample, given, probs in rows:
-        if isinstance(probs, str):  # written by raw SQL as text on some backends
-            probs = json.loads(probs)
         if given not in index_of:
             continue
         target = test if split == Split.TEST else fit if out_of_sample else None
         if target is not None:
-            target[0].append(probs)
+            target[0].append(decoded_probs(probs))
             target[1].append(index_of[given])
     return calibrate(
         fit_probs=np.array(fit[0], dtype=np.float64).reshape(-1, k),

@@ -50,7 +50,8 @@ def _queue_url(attr: Attribute, order: str, page: str, **extra: str) -> str:
 
 
 def _context(request, attr: Attribute, order: str, page: str, **extra) -> dict:
-    run = arrivals.promoted_run(attr)
+    promoted = getattr(attr, "promoted", None)  # loaded with the attribute, with its run
+    run = promoted.run if promoted is not None else None
     labels = quality.current_labels(attr)
     context = {
         "dataset": attr.dataset,
