@@ -129,6 +129,11 @@ def test_the_box_editor_places_the_saved_box_over_the_image(imported, data_scien
     stage = page.locator("[data-box-stage]")
     expect(stage).to_have_attribute("data-width-px", re.compile(r"^\d+$"))
     wanted_px = float(stage.get_attribute("data-width-px"))
+    # Measure once the photo has loaded: before that it has no height to place the box on.
+    page.wait_for_function(
+        "() => { const i = document.querySelector('[data-box-stage] img');"
+        " return i && i.complete && i.naturalHeight > 0 && i.getBoundingClientRect().height > 0; }"
+    )
     img = stage.locator("img").bounding_box()
     assert img["width"] == pytest.approx(wanted_px, abs=1)
     box = stage.locator(".box.current").bounding_box()
