@@ -55,17 +55,18 @@ def visible_datasets(user) -> QuerySet[Dataset]:
     ones (no teams) and those limited to a team the user is in."""
     if not can_view(user):
         return Dataset.objects.none()
+    live = Dataset.objects.filter(deleting_since__isnull=True)  # a deleted one is gone at once
     if user.is_superuser:
-        return Dataset.objects.all()
+        return live
     teams = Dataset.teams.through.objects.filter(dataset_id=OuterRef("pk"))
     mine = teams.filter(group__name__in=user_facts(user)["roles"])
-    return Dataset.objects.filter(~Exists(teams) | Exists(mine))
+    return live.filter(~Exists(teams) | Exists(mine))
 
 
 def visible(user, rows: QuerySet, field: str = "dataset") -> QuerySet:
     """`rows` limited to those whose `field` (a path to a Dataset) the user may see."""
     if user.is_superuser and can_view(user):
-        return rows
+        return rows.filter(**{f"{field}__deleting_since__isnull": True})
     return rows.filter(**{f"{field}__in": visible_datasets(user).values("pk")})
 
 

@@ -77,6 +77,8 @@ class Dataset(models.Model):
     sync_source = models.CharField(max_length=1024, blank=True)
     sync_every_minutes = models.PositiveIntegerField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # Set when someone deleted the dataset: hidden at once, rows and files removed by a task.
+    deleting_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -861,3 +863,42 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"failed log-in for {self.username!r} from {self.address} at {self.at}"
+
+
+class ExportJob(models.Model):
+    """A dataset's current labels written out as a zip of ImageNet-style folders
+    (split/label/file) with a labels.csv the import reads back, built by a worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    ENDED = (Status.SUCCEEDED, Status.FAILED)
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="exports")
+    # The attribute whose labels name the folders (every attribute is in labels.csv).
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    file = models.CharField(max_length=300, blank=True)  # storage key of the finished zip
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.dataset_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def download_name(self) -> str:
+        return f"{self.dataset.name}-{self.attribute.name}-export-{self.pk}.zip"

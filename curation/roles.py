@@ -64,6 +64,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "manage_dataset",
         "change the label order (data scientist or admin needed)",
     ),
+    "export": ("start_training", f"build zip exports of a dataset ({DATA_SCIENTIST})"),
+    "delete_dataset": ("manage_dataset", "delete datasets (data scientist or admin needed)"),
     "auto_accept": (
         "start_training",
         f"set or apply auto-accept of model tags ({DATA_SCIENTIST})",

@@ -60,3 +60,26 @@ def s3_options():
         secret_key=settings.AWS_SECRET_ACCESS_KEY,
         region=settings.AWS_S3_REGION_NAME,
     )
+
+
+def remove_tree(uri: str) -> None:
+    """Delete a stored folder (a local path under storage, or an s3:// prefix) and what is in
+    it; a missing one is not an error."""
+    import shutil
+
+    from mlcore.storage import is_s3, s3_client, split_s3
+
+    if not uri:
+        return
+    if not is_s3(uri):
+        location = local_storage_location()
+        path = Path(uri)
+        if location is not None and path.resolve().is_relative_to(Path(location).resolve()):
+            shutil.rmtree(path, ignore_errors=True)
+        return
+    bucket, prefix = split_s3(uri.rstrip("/") + "/")
+    client = s3_client(s3_options())
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})

@@ -6,7 +6,15 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from curation.services import dataset_sync, image_quality, import_jobs, indexes, scoring
+from curation.services import (
+    dataset_delete,
+    dataset_sync,
+    exports,
+    image_quality,
+    import_jobs,
+    indexes,
+    scoring,
+)
 from curation.services.runs import control
 from curation.services.runs.execute import execute_training_run
 
@@ -41,6 +49,16 @@ def scan_image_quality(scan_id: int) -> str:
 @shared_task(name="curation.score_images", acks_late=True, reject_on_worker_lost=True)
 def score_images(job_id: int) -> str:
     return scoring.run_scoring_job(job_id)
+
+
+@shared_task(name="curation.export_dataset", acks_late=True, reject_on_worker_lost=True)
+def export_dataset(job_id: int) -> None:
+    exports.run_folder_export(job_id)
+
+
+@shared_task(name="curation.delete_dataset", acks_late=True, reject_on_worker_lost=True)
+def delete_dataset(dataset_id: int) -> int:
+    return dataset_delete.delete_dataset(dataset_id)
 
 
 @shared_task(name="curation.sweep_stale_jobs")

@@ -1,12 +1,14 @@
 from django.urls import include, path
 
 from curation.views import (
+    api_docs,
     arrivals,
     auto_accept,
     boxes,
     classify,
     data_health,
     datasets,
+    exports,
     history,
     image_quality,
     images,
@@ -50,6 +52,11 @@ dataset_urls = [
     path("", datasets.dataset_detail, name="dataset_detail"),
     path("labels/<int:label_id>/move/", datasets.label_move, name="label_move"),
     path("sync/", datasets.dataset_sync, name="dataset_sync"),
+    path("delete/", datasets.dataset_delete, name="dataset_delete"),
+    path("export/labels.csv", exports.labels_csv, name="labels_csv"),
+    path("export/", exports.export_start, name="export_start"),
+    path("export/<int:job_id>/", exports.export_job, name="export_job"),
+    path("export/<int:job_id>/download/", exports.export_download, name="export_download"),
     path("history/", history.dataset_history, name="dataset_history"),
     path("health/", data_health.data_health, name="data_health"),
     path("health/fix/", data_health.data_health_fix, name="data_health_fix"),
@@ -77,6 +84,7 @@ image_urls = [
 
 urlpatterns = [
     path("", datasets.dataset_list, name="dataset_list"),
+    path("api-docs/", api_docs.api_docs, name="api_docs"),
     path("datasets/<slug:name>/", include(dataset_urls)),
     path("images/<int:image_id>/", include(image_urls)),
     path("history/<int:event_id>/revert/", images.event_revert, name="event_revert"),

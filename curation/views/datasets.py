@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -14,6 +14,7 @@ from curation.models import Image, ImageStatus, Label, Split
 from curation.queries import catalog, health
 from curation.queries.scores import scores_for_images
 from curation.queries.scoring import scoring_panels
+from curation.services.dataset_delete import DeleteRefused, busy_with, request_delete
 from curation.services.dataset_sync import set_dataset_sync
 from curation.services.datasets import move_label
 from curation.services.sources import SourceError
@@ -150,3 +151,31 @@ def label_move(request, name: str, label_id: int):
         "scoring": scoring_panels(dataset, [attr]),
     }
     return render(request, "curation/dataset_detail.html#attribute-card", context)
+
+
+@login_required
+def dataset_delete(request, name: str):
+    """Confirm (type the name), then hide the dataset and queue the removal of its files."""
+    dataset = get_dataset_for_user(request, name)
+    require_perm(request, "delete_dataset")
+    error = ""
+    if request.method == "POST":
+        try:
+            request_delete(dataset, actor=request.user, confirm=request.POST.get("confirm", ""))
+        except DeleteRefused as exc:
+            error = str(exc)
+        else:
+            messages.success(
+                request,
+                f"{dataset.name} is deleted; its files are being removed in the background.",
+            )
+            return redirect("curation:dataset_list")
+    elif request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    context = {
+        "dataset": dataset,
+        "busy": busy_with(dataset),
+        "error": error,
+        "counts": {"images": dataset.images.count(), "runs": dataset.runs.count()},
+    }
+    return render(request, "curation/dataset_delete.html", context, status=400 if error else 200)

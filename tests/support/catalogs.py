@@ -104,3 +104,17 @@ def write_bad_catalog(root: Path) -> tuple[Path, dict[str, str], dict[int, str]]
     lines = ["path,product,split,neckline"] + [",".join(r) for r in rows]
     (root / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root, quarantined, errors
+
+
+def catalog_state(dataset) -> dict[str, tuple]:
+    """Per photo (its bytes' hash): split, product and each attribute's label name."""
+    state = {}
+    from curation.models import Annotation, Image
+
+    for image in Image.objects.filter(dataset=dataset).select_related("product"):
+        labels = {
+            a.attribute.name: a.label.name if a.label else None
+            for a in Annotation.objects.filter(image=image).select_related("attribute", "label")
+        }
+        state[image.sha256] = (image.split, image.product.key, labels)
+    return state
