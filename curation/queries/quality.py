@@ -231,6 +231,85 @@ def parse_cursor(raw: str | None) -> tuple[float, int] | None:
     return value, image_row
 
 
+def gallery_rows(run: TrainingRun, flt: GalleryFilter) -> QuerySet[RunImage]:
+    """The run's rows a gallery shows, unordered (each filter has its index)."""
+    qs = RunImage.objects.filter(run=run, split=flt.split, confidence__isnull=False)
+    if flt.false_positives_of is not None:
+        return qs.filter(predicted_label_id=flt.false_positives_of, is_error=True)
+    if flt.false_negatives_of is not None:
+        return qs.filter(given_label_id=flt.false_negatives_of, is_error=True)
+    if flt.given is not None and flt.predicted is not None:
+        return qs.filter(given_label_id=flt.given, predicted_label_id=flt.predicted)
+    return qs.filter(is_error=True)
+
+
+def _after(qs: QuerySet[RunImage], key: tuple[float, int]) -> QuerySet[RunImage]:
+    """Rows after (confidence, id) in gallery order (most confident first, then by id down)."""
+    conf, pk = key
+    # The first condition bounds the index range; the second breaks ties by id.
+    return qs.filter(confidence__lte=conf).filter(Q(confidence__lt=conf) | Q(id__lt=pk))
+
+
+def _before(qs: QuerySet[RunImage], key: tuple[float, int]) -> QuerySet[RunImage]:
+    conf, pk = key
+    return qs.filter(confidence__gte=conf).filter(Q(confidence__gt=conf) | Q(id__gt=pk))
+
+
+def gallery_total(run: TrainingRun, flt: GalleryFilter) -> int:
+    """How many rows the gallery holds, from the run's stored confusion counts (no count
+    over the rows; a run without stored counts is counted once)."""
+    aggregates = run.aggregates
+    if not aggregates:
+        return gallery_rows(run, flt).count()
+    entry = aggregates["splits"].get(flt.split) or {}
+    confusion = np.array(entry.get("confusion") or [], dtype=np.int64)
+    if confusion.size == 0:
+        return 0
+    index = {label_id: i for i, label_id in enumerate(aggregates["label_ids"])}
+    errors = confusion - np.diag(np.diag(confusion))  # (K, K) off the diagonal
+    if flt.false_positives_of is not None:
+        i = index.get(flt.false_positives_of)
+        return 0 if i is None else int(errors[:, i].sum())
+    if flt.false_negatives_of is not None:
+        i = index.get(flt.false_negatives_of)
+        return 0 if i is None else int(errors[i, :].sum())
+    if flt.given is not None and flt.predicted is not None:
+        g, p = index.get(flt.given), index.get(flt.predicted)
+        return 0 if g is None or p is None else int(confusion[g, p])
+    return int(errors.sum())
+
+
+@dataclass
+class Neighbours:
+    """An image's place in a gallery: the rows before and after it (None at either end)."""
+
+    row: RunImage
+    previous: RunImage | None
+    next: RunImage | None
+
+    def cursor_before(self) -> str | None:
+        """The cursor of a gallery page that starts with this row (None: the first page)."""
+        if self.previous is None:
+            return None
+        return f"{self.previous.confidence!r}:{self.previous.pk}"
+
+
+def gallery_neighbours(run: TrainingRun, flt: GalleryFilter, image_id: int) -> Neighbours | None:
+    """The rows either side of the image in the gallery's order, by keyset (two indexed
+    single-row reads, whatever the gallery's size); None when the image is not in it."""
+    rows = gallery_rows(run, flt)
+    row = rows.filter(image_id=image_id).first()
+    if row is None:
+        return None
+    assert row.confidence is not None  # gallery_rows() keeps scored rows only
+    key = (row.confidence, row.pk)
+    return Neighbours(
+        row=row,
+        previous=_before(rows, key).order_by("confidence", "id").first(),
+        next=_after(rows, key).order_by("-confidence", "-id").first(),
+    )
+
+
 def gallery(
     run: TrainingRun,
     flt: GalleryFilter,
@@ -246,19 +325,9 @@ def gallery(
     limit = limit or GALLERY_PAGE
     if labels is None:
         labels = {lab.pk: lab for lab in current_labels(attribute_of(run))}
-    qs = RunImage.objects.filter(run=run, split=flt.split, confidence__isnull=False)
-    if flt.false_positives_of is not None:
-        qs = qs.filter(predicted_label_id=flt.false_positives_of, is_error=True)
-    elif flt.false_negatives_of is not None:
-        qs = qs.filter(given_label_id=flt.false_negatives_of, is_error=True)
-    elif flt.given is not None and flt.predicted is not None:
-        qs = qs.filter(given_label_id=flt.given, predicted_label_id=flt.predicted)
-    else:
-        qs = qs.filter(is_error=True)
+    qs = gallery_rows(run, flt)
     if after is not None:
-        conf, pk = after
-        # The first condition bounds the index range; the second breaks ties by id.
-        qs = qs.filter(confidence__lte=conf).filter(Q(confidence__lt=conf) | Q(id__lt=pk))
+        qs = _after(qs, after)
     page = list(qs.select_related("image").order_by("-confidence", "-id")[: limit + 1])
     next_cursor = None
     if len(page) > limit:

@@ -22,6 +22,7 @@ from curation.services.labels import (
     relabel_image,
     revert_label_event,
 )
+from curation.views.galleries import image_nav
 from curation.views.nav import back_to
 
 
@@ -29,7 +30,8 @@ from curation.views.nav import back_to
 @login_required
 def image_detail(request, image_id: int):
     image = get_image_for_user(request, image_id)
-    return render(request, "curation/image_detail.html", _image_context(request, image))
+    context = _image_context(request, image, nav=image_nav(request, image))
+    return render(request, "curation/image_detail.html", context)
 
 
 def _image_context(request, image, **extra) -> dict:

@@ -35,46 +35,23 @@ from curation.services.labels import (
     relabel_images,
     revert_label_event,
 )
+from curation.views.galleries import (
+    attach_open_urls,
+    from_page_url,
+    from_query,
+    gallery_filter,
+    run_for,
+    split_param,
+)
 from curation.views.nav import back_to
-
-
-def _run_for(attribute: Attribute, run_id: int | None) -> TrainingRun | None:
-    """The run `run_id` (read by params.id_param from ?run=; it must be a finished classifier
-    run of this attribute), else the default run."""
-    if run_id is None:
-        return quality.default_run(attribute)
-    promoted = getattr(attribute, "promoted", None)  # loaded with the attribute, with its run
-    if promoted is not None and promoted.run_id == run_id:
-        run = promoted.run
-        if run.kind == TrainingRun.Kind.CLASSIFIER and run.status == TrainingRun.Status.SUCCEEDED:
-            run.attribute = attribute
-            return run
-    run = quality.classifier_runs(attribute).filter(pk=run_id).select_related("attribute").first()
-    if run is None:
-        raise Http404(f"Run #{run_id} is not a finished run of {attribute.name}.")
-    return run
-
-
-def _split(request) -> str:
-    split = request.GET.get("split") or Split.TEST
-    if split not in Split.values:
-        raise Http404(f"'{split}' is not a split (train or test).")
-    return split
-
-
-def _label_param(request, key: str, labels: dict[int, Label]) -> int | None:
-    label_id = params.id_param(request.GET, key)
-    if label_id is not None and label_id not in labels:
-        raise Http404(f"'{label_id}' is not a label of this attribute ({key}).")
-    return label_id
 
 
 @require_GET
 @login_required
 def dashboard(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    run = _run_for(attr, params.id_param(request.GET, "run"))
-    split, normalise = _split(request), request.GET.get("norm") == "row"
+    run = run_for(attr, params.id_param(request.GET, "run"))
+    split, normalise = split_param(request.GET), request.GET.get("norm") == "row"
     context = {"dataset": attr.dataset, "attribute": attr, "run": run, "split": split}
     # The panel of what curation bought loads after the page (it re-scores the run before
     # on today's labels); ?bought=1 renders it in place, for a page without JS.
@@ -131,36 +108,30 @@ def _board_html(attr: Attribute, run: TrainingRun, split: str, normalise: bool) 
     return mark_safe(html)  # noqa: S308 - our own template's output
 
 
-def _gallery_filter(request, labels: dict[int, Label]) -> quality.GalleryFilter:
-    return quality.GalleryFilter(
-        split=_split(request),
-        given=_label_param(request, "given", labels),
-        predicted=_label_param(request, "predicted", labels),
-        false_positives_of=_label_param(request, "fp", labels),
-        false_negatives_of=_label_param(request, "fn", labels),
-    )
-
-
 @require_GET
 @login_required
 def gallery(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    run = _run_for(attr, params.id_param(request.GET, "run"))
+    run = run_for(attr, params.id_param(request.GET, "run"))
     if run is None:
         raise Http404(
             f"{attr.name} has no finished training run yet, so there are no mistakes to show."
         )
     labels = {lab.pk: lab for lab in quality.current_labels(attr)}
-    flt = _gallery_filter(request, labels)
+    flt = gallery_filter(request.GET, labels)
     try:
         after = quality.parse_cursor(request.GET.get("after"))
     except ValueError:
         raise params.BadParameter(
             "after", "The 'after' cursor is malformed; open the gallery from its first page."
         ) from None
+    # Where this page starts in the gallery (the cursor's page says; 0 on the first page):
+    # what the tiles' "n of N" counts from, without counting the rows before the cursor.
+    at = params.int_param(request.GET, "at", default=0) if after is not None else 0
     rows, next_cursor = quality.gallery(run, flt, after=after, labels=labels)
     quality.attach_tile_urls(rows)
-    query = {k: v for k, v in request.GET.items() if k != "after"}
+    attach_open_urls(rows, from_query(attr.name, run.pk, request.GET), at + 1)
+    query = {k: v for k, v in request.GET.items() if k not in ("after", "at")}
     query["run"] = str(run.pk)
     context = {
         "dataset": attr.dataset,
@@ -171,6 +142,8 @@ def gallery(request, name: str, attribute: str):
         "labels": list(labels.values()),
         "rows": rows,
         "next_cursor": next_cursor,
+        "next_at": at + len(rows),
+        "total": quality.gallery_total(run, flt),
         "query": urlencode(query),
         "is_first_page": after is None,
         "can_relabel": roles.may(request.user, "relabel"),
@@ -190,6 +163,8 @@ def _tile(request, row: RunImage, attr: Attribute, run: TrainingRun, labels: lis
     page_url = (request.htmx.current_url_abs_path if request.htmx else None) or request.POST.get(
         "next", ""
     )
+    position = params.int_param(request.POST, "position", low=1)
+    attach_open_urls([row], from_page_url(attr.name, run.pk, page_url), position)
     context = {
         "row": row,
         "attribute": attr,
@@ -236,7 +211,7 @@ def _gallery_target(request, image_id: int) -> tuple[RunImage, Attribute, Traini
         ).first()
         if found is None:
             raise Http404("That attribute does not exist in this image's dataset.")
-        attr, picked = found, _run_for(found, run_id)  # the default run when the post names none
+        attr, picked = found, run_for(found, run_id)  # the default run when the post names none
         row = None if picked is None else RunImage.objects.filter(run=picked, image=image).first()
         if picked is None or row is None:
             raise Http404(f"Image #{image_id} is not in that run.")
@@ -319,7 +294,7 @@ def gallery_bulk(request, name: str, attribute: str):
     require_perm(request, "relabel")
     attr = get_attribute_for_user(request, name, attribute)
     require_perm(request, "relabel")
-    run = _run_for(attr, params.id_param(request.POST, "run"))
+    run = run_for(attr, params.id_param(request.POST, "run"))
     back = back_to(request, reverse("curation:quality", args=[name, attribute]))
     label_id = params.id_param(request.POST, "label")
     label = Label.objects.filter(attribute=attr, pk=label_id or -1).first()
@@ -360,8 +335,8 @@ def compare(request, name: str, attribute: str):
     runs = quality.run_choices(attr, limit=50)
     context = {"dataset": attr.dataset, "attribute": attr, "runs": runs}
     if len(runs) >= 2:
-        run_b = _run_for(attr, params.id_param(request.GET, "b") or runs[0].pk)
-        run_a = _run_for(attr, params.id_param(request.GET, "a") or runs[1].pk)
+        run_b = run_for(attr, params.id_param(request.GET, "b") or runs[0].pk)
+        run_a = run_for(attr, params.id_param(request.GET, "a") or runs[1].pk)
         assert run_a is not None and run_b is not None
         rows, summary = quality.compare(run_a, run_b)
         context.update(run_a=run_a, run_b=run_b, rows=rows, summary=summary)

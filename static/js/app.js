@@ -1,7 +1,10 @@
-// Keyboard use. Galleries: j/k or arrows move between tiles, Enter opens one.
-// QA gallery tiles: number keys pick a label (0 is the tenth), a accepts the prediction, x selects, u undoes
-// your last change on the page. Review cards: g keeps the given label, s takes the
-// suggestion, number keys vote for a label. Image page: number keys pick a label.
+// Keyboard use. Galleries: j/k or arrows move between tiles, Enter opens one; ? lists every
+// key of the page. QA gallery tiles: number keys pick a label (0 is the tenth) and a accepts
+// the prediction, each moving on to the next tile; x selects, u undoes your last change on
+// the page. Back from an image page focuses the tile it was opened from (or reached by its
+// previous / next). Review cards: g keeps the given label, s takes the suggestion, number
+// keys vote for a label. Image page: [ and ] choose the attribute, number keys pick its
+// label; from a gallery, j/k or arrows go to the next / previous image and b back.
 // New arrivals: a or Enter accepts the suggestion (of the selected tiles, when some are
 // selected), number keys give a label by hand, x selects, u undoes the last action.
 (function () {
@@ -20,6 +23,107 @@
   window.labelqa = { whenSettled: whenSettled };  // similarity.js waits the same way
 
   function tiles() { return Array.from(document.querySelectorAll(".grid .tile")); }
+  function focusTile(tile, block) { tile.focus(); tile.scrollIntoView({ block: block || "nearest" }); }
+
+  // Focus `index` of the tiles once it exists: the next page is loaded (the "more" tile) when
+  // the index is past the loaded ones. seek: a tile id to find, loading pages up to a bound.
+  let pending = null;  // {index} or {id, pages}: what to focus after the next swap
+  function focusWhenLoaded(want) {
+    const all = tiles();
+    const found = want.id ? document.getElementById(want.id) : all[want.index];
+    if (found && !found.matches("#more")) { pending = null; focusTile(found, want.id ? "center" : "nearest"); return; }
+    const more = document.getElementById("more");
+    if (!more || (want.id && want.pages <= 0)) { pending = null; return; }
+    pending = want.id ? { id: want.id, pages: want.pages - 1 } : want;
+    if (!more.classList.contains("htmx-request")) whenSettled(more, function (m) { m.click(); });
+  }
+  function moveOn(current) {
+    const all = tiles().filter(function (t) { return !t.matches("#more"); });
+    focusWhenLoaded({ index: all.indexOf(current) + 1 });
+  }
+
+  // Selected tiles (x, a click on "select", select all): a ring and a check mark, aria-selected.
+  const selected = new Set();
+  function markSelected(tile, on) {
+    const box = tile.querySelector(".pick input");
+    if (box) box.checked = on;
+    tile.classList.toggle("selected", on);
+    tile.setAttribute("aria-selected", on ? "true" : "false");
+    if (on) selected.add(tile.id); else selected.delete(tile.id);
+  }
+  function toggleSelected(tile) {
+    const box = tile.querySelector(".pick input");
+    if (!box) return false;
+    markSelected(tile, !box.checked);
+    return true;
+  }
+
+  // The gallery's "n of N" follows the focused tile, and the tile is remembered for Back.
+  const FOCUS_KEY = "labelqa:gallery-focus";
+  function remember(record) { try { sessionStorage.setItem(FOCUS_KEY, JSON.stringify(record)); } catch (err) { /* private mode */ } }
+  function remembered() { try { return JSON.parse(sessionStorage.getItem(FOCUS_KEY) || "null"); } catch (err) { return null; } }
+  document.addEventListener("focusin", function (e) {
+    const tile = e.target.closest && e.target.closest("#gallery-page .tile.qa");
+    if (!tile) return;
+    const status = document.getElementById("gallery-position");
+    if (status && tile.dataset.position) {
+      status.textContent = Number(tile.dataset.position).toLocaleString("en-US") + " of " +
+        Number(status.dataset.total).toLocaleString("en-US");
+    }
+    remember({ page: location.pathname + location.search, tile: tile.id });
+  });
+  function restoreFocus(e) {
+    const nav = document.getElementById("image-nav");
+    if (nav) {  // an image page reached from a gallery: Back there focuses this image's tile
+      const record = remembered();
+      if (record) remember({ page: record.page, tile: "tile-" + nav.dataset.image });
+      return;
+    }
+    if (!document.getElementById("gallery-page")) return;
+    let id = location.hash.indexOf("#tile-") === 0 ? location.hash.slice(1) : null;
+    if (!id) {
+      const entry = performance.getEntriesByType("navigation")[0];
+      const back = (e && e.persisted) || (entry && entry.type === "back_forward");
+      const record = remembered();
+      if (back && record && record.page === location.pathname + location.search) id = record.tile;
+    }
+    if (id) focusWhenLoaded({ id: id, pages: 40 });
+  }
+  if (document.getElementById("gallery-page") && "scrollRestoration" in history) history.scrollRestoration = "manual";
+  window.addEventListener("pageshow", restoreFocus);
+
+  // The ? list of every key: a <dialog id="keys-help"> on the page.
+  function toggleHelp() {
+    const help = document.getElementById("keys-help");
+    if (!help) return false;
+    if (help.open) help.close(); else help.showModal();
+    return true;
+  }
+
+  // Image page: which attribute the number keys label ([ and ] move it; focusing a row's
+  // picker picks that row). Kept by name, since a relabel swaps the table in anew.
+  let activeAttribute = null;
+  function attributeRows() { return Array.from(document.querySelectorAll("tr.attribute-row")); }
+  function markActive() {
+    const rows = attributeRows();
+    if (!rows.length) return null;
+    if (activeAttribute === null) {
+      const start = document.getElementById("labels-and-history");
+      activeAttribute = (start && start.dataset.attribute) || rows[0].dataset.attribute;
+    }
+    let active = rows.find(function (r) { return r.dataset.attribute === activeAttribute; }) || rows[0];
+    rows.forEach(function (r) {
+      r.classList.toggle("active", r === active);
+      if (r === active) r.setAttribute("aria-current", "true"); else r.removeAttribute("aria-current");
+    });
+    activeAttribute = active.dataset.attribute;
+    return active;
+  }
+  document.addEventListener("DOMContentLoaded", markActive);
+  document.addEventListener("focusin", function (e) {
+    const row = e.target.closest && e.target.closest("tr.attribute-row");
+    if (row) { activeAttribute = row.dataset.attribute; markActive(); }
+  });
   function typing(e) { const t = e.target; return t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA"); }
   // Number keys 1-9 pick the first nine labels and 0 the tenth (ten-class catalogs such as
   // Fashion-MNIST); 0 when no key is a label key.
@@ -40,14 +144,26 @@
       return;
     }
     if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
+    const help = document.getElementById("keys-help");
+    if (e.key === "?") { if (toggleHelp()) e.preventDefault(); return; }
+    if (help && help.open) return;  // the list is up: Esc (the dialog's own) or ? closes it
+    const nav = document.getElementById("image-nav");
+    if (nav) {
+      const go = { j: "image-next", ArrowRight: "image-next", k: "image-previous", ArrowLeft: "image-previous", b: "image-back" }[e.key];
+      const link = go && document.getElementById(go);
+      if (link) { e.preventDefault(); window.location = link.href; return; }
+    }
     const all = tiles();
     const current = document.activeElement && document.activeElement.closest ? document.activeElement.closest(".tile") : null;
     if (all.length) {
       const i = all.indexOf(current);
       let next = null;
-      if (e.key === "j" || e.key === "ArrowRight") next = all[Math.min(i + 1, all.length - 1)];
+      if (e.key === "j" || e.key === "ArrowRight") {
+        if (current && current.classList.contains("qa")) { moveOn(current); e.preventDefault(); return; }
+        next = all[Math.min(i + 1, all.length - 1)];
+      }
       if (e.key === "k" || e.key === "ArrowLeft") next = all[Math.max(i - 1, 0)];
-      if (next) { next.focus(); next.scrollIntoView({ block: "nearest" }); e.preventDefault(); return; }
+      if (next) { focusTile(next); e.preventDefault(); return; }
     }
     const undoBatch = document.querySelector("#arrivals [data-undo-batch]");
     if (e.key === "u" && !undo.length && undoBatch) {
@@ -89,7 +205,7 @@
         }
         return;
       }
-      if (e.key === "x") { const c = current.querySelector(".pick input"); if (c) { c.checked = !c.checked; e.preventDefault(); } }
+      if (e.key === "x" && toggleSelected(current)) e.preventDefault();
       return;
     }
     if (e.key === "u" && undo.length) {
@@ -98,7 +214,7 @@
       if (tile) {
         htmx.ajax("POST", "/history/" + eventId + "/undo/", {
           source: tile, target: tile, swap: "outerHTML",
-          values: { attribute: tile.dataset.attribute, run: tile.dataset.run },
+          values: { attribute: tile.dataset.attribute, run: tile.dataset.run, position: tile.dataset.position },
         }).then(function () { const t = document.getElementById(tileId); if (t) t.focus(); });
         e.preventDefault();
       }
@@ -109,11 +225,13 @@
       if (e.key === "Enter" && current.dataset.href) { window.location = current.dataset.href; return; }
       if (!form) return;
       if (labelKey(e)) {
-        // The page lists its labels in order; the tile's form sends the chosen one.
+        // The page lists its labels in order; the tile's form sends the chosen one, and the
+        // focus moves on at once (the next key needs no wait for this tile's answer).
         const ids = (document.getElementById("gallery-page").dataset.labels || "").split(",");
         const id = ids[labelKey(e) - 1];
         if (id) {
           e.preventDefault();
+          moveOn(current);
           whenSettled(current, function (tile) {
             const f = tile.querySelector("form.tileform");
             f.querySelector('input[name="label"]').value = id;
@@ -125,11 +243,12 @@
       if (e.key === "a") {
         if (form.querySelector("button.accept")) {
           e.preventDefault();
+          moveOn(current);
           whenSettled(current, function (tile) { const b = tile.querySelector("button.accept"); if (b) b.click(); });
         }
         return;
       }
-      if (e.key === "x") { const c = current.querySelector(".pick input"); if (c) { c.checked = !c.checked; e.preventDefault(); } return; }
+      if (e.key === "x" && toggleSelected(current)) e.preventDefault();
       return;
     }
     if (current && current.classList.contains("review")) {
@@ -143,7 +262,17 @@
       if (labelKey(e) && pickOption(form.querySelector("select"), labelKey(e), 0)) e.preventDefault();
       return;
     }
-    const picker = document.querySelector("form.labelform[data-hotkeys] select");
+    const rows = attributeRows();
+    if (rows.length && (e.key === "[" || e.key === "]")) {
+      const at = rows.indexOf(markActive());
+      const to = rows[(at + (e.key === "]" ? 1 : rows.length - 1)) % rows.length];
+      activeAttribute = to.dataset.attribute;
+      markActive();
+      e.preventDefault();
+      return;
+    }
+    const active = rows.length ? markActive() : null;
+    const picker = active && active.querySelector("form.labelform[data-hotkeys] select");
     if (picker && labelKey(e)) {
       if (pickOption(picker, labelKey(e), 1)) e.preventDefault();  // options[0] is "no label"
     }
@@ -160,17 +289,24 @@
       if (next) next.focus();
       return;
     }
+    if (document.getElementById("labels-and-history")) markActive();
+    if (pending) focusWhenLoaded(pending);  // a page of tiles came in: focus the one asked for
     const tile = e.detail.target && document.getElementById(e.detail.target.id);
     const el = tile || e.detail.elt;
     if (!el || !el.classList || !el.classList.contains("tile")) return;
     if (el.dataset.event) undo.push([el.dataset.event, el.id]);
-    el.focus();
+    if (selected.has(el.id)) markSelected(el, true);
+    // The focus stays where the keys moved it; only a tile that had it gets it back.
+    if (!document.activeElement || document.activeElement === document.body) el.focus();
   });
 
   document.addEventListener("click", function (e) {
     if (e.target.matches("[data-select-all]")) {
-      document.querySelectorAll(".tile .pick input").forEach(function (c) { c.checked = true; });
+      document.querySelectorAll(".tile .pick input").forEach(function (c) { markSelected(c.closest(".tile"), true); });
     }
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches(".tile .pick input")) markSelected(e.target.closest(".tile"), e.target.checked);
   });
 })();
 
