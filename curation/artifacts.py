@@ -1,5 +1,6 @@
-"""Run artifacts: where models are stored, how a stored model is loaded back, and how images
-are cropped for the embedder (a box drawn by a person, else the run's localizer's box).
+"""Run artifacts: where models are stored, how a stored model is loaded back, where a run
+works and keeps its checkpoints, and how images are cropped for the embedder (a box drawn
+by a person, else the run's localizer's box).
 
 Used by the run workers (store), the index builds and the search side (load), so it lives
 beside them rather than in either.
@@ -23,6 +24,27 @@ def models_destination() -> str:
     if location is not None:
         return str(Path(location) / "models")
     return f"s3://{settings.AWS_STORAGE_BUCKET_NAME}/models"
+
+
+def run_folder(run_id: int) -> Path:
+    """The run's local working folder (checkpoints, frozen inputs) on this machine."""
+    return Path(settings.CURATION_RUNS_DIR) / str(run_id)
+
+
+def run_mirror(run_id: int):
+    """The S3CheckpointMirror that keeps the run's checkpoints and frozen inputs under
+    runs/<id>/ in the bucket, so that a worker on another machine resumes it; None when
+    storage is local files (the runs folder is then the only copy)."""
+    from mlcore.storage import S3CheckpointMirror
+
+    if local_storage_location() is not None:
+        return None
+    return S3CheckpointMirror(
+        bucket=settings.AWS_STORAGE_BUCKET_NAME,
+        prefix=f"runs/{run_id}",
+        root=str(run_folder(run_id)),
+        s3=s3_options(),
+    )
 
 
 def store_artifact(path: Path, key: str) -> str:

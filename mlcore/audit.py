@@ -21,6 +21,7 @@ from mlcore.models.classifier import Classifier
 from mlcore.storage import S3Options
 from mlcore.train.engine import TrainProgress
 from mlcore.train.launch import fit_on_devices
+from mlcore.train.resume import CheckpointMirror
 
 
 @dataclass
@@ -51,11 +52,13 @@ def audit(
     phase: Callable[..., None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     s3: S3Options | None = None,
+    mirror: CheckpointMirror | None = None,
 ) -> Audit:
     """Fit, evaluate, cross-fit and rank. Resumable: a second call with the same work_dir
     picks the training up from its checkpoints. Cancelled: Audit(cancelled=True).
 
     phase(name, **extra) is told when the work moves on ("cross-fitting", "ranking").
+    mirror: shared storage for the checkpoints (under work_dir), as in fit().
     """
     phase = phase or (lambda name, **extra: None)
     work = Path(work_dir)
@@ -70,6 +73,7 @@ def audit(
         progress=progress,
         should_cancel=should_cancel,
         s3=s3,
+        mirror=mirror,
     )
     if result.cancelled:
         return Audit(cancelled=True)
@@ -84,6 +88,7 @@ def audit(
         should_cancel=should_cancel,
         s3=s3,
         extra_items=test_items,
+        mirror=mirror,
     )
     if oos.cancelled:
         return Audit(cancelled=True)

@@ -1,4 +1,5 @@
-"""Reading bytes at a local path or an `s3://bucket/key` URI, and atomic local writes.
+"""Reading bytes at a local path or an `s3://bucket/key` URI, atomic local writes, and the
+mirror that keeps a job's checkpoints in a bucket (S3CheckpointMirror).
 
 S3 goes through boto3 with an endpoint URL of choice (SeaweedFS, MinIO, AWS). Settings come
 from arguments or, when left out, from MLCORE_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
@@ -7,9 +8,12 @@ AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,3 +128,123 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def file_digest(path: str | os.PathLike[str]) -> tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()
+
+
+POINTER_NAME = "latest.json"
+
+
+@dataclass(frozen=True)
+class S3CheckpointMirror:
+    """A job's checkpoints and small files, copied from its local folder `root` to
+    s3://bucket/prefix/ so that the job can resume on a machine that shares only the bucket.
+
+    A checkpoint at root/<dir>/checkpoint.pt goes to prefix/checkpoints/<dir>/: uploaded
+    under a key of its own (epoch-0003-<random>.pt), then published by rewriting
+    latest.json beside it (its key, epoch, size and sha256). A PUT replaces a whole object
+    or nothing, so a reader of latest.json only ever finds a checkpoint that was uploaded
+    in full; a failed upload leaves the previous one published. Checkpoints other than the
+    last `keep` published ones are deleted after each publish. A small file at root/<rel>
+    goes to prefix/files/<rel> in one PUT. Picklable: DDP ranks get a copy."""
+
+    bucket: str
+    prefix: str  # e.g. "runs/42"
+    root: str  # the local folder that mirrors prefix
+    s3: S3Options | None = None
+    keep: int = 2  # published checkpoints kept
+
+    def checkpoint_folder(self, path: str | os.PathLike[str]) -> str:
+        rel = Path(path).parent.relative_to(self.root).as_posix()
+        return "/".join(p for p in (self.prefix, "checkpoints", rel) if p and p != ".")
+
+    def file_key(self, path: str | os.PathLike[str]) -> str:
+        return f"{self.prefix}/files/{Path(path).relative_to(self.root).as_posix()}"
+
+    def published(self, path: str | os.PathLike[str]) -> dict[str, Any] | None:
+        """The pointer of the checkpoint published for local `path`, or None."""
+        key = f"{self.checkpoint_folder(path)}/{POINTER_NAME}"
+        try:
+            data = read_bytes(f"s3://{self.bucket}/{key}", s3=self.s3)
+        except FileNotFoundError:
+            return None
+        return dict(json.loads(data))
+
+    def publish(self, path: str | os.PathLike[str], *, epoch: int) -> None:
+        """Upload the checkpoint at `path` (`epoch` epochs done), publish it, prune."""
+        client = s3_client(self.s3)
+        folder = self.checkpoint_folder(path)
+        size, sha256 = file_digest(path)
+        key = f"{folder}/epoch-{epoch:04d}-{uuid.uuid4().hex[:8]}.pt"
+        client.upload_file(str(path), self.bucket, key)
+        previous = self.published(path)
+        kept = [key, *(previous or {}).get("kept", [])][: self.keep]
+        pointer = {"key": key, "epoch": epoch, "size": size, "sha256": sha256, "kept": kept}
+        client.put_object(
+            Bucket=self.bucket,
+            Key=f"{folder}/{POINTER_NAME}",
+            Body=json.dumps(pointer).encode(),
+            ContentType="application/json",
+        )
+        self.prune(folder, keep=set(kept))
+
+    def prune(self, folder: str, *, keep: set[str]) -> None:
+        """Delete the checkpoints under `folder` not in `keep` (older ones, failed uploads)."""
+        client = s3_client(self.s3)
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{folder}/epoch-"
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                if obj["Key"] not in keep:
+                    client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+
+    def pull(self, path: str | os.PathLike[str], *, newer_than: int = 0) -> bool:
+        """Download the published checkpoint to `path` when it has more than `newer_than`
+        epochs done; True if it did. The file is checked against the pointer's size and
+        sha256 before it replaces `path` (ValueError on a mismatch, `path` untouched)."""
+        pointer = self.published(path)
+        if pointer is None or int(pointer["epoch"]) <= newer_than:
+            return False
+        client = s3_client(self.s3)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            client.download_file(self.bucket, pointer["key"], tmp)
+            if file_digest(tmp) != (int(pointer["size"]), pointer["sha256"]):
+                raise ValueError(
+                    f"s3://{self.bucket}/{pointer['key']} does not match its latest.json "
+                    "(size or sha256); the checkpoint was not restored."
+                )
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return True
+
+    def put_file(self, path: str | os.PathLike[str]) -> None:
+        """Copy a small file of the job (frozen inputs, cached results) to the bucket."""
+        s3_client(self.s3).put_object(
+            Bucket=self.bucket, Key=self.file_key(path), Body=Path(path).read_bytes()
+        )
+
+    def get_file(self, path: str | os.PathLike[str]) -> bool:
+        """Restore a file put_file() copied, unless `path` exists; True if `path` exists now."""
+        if Path(path).exists():
+            return True
+        try:
+            data = read_bytes(f"s3://{self.bucket}/{self.file_key(path)}", s3=self.s3)
+        except FileNotFoundError:
+            return False
+        write_bytes_atomic(path, data)
+        return True

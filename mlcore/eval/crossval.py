@@ -26,6 +26,7 @@ from mlcore.models import build_model
 from mlcore.storage import S3Options
 from mlcore.train.engine import TrainProgress
 from mlcore.train.fit import check_items, fit
+from mlcore.train.resume import CheckpointMirror
 
 FoldProgress = Callable[[int, int, TrainProgress], None]  # (fold 0-based, -1: all; folds, progress)
 
@@ -66,10 +67,12 @@ def out_of_sample_probs(
     should_cancel: Callable[[], bool] | None = None,
     s3: S3Options | None = None,
     extra_items: Sequence[Item] = (),
+    mirror: CheckpointMirror | None = None,
 ) -> OutOfSample:
     """items: [(path or URI, label)] -> OutOfSample with probs (N, K) float32.
 
-    Fold models checkpoint under work_dir/fold-<f>/, so an interrupted cross-fit resumes.
+    Fold models checkpoint under work_dir/fold-<f>/, so an interrupted cross-fit resumes
+    (from `mirror` too, as in fit()).
     With extra_items (kfold only), every fold model also predicts them and .extra_probs
     holds the mean (nan rows for unreadable images).
     """
@@ -110,6 +113,7 @@ def out_of_sample_probs(
             progress=report,
             should_cancel=should_cancel,
             s3=s3,
+            mirror=mirror,
         )
         if trained.cancelled:
             result.cancelled = True

@@ -33,7 +33,13 @@ from mlcore.similarity.optim import optimizer_for, scheduler_for
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress, train_one_epoch
-from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint
+from mlcore.train.resume import (
+    CheckpointMirror,
+    EpochRecord,
+    digest,
+    epoch_seed,
+    open_checkpoint,
+)
 
 
 class PooledEmbedding(nn.Module):
@@ -305,6 +311,7 @@ def fit_triplets(
     should_cancel: Callable[[], bool] | None = None,
     resume: bool = True,
     s3: S3Options | None = None,
+    mirror: CheckpointMirror | None = None,
 ) -> TripletFitResult:
     """Train a TripletNet on triplets (T, 3) of positions in `uris`: (reference, closer,
     farther); see mlcore.similarity.triplets for automatic and human sources.
@@ -330,6 +337,7 @@ def fit_triplets(
         config=config.to_dict(),
         inputs=inputs,
         inputs_name="images or triplets",
+        mirror=mirror,
     )
     views = decode_views(
         uris,

@@ -35,7 +35,13 @@ from mlcore.similarity.optim import optimizer_for, scheduler_for
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress
-from mlcore.train.resume import EpochRecord, digest, epoch_seed, open_checkpoint
+from mlcore.train.resume import (
+    CheckpointMirror,
+    EpochRecord,
+    digest,
+    epoch_seed,
+    open_checkpoint,
+)
 
 __all__ = [
     "BoxScores",
@@ -226,6 +232,7 @@ def fit_localizer(
     should_cancel: Callable[[], bool] | None = None,
     resume: bool = True,
     s3: S3Options | None = None,
+    mirror: CheckpointMirror | None = None,
 ) -> LocalizeFitResult:
     """Train on items [(path or s3 URI, dress box (x0, y0, x1, y1) in pixels)].
 
@@ -246,6 +253,7 @@ def fit_localizer(
         config=config.to_dict(),
         inputs=inputs,
         inputs_name="images or boxes",
+        mirror=mirror,
     )
     views = decode_views(
         uris, size=config.decode_size, mode="squash", num_workers=config.num_workers, s3=s3

@@ -23,6 +23,7 @@ from mlcore.train.engine import EvalOutput, TrainProgress, evaluate, train_one_e
 from mlcore.train.loss import build_criterion, class_counts
 from mlcore.train.resume import (
     CHECKPOINT_NAME,
+    CheckpointMirror,
     EpochRecord,
     digest,
     epoch_seed,
@@ -75,6 +76,7 @@ def fit(
     should_cancel: Callable[[], bool] | None = None,
     resume: bool = True,
     s3: S3Options | None = None,
+    mirror: CheckpointMirror | None = None,
 ) -> FitResult:
     """Train a model for config.epochs epochs on train_items: [(path or s3 URI, label)].
 
@@ -83,7 +85,9 @@ def fit(
     weights to an uninterrupted run on the CPU. `should_cancel()` is asked before every
     step. Unreadable images are skipped and listed in FitResult.skipped. Under torchrun
     (a process group initialised, see distributed.init_from_env) each rank trains on its
-    shard and only rank 0 writes the checkpoint and reports progress.
+    shard and only rank 0 writes the checkpoint and reports progress. mirror: shared
+    storage each checkpoint is published to, and resumed from when it is further along
+    (see resume.open_checkpoint).
     """
     config.validate()
     names = [str(n) for n in label_names]
@@ -105,6 +109,7 @@ def fit(
         inputs_name="list of training items",
         label_names=names,
         is_main=info.is_main,
+        mirror=mirror,
     )
     distributed.barrier(info)
 

@@ -27,6 +27,7 @@ from mlcore.device import resolve_device
 from mlcore.storage import S3Options
 from mlcore.train.engine import TrainProgress
 from mlcore.train.fit import FitResult, fit
+from mlcore.train.resume import CHECKPOINT_NAME, CheckpointMirror, pull_checkpoint
 
 POLL_SECONDS = 0.2
 
@@ -42,8 +43,11 @@ def fit_on_devices(
     should_cancel: Callable[[], bool] | None = None,
     resume: bool = True,
     s3: S3Options | None = None,
+    mirror: CheckpointMirror | None = None,
 ) -> FitResult:
-    """fit() with config.devices processes (DDP); one device: fit() itself, unchanged."""
+    """fit() with config.devices processes (DDP); one device: fit() itself, unchanged.
+    mirror: as in fit(); the mirror's checkpoint is pulled here, before the ranks start, so
+    that every rank resumes from the same file."""
     world = world_size_for(config)
     if world <= 1:
         return fit(
@@ -56,11 +60,14 @@ def fit_on_devices(
             should_cancel=should_cancel,
             resume=resume,
             s3=s3,
+            mirror=mirror,
         )
+    if resume and mirror is not None:
+        pull_checkpoint(mirror, Path(out_dir) / CHECKPOINT_NAME)
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     cancel = ctx.Event()
-    job = (config, list(train_items), list(label_names), str(out_dir), resume, s3)
+    job = (config, list(train_items), list(label_names), str(out_dir), resume, s3, mirror)
     processes = mp.start_processes(
         rank_main,
         args=(world, free_port(), os.getpid(), job, events, cancel),
@@ -90,6 +97,7 @@ def fit_on_devices(
         should_cancel=(lambda: True) if cancel.is_set() else should_cancel,
         resume=True,
         s3=s3,
+        mirror=mirror,
     )
     result.world_size = world
     result.resumed_from = done["resumed_from"]  # where the ranks started, not this last load
@@ -117,7 +125,7 @@ def rank_main(
     rank: int, world: int, port: int, parent: int, job: tuple, events: Any, cancel: Any
 ) -> None:
     """One DDP process: join the group, train its shard with fit(), leave the group."""
-    config, items, names, out_dir, resume, s3 = job
+    config, items, names, out_dir, resume, s3, mirror = job
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -146,6 +154,7 @@ def rank_main(
             should_cancel=stop,
             resume=resume,
             s3=s3,
+            mirror=mirror,
         )
         summary = {"rank": rank, "skipped": result.skipped, "resumed_from": result.resumed_from}
         events.put(("done", summary))

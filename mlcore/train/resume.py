@@ -9,15 +9,20 @@ to an uninterrupted one on the CPU.
   replays the same way whether or not the job was interrupted before it.
 - Every process's RNG state is saved (a list, one per rank) and restored on the same rank;
   a checkpoint written by another number of processes restores the first state everywhere.
+- The checkpoint is written to a local folder; a CheckpointMirror (S3CheckpointMirror in
+  mlcore.storage) copies each one to shared storage after it is written, and before a
+  resume brings back the mirror's copy when it is further along than the local one (or the
+  local one is missing: the job moved to another machine).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
@@ -30,6 +35,19 @@ if TYPE_CHECKING:
     from mlcore.train.engine import EpochStats
 
 CHECKPOINT_NAME = "checkpoint.pt"
+log = logging.getLogger(__name__)
+
+
+class CheckpointMirror(Protocol):
+    """Shared storage for a job's checkpoints (see mlcore.storage.S3CheckpointMirror)."""
+
+    def publish(self, path: Path, *, epoch: int) -> None:
+        """Copy the checkpoint just written at `path` (`epoch` epochs done) and publish it."""
+
+    def pull(self, path: Path, *, newer_than: int = 0) -> bool:
+        """Replace `path` by the published checkpoint if it has more than `newer_than`
+        epochs done; True if it did."""
+        ...
 
 
 @dataclass
@@ -75,6 +93,7 @@ class EpochCheckpoints:
     resumed_from: int = 0  # epochs already done in the checkpoint resumed from
     written: Path | None = None  # the last checkpoint written (or resumed from)
     training: tuple[nn.Module, torch.optim.Optimizer, LRScheduler] | None = None  # saved ones
+    mirror: CheckpointMirror | None = None  # where each checkpoint is copied once written
 
     def check_resumable(
         self,
@@ -154,6 +173,25 @@ class EpochCheckpoints:
             **extra,
         )
         self.written = self.path
+        if self.mirror is not None:
+            publish_checkpoint(self.mirror, self.path, epoch=record.epoch)
+
+
+def publish_checkpoint(mirror: CheckpointMirror, path: Path, *, epoch: int) -> None:
+    """mirror.publish(), with a failure logged rather than raised: the local checkpoint is
+    whole, the job goes on, and the next epoch's publish tries again (a resume elsewhere
+    meanwhile starts from the last one published)."""
+    try:
+        mirror.publish(path, epoch=epoch)
+    except Exception:
+        log.warning("could not publish checkpoint %s (epoch %s)", path, epoch, exc_info=True)
+
+
+def pull_checkpoint(mirror: CheckpointMirror, path: Path) -> None:
+    """Bring the mirror's checkpoint to `path` when it is further along than the local one
+    (or there is none here): a job resumed on another machine, or after one."""
+    done = int(load_checkpoint(path)["epoch"]) if path.exists() else 0
+    mirror.pull(path, newer_than=done)
 
 
 def open_checkpoint(
@@ -166,21 +204,26 @@ def open_checkpoint(
     inputs_name: str = "inputs",
     label_names: Sequence[str] | None = None,
     is_main: bool = True,
+    mirror: CheckpointMirror | None = None,
 ) -> EpochCheckpoints:
     """The job's checkpoints in out_dir; `.found` is the checkpoint to resume from, if any.
 
     resume=False deletes an old checkpoint (on the main process), so the fresh job never
     continues another's. inputs: digest() of the job's inputs; inputs_name says what they
     are in the error message ("list of training items"). A checkpoint of another job is
-    refused with a ValueError saying what differs.
+    refused with a ValueError saying what differs. mirror: the main process publishes each
+    checkpoint there and, resuming, first pulls the mirror's when it is further along (the
+    other ranks of a DDP job find the one their launcher pulled, see train.launch).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoints = EpochCheckpoints(out / CHECKPOINT_NAME, kind, config, inputs)
+    checkpoints = EpochCheckpoints(out / CHECKPOINT_NAME, kind, config, inputs, mirror=mirror)
     if not resume:
         if is_main:
             checkpoints.path.unlink(missing_ok=True)
         return checkpoints
+    if mirror is not None and is_main:
+        pull_checkpoint(mirror, checkpoints.path)
     if not checkpoints.path.exists():
         return checkpoints
     found = load_checkpoint(checkpoints.path)

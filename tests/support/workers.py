@@ -65,16 +65,20 @@ class Workers:
         }
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, queue: str = "train", *, own_group: bool = False) -> subprocess.Popen:
+    def start(
+        self, queue: str = "train", *, own_group: bool = False, env: dict | None = None
+    ) -> subprocess.Popen:
+        """A worker on `queue`; env: variables of its own over the pool's (its folders)."""
         log = self.tmp_path / f"worker-{len(self.procs)}.log"
         name = f"{queue.replace(',', '-')}{len(self.procs)}@%h"
-        proc = celery_worker(queue, env=self.env, log=log, name=name, own_group=own_group)
+        env = {**self.env, **(env or {})}
+        proc = celery_worker(queue, env=env, log=log, name=name, own_group=own_group)
         self.procs.append(proc)
         return proc
 
-    def start_beat(self, *, sweep_seconds: int = 1) -> subprocess.Popen:
+    def start_beat(self, *, sweep_seconds: int = 1, env: dict | None = None) -> subprocess.Popen:
         """One `celery beat` process sweeping every `sweep_seconds` (log: beat.log)."""
-        env = {**self.env, "CURATION_SWEEP_SECONDS": str(sweep_seconds)}
+        env = {**self.env, **(env or {}), "CURATION_SWEEP_SECONDS": str(sweep_seconds)}
         schedule = self.tmp_path / "celerybeat-schedule"
         proc = celery_beat(env=env, log=self.tmp_path / "beat.log", schedule=schedule)
         self.procs.append(proc)

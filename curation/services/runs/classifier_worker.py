@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 
-from curation.artifacts import models_destination
+from curation.artifacts import models_destination, run_folder, run_mirror
 from curation.models import Label, RunImage, Split, TrainingRun
 from curation.services.aggregates import mark_errors, refresh_run_aggregates
 from curation.services.reviews import queue_suspects
@@ -75,12 +73,13 @@ def train_classifier(run: TrainingRun) -> str:
         items.train_items,
         items.test_items,
         names,
-        work_dir=Path(settings.CURATION_RUNS_DIR) / str(run.pk),
+        work_dir=run_folder(run.pk),
         progress=reporter.train,
         fold_progress=reporter.fold,
         phase=reporter.phase,
         should_cancel=reporter.cancelled,
         s3=s3,
+        mirror=run_mirror(run.pk),
     )
     if found.cancelled:
         return finish_cancelled(run, reporter)

@@ -4,7 +4,9 @@ the test split, store both models and queue an index build with the net.
 
 execute.execute_training_run claims the run, keeps its heartbeat and sends runs of
 kind "similarity" here. Everything a resumed delivery must see again (images, boxes,
-triplets, the localizer's boxes) is written to the run's folder the first time.
+triplets, the localizer's boxes) is written to the run's folder the first time, and with S3
+storage copied to the bucket beside the checkpoints (artifacts.run_mirror), so a delivery
+on another machine sees it too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
-from curation.artifacts import store_artifact
+from curation.artifacts import run_folder, run_mirror, store_artifact
 from curation.models import Annotation, Attribute, Image, ImageStatus, Label, Split, TrainingRun
 from curation.models import Triplet as TripletRow
 from curation.services.runs.similarity_start import LOCALIZE_MIN_BOXES, RUN_DEFAULTS
@@ -36,12 +38,13 @@ def train_similarity(run: TrainingRun) -> str:
 
     config = TripletConfig.from_dict(run.config)
     options = {k: run.config.get(k, v) for k, v in RUN_DEFAULTS.items()}
-    work = Path(settings.CURATION_RUNS_DIR) / str(run.pk)
+    work = run_folder(run.pk)
+    mirror = run_mirror(run.pk)
     s3 = s3_options()
     reporter = Reporter(run)
     reporter.progress.pop("first_epoch_of_attempt", None)
     reporter.phase("preparing", resumed=run.attempts > 1)
-    snap = _snapshot(run, work / "inputs.json", options, seed=config.seed)
+    snap = _snapshot(run, work / "inputs.json", options, seed=config.seed, mirror=mirror)
     uris = [item_uri(key) for key in snap["keys"]]
     boxes: list[Any] = [tuple(b) if b else None for b in snap["boxes"]]
     metrics: dict[str, Any] = {
@@ -52,7 +55,7 @@ def train_similarity(run: TrainingRun) -> str:
         "images": len(uris),
     }
     if options["localize"]:
-        found = _localize(snap, uris, boxes, work, config, options, reporter, s3)
+        found = _localize(snap, uris, boxes, work, config, options, reporter, s3, mirror)
         if found is None:
             return finish_cancelled(run, reporter)
         metrics["localizer"], located = found
@@ -70,6 +73,7 @@ def train_similarity(run: TrainingRun) -> str:
         progress=reporter.train,
         should_cancel=reporter.cancelled,
         s3=s3,
+        mirror=mirror,
     )
     if result.cancelled:
         return finish_cancelled(run, reporter)
@@ -125,8 +129,22 @@ def _queue_index(run: TrainingRun) -> dict[str, int | str]:
 # ---- the frozen inputs ---------------------------------------------------------------------
 
 
-def _snapshot(run: TrainingRun, path: Path, options: dict[str, Any], *, seed: int) -> dict:
-    if path.exists():
+def _kept(path: Path, mirror) -> bool:
+    """Whether the run's file `path` exists here, once fetched from the mirror if it can."""
+    return mirror.get_file(path) if mirror is not None else path.exists()
+
+
+def _keep(path: Path, text: str, mirror) -> None:
+    """Write the run's file `path`, and copy it to the mirror when there is one."""
+    write_text_atomic(path, text)
+    if mirror is not None:
+        mirror.put_file(path)
+
+
+def _snapshot(
+    run: TrainingRun, path: Path, options: dict[str, Any], *, seed: int, mirror=None
+) -> dict:
+    if _kept(path, mirror):
         return json.loads(path.read_text())
     images = list(
         Image.objects.filter(dataset=run.dataset, status=ImageStatus.OK)
@@ -152,7 +170,7 @@ def _snapshot(run: TrainingRun, path: Path, options: dict[str, Any], *, seed: in
         "boxes": boxes,
         **_triplets(run, ids, test, groups, labels, options, seed),
     }
-    write_text_atomic(path, json.dumps(snap))
+    _keep(path, json.dumps(snap), mirror)
     return snap
 
 
@@ -239,7 +257,7 @@ def _triplets(run, ids, test, groups, labels, options, seed: int) -> dict[str, A
 # ---- localizer and measurements ------------------------------------------------------------
 
 
-def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3):
+def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3, mirror):
     """Train on the train split's boxes, score on the test split's against the whole image,
     and predict a box for every image without one. (metrics, {position: box}) or None when
     cancelled."""
@@ -276,6 +294,7 @@ def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3):
         progress=reporter.localize,
         should_cancel=reporter.cancelled,
         s3=s3,
+        mirror=mirror,
     )
     if result.cancelled:
         return None
@@ -294,7 +313,7 @@ def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3):
         baseline_share_iou50=baseline.share_iou50,
     )
     cache = work / "located.json"  # a resumed delivery must crop exactly as before
-    if cache.exists():
+    if _kept(cache, mirror):
         located = json.loads(cache.read_text())
     else:
         missing = [i for i, b in enumerate(boxes) if b is None]
@@ -307,7 +326,7 @@ def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3):
                 for r, j in enumerate(guess.indices.tolist())
             }
         )
-        write_text_atomic(cache, json.dumps(located))
+        _keep(cache, json.dumps(located), mirror)
     metrics["cropped_by_localizer"] = len(located)
     return metrics, {k: tuple(v) for k, v in located.items()}
 
