@@ -368,6 +368,8 @@ class TrainingRun(models.Model):
     aggregates = models.JSONField(null=True, blank=True)
     artifact_uri = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
+    # the phase a failed run stopped in (training, cross-fitting, ranking, saving, ...)
+    failed_phase = models.CharField(max_length=20, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

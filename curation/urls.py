@@ -94,6 +94,7 @@ urlpatterns = [
     path("runs/", runs.run_list, name="run_list"),
     path("runs/<int:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("runs/<int:run_id>/resume/", runs.run_resume, name="run_resume"),
     path("runs/<int:run_id>/promote/", runs.run_promote, name="run_promote"),
     path("import/", imports.import_start, name="import_start"),
     path("import/<int:job_id>/", imports.import_job, name="import_job"),

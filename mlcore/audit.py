@@ -14,7 +14,7 @@ import numpy as np
 
 from mlcore.config import TrainConfig
 from mlcore.data.dataset import Item
-from mlcore.eval.crossval import FoldProgress, out_of_sample_probs
+from mlcore.eval.crossval import FoldProgress, OutOfSample, out_of_sample_probs
 from mlcore.eval.issues import LabelIssues, estimate_wrong_labels, rank_label_issues
 from mlcore.eval.metrics import Metrics
 from mlcore.models.classifier import Classifier
@@ -38,6 +38,10 @@ class Audit:
     # split ("train", "test") -> (K,) estimated wrong given labels per class
     wrong_labels: dict[str, np.ndarray] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (uri, reason)
+    # After training: the phase that raised ("cross-fitting", "ranking") and its error;
+    # model and metrics are then kept, and issues is None
+    failed_phase: str = ""
+    error: str = ""
 
 
 def audit(
@@ -55,7 +59,8 @@ def audit(
     mirror: CheckpointMirror | None = None,
 ) -> Audit:
     """Fit, evaluate, cross-fit and rank. Resumable: a second call with the same work_dir
-    picks the training up from its checkpoints. Cancelled: Audit(cancelled=True).
+    picks the training up from its checkpoints. Cancelled: Audit(cancelled=True). A
+    failure after training returns the model and test metrics, with .failed_phase set.
 
     phase(name, **extra) is told when the work moves on ("cross-fitting", "ranking").
     mirror: shared storage for the checkpoints (under work_dir), as in fit().
@@ -78,40 +83,66 @@ def audit(
     if result.cancelled:
         return Audit(cancelled=True)
     assert result.evaluation is not None and result.metrics is not None
-    phase("cross-fitting", folds=config.cv_folds)
-    oos = out_of_sample_probs(
-        config,
-        train_items,
-        label_names,
-        work_dir=work / "cv",
-        progress=fold_progress,
-        should_cancel=should_cancel,
-        s3=s3,
-        extra_items=test_items,
-        mirror=mirror,
-    )
-    if oos.cancelled:
-        return Audit(cancelled=True)
-    phase("ranking")
+    # The trained model and its test metrics are kept whatever fails from here on: the
+    # Audit then says which phase failed, and its probs hold the test rows (nan: train).
     test_probs = np.full((len(test_items), len(label_names)), np.nan, dtype=np.float32)
     test_probs[result.evaluation.indices] = result.evaluation.probs
-    probs = np.concatenate([oos.probs, test_probs]) if len(train_items) else test_probs
     given = np.array([label for _, label in [*train_items, *test_items]], dtype=np.int64)
-    scored = probs
-    n_train = len(train_items)
-    if oos.extra_probs is not None and len(train_items):
-        scored = np.concatenate([oos.probs, oos.extra_probs])
-    return Audit(
+    trained = Audit(
         cancelled=False,
         model=result.model,
         metrics=result.metrics,
-        probs=probs,
+        probs=np.concatenate(
+            [np.full((len(train_items), len(label_names)), np.nan), test_probs]
+        ).astype(np.float32),
         given=given,
-        issues=rank_label_issues(given, scored),
-        cv_method=oos.method,
-        wrong_labels={
-            "train": estimate_wrong_labels(given[:n_train], scored[:n_train]),
-            "test": estimate_wrong_labels(given[n_train:], scored[n_train:]),
-        },
+        cv_method=config.cv_method,
         skipped=result.skipped,
     )
+    phase("cross-fitting", folds=config.cv_folds)
+    try:
+        oos = out_of_sample_probs(
+            config,
+            train_items,
+            label_names,
+            work_dir=work / "cv",
+            progress=fold_progress,
+            should_cancel=should_cancel,
+            s3=s3,
+            extra_items=test_items,
+            mirror=mirror,
+        )
+    except Exception as exc:  # noqa: BLE001 - kept in the Audit, with the trained model
+        return failed(trained, "cross-fitting", exc)
+    if oos.cancelled:
+        return Audit(cancelled=True)
+    phase("ranking")
+    probs = np.concatenate([oos.probs, test_probs]) if len(train_items) else test_probs
+    trained.probs, trained.cv_method = probs, oos.method
+    try:
+        rank(trained, oos, n_train=len(train_items))
+    except Exception as exc:  # noqa: BLE001 - kept in the Audit, with the trained model
+        return failed(trained, "ranking", exc)
+    return trained
+
+
+def rank(found: Audit, oos: OutOfSample, *, n_train: int) -> None:
+    """Rank label issues and estimate the wrong labels per split, into `found`: on the fold
+    models' probabilities for both splits (test rows: their mean), else found.probs."""
+    assert found.probs is not None and found.given is not None
+    given, scored = found.given, found.probs
+    if oos.extra_probs is not None and n_train:
+        scored = np.concatenate([oos.probs, oos.extra_probs])
+    found.issues = rank_label_issues(given, scored)
+    found.wrong_labels = {
+        "train": estimate_wrong_labels(given[:n_train], scored[:n_train]),
+        "test": estimate_wrong_labels(given[n_train:], scored[n_train:]),
+    }
+
+
+def failed(found: Audit, phase: str, exc: Exception) -> Audit:
+    """`found` marked as failed in `phase`, with the error named."""
+    found.failed_phase = phase
+    found.error = f"{type(exc).__name__}: {exc}"
+    found.issues, found.wrong_labels = None, {}
+    return found

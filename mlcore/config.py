@@ -17,6 +17,14 @@ CV_METHODS = ("kfold", "linear_probe")
 RESUMABLE_CHANGES = frozenset({"num_workers", "num_threads", "device", "devices", "progress_every"})
 
 
+class ConfigError(ValueError):
+    """A TrainConfig that can't train; `field` names the option to change."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass
 class TrainConfig:
     arch: str = "resnet18"  # one of ARCHS
@@ -54,7 +62,8 @@ class TrainConfig:
     progress_every: int = 10  # steps between progress callbacks
 
     def validate(self) -> None:
-        """Raise ValueError naming the first field with an impossible value."""
+        """Raise ConfigError naming the first field with an impossible value, or a pair of
+        fields that can't work together."""
         _one_of("arch", self.arch, ARCHS)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _one_of("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
@@ -69,29 +78,69 @@ class TrainConfig:
         }
         for name, value in positive.items():
             if value <= 0:
-                raise ValueError(f"TrainConfig.{name} must be > 0, got {value}.")
-        parse_devices(self.devices)
+                raise ConfigError(f"TrainConfig.{name} must be > 0, got {value}.", field=name)
+        not_negative = {
+            "weight_decay": self.weight_decay,
+            "warmup_epochs": self.warmup_epochs,
+            "num_workers": self.num_workers,
+            "num_threads": self.num_threads,
+            "cv_epochs": self.cv_epochs or 0,  # 0 and None: the fold models train `epochs`
+            "seed": self.seed,
+        }
+        for name, value in not_negative.items():
+            if value < 0:
+                raise ConfigError(f"TrainConfig.{name} must be >= 0, got {value}.", field=name)
+        if self.seed + self.cv_folds >= 2**32:  # fold f seeds scikit-learn with seed + f
+            raise ConfigError(
+                f"TrainConfig.seed must be below 2**32 - cv_folds: {self.seed}", field="seed"
+            )
+        try:
+            parse_devices(self.devices)
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="devices") from None
         if self.cv_folds < 2:
-            raise ValueError(f"TrainConfig.cv_folds must be >= 2, got {self.cv_folds}.")
+            raise ConfigError(
+                f"TrainConfig.cv_folds must be >= 2, got {self.cv_folds}.", field="cv_folds"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(
-                f"TrainConfig.label_smoothing must be in [0, 1): {self.label_smoothing}"
+            raise ConfigError(
+                f"TrainConfig.label_smoothing must be in [0, 1): {self.label_smoothing}",
+                field="label_smoothing",
             )
         if not 0.0 <= self.effective_beta < 1.0:
-            raise ValueError(f"TrainConfig.effective_beta must be in [0, 1): {self.effective_beta}")
+            raise ConfigError(
+                f"TrainConfig.effective_beta must be in [0, 1): {self.effective_beta}",
+                field="effective_beta",
+            )
         low, high = self.crop_scale
         if not 0.0 < low <= high <= 1.0:
-            raise ValueError(
-                f"TrainConfig.crop_scale must satisfy 0 < low <= high <= 1: {low, high}"
+            raise ConfigError(
+                f"TrainConfig.crop_scale must satisfy 0 < low <= high <= 1: {low, high}",
+                field="crop_scale",
             )
         if not 0.0 < self.eval_crop_fraction <= 1.0:
-            raise ValueError(
-                f"TrainConfig.eval_crop_fraction must be in (0, 1]: {self.eval_crop_fraction}"
+            raise ConfigError(
+                f"TrainConfig.eval_crop_fraction must be in (0, 1]: {self.eval_crop_fraction}",
+                field="eval_crop_fraction",
             )
+        self.validate_weights()
+
+    def validate_weights(self) -> None:
+        """Where the weights come from: only Lite0 has shipped ImageNet weights, and the
+        linear probe needs a backbone that never saw these labels."""
         if self.pretrained and self.arch != "efficientnet_lite0":
-            raise ValueError(
+            raise ConfigError(
                 f"No pretrained weights ship for {self.arch}; set weights_path to a torchvision "
-                "state dict file, or use arch='efficientnet_lite0' for transfer learning."
+                "state dict file, or use arch='efficientnet_lite0' for transfer learning.",
+                field="pretrained",
+            )
+        if self.cv_method == "linear_probe" and not (self.pretrained or self.weights_path):
+            raise ConfigError(
+                f"TrainConfig.cv_method='linear_probe' needs a backbone that never saw these "
+                f"labels, and {self.arch} has no pretrained weights here: use "
+                "arch='efficientnet_lite0' with pretrained=True, or a weights_path, or "
+                "cv_method='kfold'.",
+                field="cv_method",
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +178,11 @@ def available_devices(device: str) -> int:
     return os.cpu_count() or 1
 
 
+def cache_bytes(n_items: int, image_size: int) -> int:
+    """Bytes of the decoded cache (uint8, 3 x S x S per image) of n_items images."""
+    return n_items * 3 * image_size * image_size
+
+
 def world_size_for(config: TrainConfig) -> int:
     """The number of processes config.devices means on this machine."""
     asked = parse_devices(config.devices)
@@ -137,7 +191,9 @@ def world_size_for(config: TrainConfig) -> int:
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"TrainConfig.{name}={value!r} is not one of {', '.join(allowed)}.")
+        raise ConfigError(
+            f"TrainConfig.{name}={value!r} is not one of {', '.join(allowed)}.", field=name
+        )
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

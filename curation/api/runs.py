@@ -1,5 +1,5 @@
-"""REST API for training runs (classifier and similarity): start (202), status, cancel, promote,
-suspects, predictions."""
+"""REST API for training runs (classifier and similarity): start (202), status, cancel, resume
+(202), promote, suspects, predictions."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from curation.models import Annotation, Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.options import TrainingError
+from curation.services.runs.resume import resume_training_run
 from curation.services.runs.similarity_start import start_similarity_run
 
 
@@ -51,6 +52,7 @@ class RunSerializer(serializers.ModelSerializer):
             "metrics",
             "artifact_uri",
             "error",
+            "failed_phase",
             "created_by",
             "created_at",
             "started_at",
@@ -157,7 +159,7 @@ def run_start(request):
                 dataset=dataset, attribute=attribute, options=data["options"], actor=request.user
             )
     except TrainingError as exc:
-        raise ValidationError({"options": str(exc)}) from exc
+        raise ValidationError({"options": str(exc), "option": exc.option or ""}) from exc
     return Response(
         {"id": run.pk},
         status=status.HTTP_202_ACCEPTED,
@@ -176,6 +178,29 @@ def run_detail(request, run_id: int):
 def run_cancel(request, run_id: int):
     run = cancel_training_run(run=get_run_for_user(request, run_id), actor=request.user)
     return Response(RunSerializer(run).data)
+
+
+@extend_schema(
+    request=None,
+    responses={
+        202: RunSerializer,
+        409: OpenApiResponse(description="the run can't be resumed (the body says why)"),
+    },
+)
+@api_view(["POST"])
+def run_resume(request, run_id: int):
+    """Queue a cancelled or failed run again; it continues from its checkpoint."""
+    run = get_run_for_user(request, run_id)
+    try:
+        run = resume_training_run(run=run, actor=request.user)
+    except TrainingError as exc:
+        body = {"detail": str(exc), "option": exc.option or ""}
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    return Response(
+        RunSerializer(run).data,
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/api/runs/{run.pk}/"},
+    )
 
 
 @extend_schema(

@@ -15,6 +15,7 @@ urlpatterns = [
     path("runs/", runs.run_start, name="api-run-start"),
     path("runs/<int:run_id>/", runs.run_detail, name="api-run-detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel, name="api-run-cancel"),
+    path("runs/<int:run_id>/resume/", runs.run_resume, name="api-run-resume"),
     path("runs/<int:run_id>/promote/", runs.run_promote, name="api-run-promote"),
     path("runs/<int:run_id>/suspects/", runs.run_suspects, name="api-run-suspects"),
     path("runs/<int:run_id>/predictions/", runs.run_predictions, name="api-run-predictions"),

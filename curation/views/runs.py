@@ -20,6 +20,7 @@ from curation.services.calibration import run_calibration
 from curation.services.runs.classifier_start import default_options, start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.options import TrainingError
+from curation.services.runs.resume import resume_training_run
 from curation.views.forms import BackboneForm, WholeNumberField
 from curation.views.similarity_runs import source_rows
 
@@ -85,7 +86,7 @@ def retrain(request, name: str, attribute: str):
                 dataset=dataset, attribute=attr, options=options, actor=request.user
             )
         except TrainingError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(exc.option if exc.option in form.fields else None, str(exc))
         else:
             return redirect(run.get_absolute_url())
     context = {"dataset": dataset, "attribute": attr, "form": form, "arch_defaults": arch_defaults}
@@ -140,8 +141,22 @@ def run_cancel(request, run_id: int):
     cancel_training_run(run=run, actor=request.user)
     messages.info(
         request,
-        "Cancel requested: the run stops within one training step and keeps its checkpoint.",
+        "Cancel requested: the run stops within one training step and keeps its checkpoint; "
+        "Resume continues from it.",
     )
+    return redirect(run.get_absolute_url())
+
+
+@require_POST
+@login_required
+def run_resume(request, run_id: int):
+    run = get_run_for_user(request, run_id)
+    try:
+        resume_training_run(run=run, actor=request.user)
+    except TrainingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"Run {run.pk} is queued again: it continues from its checkpoint.")
     return redirect(run.get_absolute_url())
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from mlcore.config import TrainConfig
+from mlcore.config import TrainConfig, cache_bytes
 from mlcore.data.dataset import Batch, ImageItemsDataset, Item, collate_skipping
 from mlcore.data.transforms import EvalPreset, TrainPreset
 from mlcore.storage import S3Options
@@ -38,10 +38,6 @@ class DecodedCache:
 
     def to(self, device: torch.device) -> DecodedCache:
         return DecodedCache(self.images.to(device), self.labels, self.indices, self.skipped)
-
-
-def cache_bytes(n_items: int, image_size: int) -> int:
-    return n_items * 3 * image_size * image_size
 
 
 def use_cache(config: TrainConfig, n_items: int) -> bool:

@@ -150,11 +150,7 @@ def _linear_probe(
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    if not (config.pretrained or config.weights_path):
-        raise ValueError(
-            "cv_method='linear_probe' needs a backbone that never saw these labels: "
-            "arch='efficientnet_lite0' with pretrained=True, or a weights_path."
-        )
+    config.validate()  # the probe's backbone must never have seen these labels
     folds, start = len(splits), time.monotonic()
 
     def report(fold: int, step: int, steps: int, eta_s: float) -> None:

@@ -4,6 +4,7 @@ then the run queued on the `train` queue (classifier_worker does the work)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from curation.models import (
     TrainingRun,
 )
 from curation.queries.catalog import typical_side
+from curation.services.runs.checks import check_run_options
 from curation.services.runs.control import enqueue_run
 from curation.services.runs.options import TrainingError, check_devices, coerce_option
 
@@ -107,7 +109,7 @@ def build_config(
     name a file in settings.CURATION_WEIGHTS_DIR, so a run can't be pointed at any file the
     worker can read.
     """
-    from mlcore.config import TrainConfig  # light: no torch import
+    from mlcore.config import ConfigError, TrainConfig  # light: no torch import
 
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(options) - known)
@@ -125,6 +127,8 @@ def build_config(
     try:
         config = TrainConfig.from_dict(merged)
         config.validate()
+    except ConfigError as exc:
+        raise TrainingError(str(exc), option=exc.field) from exc
     except (TypeError, ValueError) as exc:
         raise TrainingError(str(exc)) from exc
     check_devices(config.devices, config.device)
@@ -178,6 +182,14 @@ def start_training_run(
         )
     if test == 0:
         raise TrainingError(f"'{attribute.name}' has no labelled test images to evaluate on")
+    counts = Counter(label_id for _, split, label_id in rows if split == Split.TRAIN)
+    given = {k for k, v in (options or {}).items() if v not in (None, "")}
+    config = check_run_options(
+        config,
+        given=given,
+        train_counts=list(counts.values()),
+        num_classes=len(labels),
+    )
     run = TrainingRun.objects.create(
         dataset=dataset,
         attribute=attribute,

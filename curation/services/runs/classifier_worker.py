@@ -95,6 +95,9 @@ def train_classifier(run: TrainingRun) -> str:
         metrics=found.metrics.to_dict(),
         s3=s3,
     )
+    if found.failed_phase:
+        persist_trained(run, items, found, artifact=artifact, progress=reporter.progress)
+        return "failed"
     persist(run, items, found, artifact=artifact, progress=reporter.progress)
     return "succeeded"
 
@@ -104,8 +107,9 @@ def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
     import numpy as np
 
     id_of = {position: label_id for label_id, position in items.index_of.items()}
-    rank_of = {int(row): rank + 1 for rank, row in enumerate(found.issues.ranked)}
-    review_of = {int(row): rank + 1 for rank, row in enumerate(found.issues.order)}
+    issues = found.issues  # None: the run failed before ranking (no quality, no ranks)
+    rank_of = {int(row): rank + 1 for rank, row in enumerate(issues.ranked if issues else [])}
+    review_of = {int(row): rank + 1 for rank, row in enumerate(issues.order if issues else [])}
     rows: list[tuple[Any, ...]] = []
     for pos, row in enumerate(items.train_rows + items.test_rows):
         p = found.probs[pos]
@@ -114,7 +118,7 @@ def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
             rows.append((None, None, None, None, in_train, None, None, None, row[0]))
             continue
         best = int(p.argmax())
-        quality = found.issues.quality[pos]
+        quality = issues.quality[pos] if issues else np.nan
         rows.append(
             (
                 id_of[best],
@@ -131,14 +135,20 @@ def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:
     return rows
 
 
-def run_metrics(found, label_names: list[str], n_train: int) -> dict[str, Any]:
+def trained_metrics(found) -> dict[str, Any]:
+    """The test metrics of the trained model, as a run keeps them."""
     metrics = found.metrics.to_dict()
     # The mistakes' row lists are RunImage rows now (is_error, indexed for the galleries);
     # kept here they would grow the run row, read on every QA page, with the test split.
     del metrics["false_positives"], metrics["false_negatives"]
     metrics["skipped"] = [{"uri": u, "reason": why} for u, why in found.skipped][:200]
-    metrics["suspects"] = len(found.issues.ranked)
     metrics["cv_method"] = found.cv_method
+    return metrics
+
+
+def run_metrics(found, label_names: list[str], n_train: int) -> dict[str, Any]:
+    metrics = trained_metrics(found)
+    metrics["suspects"] = len(found.issues.ranked)
     metrics["wrong_labels"] = {
         split: {name: round(float(n), 1) for name, n in zip(label_names, per_class, strict=True)}
         for split, per_class in found.wrong_labels.items()
@@ -160,9 +170,7 @@ def calibration_of(found, n_train: int):
     )
 
 
-@transaction.atomic
-def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress: dict) -> None:
-    """Predictions, error flags, aggregates, the review queue and the finished row, at once."""
+def update_predictions(items: RunItems, found) -> None:
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {RunImage._meta.db_table} SET predicted_label_id = %s, confidence = %s, "
@@ -171,6 +179,33 @@ def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress
             "WHERE id = %s",
             prediction_rows(items, found),
         )
+
+
+@transaction.atomic
+def persist_trained(
+    run: TrainingRun, items: RunItems, found, *, artifact: str, progress: dict
+) -> None:
+    """What a run that failed after training keeps: the model, its test metrics and the
+    predictions it has (the test split's; the training images' too when ranking failed),
+    on a failed row that names the phase. Nothing goes to the review queue."""
+    update_predictions(items, found)
+    mark_errors(run)
+    refresh_run_aggregates(run)
+    finish_run(
+        run.pk,
+        Status.FAILED,
+        metrics=trained_metrics(found),
+        artifact_uri=artifact,
+        error=found.error,
+        failed_phase=found.failed_phase,
+        progress={**progress, "phase": found.failed_phase},
+    )
+
+
+@transaction.atomic
+def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress: dict) -> None:
+    """Predictions, error flags, aggregates, the review queue and the finished row, at once."""
+    update_predictions(items, found)
     mark_errors(run)
     refresh_run_aggregates(run)
     queue_suspects(run=run)

@@ -39,5 +39,12 @@ def execute_training_run(run_id: int) -> str:
             return train_classifier(run)
         except Exception as exc:
             log.exception("training run %s failed", run_id)
-            finish_run(run_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            finish_run(run_id, Status.FAILED, error=error, failed_phase=current_phase(run_id))
             return "failed"
+
+
+def current_phase(run_id: int) -> str:
+    """The phase the run's progress was in: where a failure stopped it."""
+    progress = TrainingRun.objects.filter(pk=run_id).values_list("progress", flat=True).first()
+    return str((progress or {}).get("phase") or "starting")[:20]

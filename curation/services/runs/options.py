@@ -10,7 +10,12 @@ from curation.params import BadParameter, parse_int
 
 
 class TrainingError(ValueError):
-    """A run can't start as asked; the message says why and what to do."""
+    """A run can't start as asked; the message says why and what to do, and `option` names
+    the option to change (None: not one option's fault)."""
+
+    def __init__(self, message: str, *, option: str | None = None):
+        super().__init__(message)
+        self.option = option
 
 
 # Upper bounds for options from the page and the API: beyond them a run would only exhaust
@@ -41,22 +46,26 @@ def coerce_option(
             return value
         if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
             return value.strip().lower() in TRUE
-        raise TrainingError(f"option '{name}' must be true or false, got {value!r}")
+        raise TrainingError(f"option '{name}' must be true or false, got {value!r}", option=name)
     if base == "int":
         number = _whole(name, value)
     elif base == "float":
         number = _number(name, value)
     elif base.startswith("tuple"):
         if not isinstance(value, list | tuple) or len(value) != 2:
-            raise TrainingError(f"option '{name}' must be a pair of numbers, e.g. [0.25, 1.0]")
+            raise TrainingError(
+                f"option '{name}' must be a pair of numbers, e.g. [0.25, 1.0]", option=name
+            )
         return tuple(_number(name, v) for v in value)
     else:
         if not isinstance(value, str) or "\x00" in value or len(value) > 1000:
-            raise TrainingError(f"option '{name}' must be plain text, got {value!r:.80}")
+            raise TrainingError(
+                f"option '{name}' must be plain text, got {value!r:.80}", option=name
+            )
         return value
     limit = limits.get(name)
     if limit is not None and number > limit:
-        raise TrainingError(f"option '{name}' may be at most {limit}, got {number}")
+        raise TrainingError(f"option '{name}' may be at most {limit}, got {number}", option=name)
     return number
 
 
@@ -69,7 +78,8 @@ def check_devices(devices: str, device: str) -> None:
         asked = parse_devices(devices)
     except ValueError:
         raise TrainingError(
-            f"option 'devices' must be 1, all or a whole number of devices, got {devices!r:.40}"
+            f"option 'devices' must be 1, all or a whole number of devices, got {devices!r:.40}",
+            option="devices",
         ) from None
     if asked is None or asked == 1:  # always there: no need to import torch to count
         return
@@ -77,7 +87,8 @@ def check_devices(devices: str, device: str) -> None:
     if asked > have:
         raise TrainingError(
             f"option 'devices' asks for {asked} devices but this machine has {have}; "
-            f"use 1 to {have}, or all"
+            f"use 1 to {have}, or all",
+            option="devices",
         )
 
 
@@ -88,13 +99,13 @@ def _whole(name: str, value: Any) -> int:
             magnitude = parse_int(text.removeprefix("-"), name)
         except BadParameter:
             raise TrainingError(
-                f"option '{name}' must be a whole number, got {value!r:.40}"
+                f"option '{name}' must be a whole number, got {value!r:.40}", option=name
             ) from None
         value = -magnitude if text.startswith("-") else magnitude
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TrainingError(f"option '{name}' must be a whole number, got {value!r}")
+        raise TrainingError(f"option '{name}' must be a whole number, got {value!r}", option=name)
     return value
 
 
@@ -104,5 +115,5 @@ def _number(name: str, value: Any) -> float:
     except ValueError:
         number = math.nan
     if isinstance(value, bool) or not math.isfinite(number):
-        raise TrainingError(f"option '{name}' must be a number, got {value!r}")
+        raise TrainingError(f"option '{name}' must be a number, got {value!r}", option=name)
     return number

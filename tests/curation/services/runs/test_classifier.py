@@ -7,6 +7,7 @@ import json
 from io import StringIO
 
 import pytest
+import torch
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from rest_framework.test import APIClient
@@ -18,6 +19,8 @@ from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
 from curation.services.runs.execute import execute_training_run
 from curation.services.runs.options import TrainingError
+from mlcore.config import TrainConfig
+from mlcore.models import build_model
 from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
 
 pytestmark = pytest.mark.django_db
@@ -67,9 +70,12 @@ def test_a_weights_path_from_the_page_or_api_must_be_in_the_weights_folder(
 ):
     settings.CURATION_WEIGHTS_DIR = tmp_path / "weights"
     settings.CURATION_WEIGHTS_DIR.mkdir()
-    (settings.CURATION_WEIGHTS_DIR / "resnet18.pt").write_bytes(b"not read until the run starts")
+    # A file that fits the run's model: weights are checked at submit (test_option_checks.py).
+    keys = ("arch", "width", "small_stem", "image_size")
+    model = build_model(TrainConfig(**{k: FAST_OPTIONS[k] for k in keys}), 2)
+    torch.save(model.backbone.state_dict(), settings.CURATION_WEIGHTS_DIR / "resnet18.pt")
     outside = tmp_path / "elsewhere.pt"
-    outside.write_bytes(b"x")
+    outside.write_bytes((settings.CURATION_WEIGHTS_DIR / "resnet18.pt").read_bytes())
     client = APIClient()
     client.force_authenticate(data_scientist)
     for raw, words in [
@@ -354,7 +360,14 @@ def test_the_run_pages_show_progress_metrics_and_suspects(colours, data_scientis
         f"{run.config['cv_folds']}-fold cross-fitting, {run.config['cv_epochs']} epochs a fold"
         in queued
     )
-    probe = _start(colours, data_scientist, cv_method="linear_probe", optimizer="adamw")
+    probe = _start(
+        colours,
+        data_scientist,
+        arch="efficientnet_lite0",
+        pretrained=True,
+        cv_method="linear_probe",
+        optimizer="adamw",
+    )
     page = client.get(f"/runs/{probe.pk}/").content.decode()
     assert "linear probe on frozen pretrained features" in page and "adamw lr" in page
     execute_training_run(run.pk)
