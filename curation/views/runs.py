@@ -54,6 +54,13 @@ class RetrainForm(BackboneForm):
     cv_folds = WholeNumberField(
         min_value=2, max_value=10, label="Folds for out-of-sample probabilities"
     )
+    cv_epochs = WholeNumberField(
+        required=False,  # empty: the recipe's
+        min_value=1,
+        max_value=500,
+        label="Epochs per fold",
+        help_text="Each fold model trains this many epochs: the folds are most of a run's time.",
+    )
     devices = forms.CharField(
         required=False,  # empty: one device, as before the option existed
         initial="1",
