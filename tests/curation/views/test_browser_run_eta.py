@@ -79,6 +79,17 @@ def test_the_form_estimates_and_the_run_page_keeps_an_eta_until_the_last_phase(
     monkeypatch.setattr(control.queue, "enqueue", lambda task, run_id, **kw: queued.append(run_id))
 
     page = open_as(data_scientist, RETRAIN)
+    # A slow server, played by a form that never leaves: the button greys, the spinner turns.
+    page.evaluate(
+        "document.querySelector('form[data-guard]')"
+        ".addEventListener('submit', e => e.preventDefault())"
+    )
+    button = page.get_by_role("button", name="Start training")
+    button.click()
+    expect(button).to_be_disabled()
+    expect(page.get_by_role("status")).to_be_visible()
+
+    page.reload()  # a fresh form: another key, the button back
     page.get_by_label("Arch").select_option("resnet18")
     page.get_by_label("Epochs", exact=True).fill("1")
     page.get_by_label("Folds for out-of-sample probabilities").fill("2")
@@ -92,17 +103,6 @@ def test_the_form_estimates_and_the_run_page_keeps_an_eta_until_the_last_phase(
     expect(estimate).to_contain_text("2 folds × 3 epochs")  # swapped in, no reload
     _shot(page, "retrain-estimate")
 
-    # A slow server, played by a form that never leaves: the button greys, the spinner turns.
-    page.evaluate(
-        "document.querySelector('form[data-guard]')"
-        ".addEventListener('submit', e => e.preventDefault())"
-    )
-    button = page.get_by_role("button", name="Start training")
-    button.click()
-    expect(button).to_be_disabled()
-    expect(page.get_by_role("status")).to_be_visible()
-
-    page.reload()
     posts = []
     page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
     page.get_by_role("button", name="Start training").dblclick()
