@@ -376,10 +376,20 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The client's key for this start (the form's per-render key, the API's Idempotency-Key
+    # header): a repeat with the same key gets this run back instead of a second run.
+    idempotency_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["dataset", "attribute", "-id"], name="run_registry")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"
@@ -395,6 +405,8 @@ class TrainingRun(models.Model):
         p = self.progress or {}
         if self.status == self.Status.SUCCEEDED:
             return 100
+        if "percent" in p:  # the worker's plan of the whole job (mlcore/jobplan.py)
+            return min(99, int(p["percent"]))
         epochs, steps = p.get("epochs") or 0, p.get("steps") or 0
         if not epochs or not steps:
             return 0

@@ -27,6 +27,7 @@ app_name = "curation"
 # datasets/<name>/attributes/<attribute>/...: one attribute's runs, QA pages and reviews
 attribute_urls = [
     path("retrain/", runs.retrain, name="retrain"),
+    path("retrain/estimate/", runs.retrain_estimate, name="retrain_estimate"),
     path("quality/", quality.dashboard, name="quality"),
     path("gallery/", quality.gallery, name="gallery"),
     path("gallery/relabel/", quality.gallery_bulk, name="gallery_bulk"),

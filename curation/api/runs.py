@@ -21,6 +21,7 @@ from curation.api.views import IdCursor
 from curation.models import Annotation, Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
+from curation.services.runs.idempotency import KeyReused, check_key, start_once
 from curation.services.runs.options import TrainingError
 from curation.services.runs.resume import resume_training_run
 from curation.services.runs.similarity_start import start_similarity_run
@@ -126,44 +127,75 @@ class ReviewRowSerializer(RunImageSerializer):
     request=StartRunSerializer,
     parameters=[
         OpenApiParameter(
+            "Idempotency-Key",
+            str,
+            OpenApiParameter.HEADER,
+            description=(
+                "1-64 letters, digits or - _ . : (a UUID): a repeat with the same key starts "
+                "nothing and answers 200 with the first run"
+            ),
+        ),
+        OpenApiParameter(
             "Location",
             str,
             OpenApiParameter.HEADER,
             required=True,
-            response=[202],
+            response=[200, 202],
             description="the run's URL, to follow its progress",
-        )
+        ),
     ],
-    responses={202: inline_serializer("RunStarted", {"id": serializers.IntegerField()})},
+    responses={
+        202: inline_serializer("RunStarted", {"id": serializers.IntegerField()}),
+        200: OpenApiResponse(description="the run this Idempotency-Key started before"),
+        409: OpenApiResponse(description="the Idempotency-Key started a different run"),
+    },
 )
 @api_view(["POST"])
 def run_start(request):
     body = StartRunSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     data = body.validated_data
+    try:
+        key = check_key(request.headers.get("Idempotency-Key"))
+    except TrainingError as exc:
+        raise ValidationError({"Idempotency-Key": str(exc)}) from exc
     dataset = get_dataset_for_user(request, data["dataset"])
     try:
-        if data["kind"] == TrainingRun.Kind.SIMILARITY:
-            run = start_similarity_run(dataset=dataset, options=data["options"], actor=request.user)
-        else:
-            attribute = Attribute.objects.filter(dataset=dataset, name=data["attribute"]).first()
-            if attribute is None:
-                raise ValidationError(
-                    {
-                        "attribute": (
-                            f"dataset '{dataset.name}' has no attribute '{data['attribute']}'"
-                        )
-                    }
-                )
-            run = start_training_run(
-                dataset=dataset, attribute=attribute, options=data["options"], actor=request.user
-            )
+        run, created = start_run(request, dataset, data, key)
+    except KeyReused as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     except TrainingError as exc:
         raise ValidationError({"options": str(exc), "option": exc.option or ""}) from exc
     return Response(
         {"id": run.pk},
-        status=status.HTTP_202_ACCEPTED,
+        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         headers={"Location": f"/api/runs/{run.pk}/"},
+    )
+
+
+def start_run(request, dataset, data, key: str) -> tuple[TrainingRun, bool]:
+    """(run, created) for a valid start request: a new run, or the one `key` started."""
+    if data["kind"] == TrainingRun.Kind.SIMILARITY:
+        return start_once(
+            start_similarity_run,
+            dataset=dataset,
+            idempotency_key=key,
+            options=data["options"],
+            actor=request.user,
+        )
+    attribute = Attribute.objects.filter(dataset=dataset, name=data["attribute"]).first()
+    if attribute is None:
+        raise ValidationError(
+            {"attribute": f"dataset '{dataset.name}' has no attribute '{data['attribute']}'"}
+        )
+    return start_once(
+        start_training_run,
+        dataset=dataset,
+        idempotency_key=key,
+        attribute_id=attribute.pk,
+        attribute=attribute,
+        options=data["options"],
+        actor=request.user,
     )
 
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("curation", "0017_beat"),
+        ("curation", "0018_lead_exports_delete"),
     ]
 
     operations = [

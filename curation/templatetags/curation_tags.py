@@ -121,6 +121,16 @@ def duration(seconds):
 
 
 @register.filter
+def eta(progress):
+    """A running run's ETA from its progress: the worker's plan of the whole job
+    (services/runs/worker.py), or "measuring" before it has a pace."""
+    seconds = (progress or {}).get("eta_s")
+    if seconds is None:
+        return "ETA: measuring the pace…"
+    return f"ETA {duration(seconds)}"
+
+
+@register.filter
 def confusion_rows(metrics):
     """[(label, [(count, row_total), ...], row_total)] from a metrics dict."""
     if not metrics or "confusion" not in metrics:

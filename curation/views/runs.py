@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,9 +18,15 @@ from curation.access import (
 )
 from curation.models import Attribute, RunImage, TrainingRun
 from curation.queries.calibration import class_reliability
+from curation.queries.runs import Estimate, estimate_run, runs_ahead
 from curation.services.calibration import run_calibration
-from curation.services.runs.classifier_start import default_options, start_training_run
+from curation.services.runs.classifier_start import (
+    build_config,
+    default_options,
+    start_training_run,
+)
 from curation.services.runs.control import cancel_training_run, promote_training_run
+from curation.services.runs.idempotency import start_once
 from curation.services.runs.options import TrainingError
 from curation.services.runs.resume import resume_training_run
 from curation.views.forms import BackboneForm, WholeNumberField
@@ -47,6 +55,13 @@ class RetrainForm(BackboneForm):
     cv_folds = WholeNumberField(
         min_value=2, max_value=10, label="Folds for out-of-sample probabilities"
     )
+    cv_epochs = WholeNumberField(
+        required=False,  # empty: the recipe's
+        min_value=1,
+        max_value=500,
+        label="Epochs per fold",
+        help_text="Each fold model trains this many epochs: the folds are most of a run's time.",
+    )
     devices = forms.CharField(
         required=False,  # empty: one device, as before the option existed
         initial="1",
@@ -57,21 +72,59 @@ class RetrainForm(BackboneForm):
             "processes on a worker without GPUs). The cross-fitting folds run on one."
         ),
     )
+    # A fresh key per render: a double click or a resent form starts one run.
+    idempotency_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
-FORM_DEFAULTS = ("epochs", "image_size", "pretrained", "cv_folds")
+FORM_DEFAULTS = ("epochs", "image_size", "pretrained", "cv_folds", "cv_epochs")
 
 
-@require_http_methods(["GET", "POST"])
-@login_required
-def retrain(request, name: str, attribute: str):
+def retrain_target(request, name: str, attribute: str):
     dataset = get_dataset_for_user(request, name)
     require_perm(request, "train")
     attr = Attribute.objects.filter(dataset=dataset, name=attribute).first()
     if attr is None:
         raise Http404(f"Dataset '{name}' has no attribute '{attribute}'.")
+    return dataset, attr
+
+
+def form_estimate(dataset, attr, form: RetrainForm | None) -> tuple[Estimate | None, str]:
+    """(estimate, why there is none) for the form's options (None: the defaults)."""
+    options = {}
+    if form is not None:
+        if not form.is_valid():
+            return None, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        options = {k: v for k, v in form.cleaned_data.items() if k != "idempotency_key"}
+    try:
+        return estimate_run(attr, build_config(dataset, options)), ""
+    except TrainingError as exc:
+        return None, str(exc)
+
+
+@require_GET
+@login_required
+def retrain_estimate(request, name: str, attribute: str):
+    """The form's estimate for the options it holds now (HTMX, on every change)."""
+    dataset, attr = retrain_target(request, name, attribute)
+    estimate, problem = form_estimate(dataset, attr, RetrainForm(request.GET))
+    context = {
+        "estimate": estimate,
+        "estimate_error": problem,
+        "dataset": dataset,
+        "attribute": attr,
+    }
+    return render(
+        request, "curation/retrain.html#estimate", context, status=400 if problem else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def retrain(request, name: str, attribute: str):
+    dataset, attr = retrain_target(request, name, attribute)
     defaults = default_options(dataset)
     initial = {"class_weighting": "none", "cv_folds": 3, "devices": "1", **defaults}
+    initial["idempotency_key"] = uuid.uuid4().hex
     # What the form's fields become when another architecture is picked (static/js/app.js).
     arch_defaults = {
         arch: {"pretrained": False}
@@ -81,15 +134,30 @@ def retrain(request, name: str, attribute: str):
     form = RetrainForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         options = dict(form.cleaned_data)
+        key = options.pop("idempotency_key")
         try:
-            run = start_training_run(
-                dataset=dataset, attribute=attr, options=options, actor=request.user
+            run, _ = start_once(
+                start_training_run,
+                dataset=dataset,
+                idempotency_key=key,
+                attribute_id=attr.pk,
+                attribute=attr,
+                options=options,
+                actor=request.user,
             )
         except TrainingError as exc:
             form.add_error(exc.option if exc.option in form.fields else None, str(exc))
         else:
             return redirect(run.get_absolute_url())
-    context = {"dataset": dataset, "attribute": attr, "form": form, "arch_defaults": arch_defaults}
+    estimate, problem = form_estimate(dataset, attr, form if form.is_bound else None)
+    context = {
+        "dataset": dataset,
+        "attribute": attr,
+        "form": form,
+        "arch_defaults": arch_defaults,
+        "estimate": estimate,
+        "estimate_error": problem,
+    }
     status = 400 if request.method == "POST" else 200  # here after a POST: the form has errors
     return render(request, "curation/retrain.html", context, status=status)
 
@@ -111,8 +179,9 @@ def run_list(request):
 @login_required
 def run_detail(request, run_id: int):
     run = get_run_for_user(request, run_id)
+    ahead = runs_ahead(run, visible(request.user, TrainingRun.objects.all()))
     if request.htmx and request.htmx.target == "run-progress":
-        return render(request, "curation/run_detail.html#progress", {"run": run})
+        return render(request, "curation/run_detail.html#progress", {"run": run, "ahead": ahead})
     suspects = (
         RunImage.objects.filter(run=run, suspect_rank__isnull=False)
         .select_related("image", "given_label", "predicted_label")
@@ -125,6 +194,7 @@ def run_detail(request, run_id: int):
         "curation/run_detail.html",
         {
             "run": run,
+            "ahead": ahead,
             "suspects": suspects,
             "is_promoted": promoted is not None and promoted.run_id == run.pk,
             "sources": source_rows(run) if run.kind == TrainingRun.Kind.SIMILARITY else None,

@@ -358,3 +358,37 @@ document.addEventListener("change", function (e) {
   const select = e.target;
   if (select && select.matches && select.matches("select[data-autosubmit]") && select.form) select.form.requestSubmit();
 });
+
+// <form data-guard>: once sent, its submit button is disabled and a spinner shows, so a
+// second click (or Enter) on a slow server sends nothing. A page restored from the
+// back-forward cache gets its buttons back.
+document.addEventListener("submit", function (e) {
+  const form = e.target;
+  if (!form.matches || !form.matches("form[data-guard]")) return;
+  if (form.dataset.sent) { e.preventDefault(); return; }
+  form.dataset.sent = "1";
+  // After this task: disabling the button now would leave its name/value out of the post.
+  setTimeout(function () {
+    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+    const spinner = form.querySelector(".spinner");
+    if (spinner) spinner.hidden = false;
+  }, 0);
+});
+window.addEventListener("pageshow", function (e) {
+  if (!e.persisted) return;
+  document.querySelectorAll("form[data-guard]").forEach(function (form) {
+    delete form.dataset.sent;
+    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
+    const spinner = form.querySelector(".spinner");
+    if (spinner) spinner.hidden = true;
+  });
+});
+
+// The retrain form's estimate card refuses options it can't plan with a 400 that names them:
+// let it swap in, like the refusals above.
+document.addEventListener("htmx:beforeSwap", function (e) {
+  if (e.detail.xhr.status === 400 && e.detail.target && e.detail.target.id === "run-estimate") {
+    e.detail.shouldSwap = true;
+    e.detail.isError = false;
+  }
+});

@@ -157,9 +157,12 @@ def start_training_run(
     options: dict[str, Any] | None = None,
     actor,
     trusted: bool = False,
+    idempotency_key: str = "",
 ) -> TrainingRun:
     """Snapshot the attribute's labels and queue a run on the `train` queue. trusted: the
-    options come from the command line (see build_config)."""
+    options come from the command line (see build_config). idempotency_key: taken when the
+    row is created, before the snapshot, so a repeat in flight waits on it
+    (services/runs/idempotency.py)."""
     roles.check(actor, "train")
     if attribute.dataset_id != dataset.pk:
         raise TrainingError(f"attribute '{attribute.name}' is not part of dataset '{dataset.name}'")
@@ -199,6 +202,7 @@ def start_training_run(
         train_count=train,
         test_count=test,
         progress={"phase": "queued"},
+        idempotency_key=idempotency_key,
     )
     RunImage.objects.bulk_create(
         (

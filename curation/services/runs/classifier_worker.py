@@ -13,6 +13,7 @@ from django.db import connection, transaction
 
 from curation.artifacts import models_destination, run_folder, run_mirror
 from curation.models import Label, RunImage, Split, TrainingRun
+from curation.queries.runs import last_throughput, run_plan
 from curation.services.aggregates import mark_errors, refresh_run_aggregates
 from curation.services.reviews import queue_suspects
 from curation.services.runs.worker import Reporter, finish_cancelled, finish_run
@@ -65,7 +66,7 @@ def train_classifier(run: TrainingRun) -> str:
     names: list[str] = list(run.label_names)
     items = run_items(run)
     s3 = s3_options()
-    reporter = Reporter(run)
+    reporter = planned_reporter(run)
     reporter.progress.pop("first_epoch_of_attempt", None)
     reporter.phase("training", resumed=run.attempts > 1)
     found = audit(
@@ -100,6 +101,13 @@ def train_classifier(run: TrainingRun) -> str:
         return "failed"
     persist(run, items, found, artifact=artifact, progress=reporter.progress)
     return "succeeded"
+
+
+def planned_reporter(run: TrainingRun) -> Reporter:
+    """A Reporter whose ETA covers the whole job from the first step: before the run has
+    measured its own pace, at the pace of the last run of its architecture and size."""
+    known = last_throughput(run.config or {})
+    return Reporter(run, plan=run_plan(run), prior_rate=known.units_per_s if known else None)
 
 
 def prediction_rows(items: RunItems, found) -> list[tuple[Any, ...]]:

@@ -126,9 +126,10 @@ def build_similarity_config(dataset: Dataset, options: dict[str, Any]) -> dict[s
 
 @transaction.atomic
 def start_similarity_run(
-    *, dataset: Dataset, options: dict[str, Any] | None = None, actor
+    *, dataset: Dataset, options: dict[str, Any] | None = None, actor, idempotency_key: str = ""
 ) -> TrainingRun:
-    """Queue a similarity run for the dataset on the `train` queue (data scientists)."""
+    """Queue a similarity run for the dataset on the `train` queue (data scientists).
+    idempotency_key: see services/runs/idempotency.py."""
     roles.check(actor, "train")
     config = build_similarity_config(dataset, options or {})
     usable = Image.objects.filter(dataset=dataset, status=ImageStatus.OK).exclude(file="")
@@ -154,6 +155,7 @@ def start_similarity_run(
         train_count=train,
         test_count=test,
         progress={"phase": "queued"},
+        idempotency_key=idempotency_key,
     )
     enqueue_run(run)
     return run

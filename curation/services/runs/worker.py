@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from curation.models import TrainingRun
 from curation.services.runs.control import stale_before
+from mlcore.jobplan import Pace, Plan, eta_seconds, position
 
 log = logging.getLogger(__name__)
 Status = TrainingRun.Status
@@ -107,16 +108,18 @@ def _counters(prefix: str, p: Any) -> dict[str, int]:
 
 
 class Reporter:
-    """Progress and cancel callbacks for mlcore, with throttled database writes."""
+    """Progress and cancel callbacks for mlcore, with throttled database writes. With a
+    plan (classifier runs), every write carries the whole job's percent and ETA."""
 
-    def __init__(self, run: TrainingRun):
+    def __init__(self, run: TrainingRun, plan: Plan | None = None, prior_rate: float | None = None):
         self.run_id = run.pk
         self.progress: dict[str, Any] = dict(run.progress or {})
         self.curve: list[list[float]] = list(run.loss_curve or [])
         self.last_write = 0.0
         self.last_check = 0.0
         self.cancel = False
-        self.fold_started: dict[int, float] = {}
+        self.plan = plan
+        self.pace = Pace(rate=prior_rate)  # work units/s, smoothed (mlcore.jobplan)
 
     def phase(self, name: str, **extra: Any) -> None:
         self.progress = {**self.progress, "phase": name, **extra}
@@ -139,30 +142,45 @@ class Reporter:
         self._write()
 
     def fold(self, fold: int, folds: int, p: Any) -> None:
-        """Cross-fitting progress (fold -1: the linear probe's one pass over every image).
-        The ETA covers the folds still to come, each taken to last as long as this one."""
-        now = time.monotonic()
-        started = self.fold_started.setdefault(fold, now)
-        per_fold = now - started + float(p.eta_s)
-        later = folds - fold - 1 if fold >= 0 else 0
+        """Cross-fitting progress (fold -1: the linear probe's one pass over every image),
+        with the fold model's own loss and pace."""
+        loss = float(p.loss)
         self.progress = {
             **self.progress,
             "phase": "cross-fitting",
             "fold": fold + 1,
             "folds": folds,
             **_counters("fold_", p),
-            "eta_s": round(float(p.eta_s) + later * per_fold, 1),
-            "images_per_s": round(float(p.images_per_s), 1)
-            if p.images_per_s
-            else self.progress.get("images_per_s"),
+            "fold_loss": None if math.isnan(loss) else round(loss, 5),
+            "images_per_s": round(float(p.images_per_s), 1) if p.images_per_s else None,
         }
         self._write()
+
+    def estimate(self) -> None:
+        """The plan's phase, percent and ETA for the progress as it stands (no plan: the
+        loop's own eta_s stays)."""
+        if self.plan is None:
+            return
+        index, done = position(self.plan, self.progress)
+        self.pace.update(done, time.monotonic())
+        eta = eta_seconds(self.plan, index, done, self.pace.rate)
+        average = self.pace.average()
+        self.progress.update(
+            stage=self.plan.phases[index].name,
+            stage_index=index + 1,
+            stages=len(self.plan.phases),
+            percent=min(99, int(100 * done / (self.plan.total or 1))),
+            eta_s=None if eta is None else round(eta, 1),
+        )
+        if average:  # what the next run's estimate starts from (queries/runs.py)
+            self.progress["units_per_s"] = round(average, 2)
 
     def _write(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last_write < 1.0:
             return
         self.last_write = now
+        self.estimate()
         TrainingRun.objects.filter(pk=self.run_id).update(
             progress=self.progress, loss_curve=self.curve[-2000:], heartbeat_at=timezone.now()
         )

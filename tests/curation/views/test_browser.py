@@ -260,7 +260,8 @@ def test_picking_an_architecture_fills_in_its_defaults_on_the_retrain_form(
     imported, data_scientist, open_as
 ):
     page = open_as(data_scientist, "/datasets/dresses/attributes/neckline/retrain/")
-    epochs, size = page.get_by_label("Epochs"), page.get_by_label("Image size (px)")
+    epochs = page.get_by_label("Epochs", exact=True)  # not "Epochs per fold"
+    size = page.get_by_label("Image size (px)")
     weights = page.get_by_label("Start from ImageNet weights (EfficientNet-Lite0 only)")
     expect(epochs).to_have_value("3")  # small images: the Lite0 recipe by default
     expect(weights).to_be_checked()
