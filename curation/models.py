@@ -361,6 +361,9 @@ class TrainingRun(models.Model):
     train_count = models.PositiveIntegerField(default=0)
     test_count = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(null=True, blank=True)  # test-split metrics (mlcore Metrics)
+    # mlcore Strength of the test metrics, kept apart from them so the pages that mark a weak
+    # model never read the metrics column (queries/strength.py); None: not judged
+    strength = models.JSONField(null=True, blank=True)
     # Precomputed for the QA pages, so no page counts the catalog: per split, the label ids in
     # run order, the confusion matrix of the frozen labels vs predictions, and the mistakes.
     aggregates = models.JSONField(null=True, blank=True)
