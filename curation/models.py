@@ -95,6 +95,12 @@ class Dataset(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("curation:dataset_detail", args=[self.name])
 
+    @property
+    def items_word(self) -> str:
+        """What the pages call its images' subjects: "dresses" in a dress catalog, otherwise
+        "items" (Fashion-MNIST's T-shirts are not dresses)."""
+        return "dresses" if "dress" in f"{self.name} {self.title}".lower() else "items"
+
 
 class Attribute(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="attributes")
@@ -298,6 +304,8 @@ class ImportJob(models.Model):
     upload_name = models.CharField(max_length=255, blank=True)
     upload_dir = models.CharField(max_length=1024, blank=True)
     create_dataset = models.BooleanField(default=False)
+    # labels new to existing attributes the user asked to create ('boat', 'neckline:boat')
+    create_labels = models.JSONField(default=list, blank=True)
     overwrite_manual = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0)

@@ -26,4 +26,9 @@ class Migration(migrations.Migration):
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.RunPython(judge_finished_runs, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name="importjob",
+            name="create_labels",
+            field=models.JSONField(blank=True, default=list),
+        ),
     ]
