@@ -97,6 +97,12 @@ class Dataset(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("curation:dataset_detail", args=[self.name])
 
+    @property
+    def items_word(self) -> str:
+        """What the pages call its images' subjects: "dresses" in a dress catalog, otherwise
+        "items" (Fashion-MNIST's T-shirts are not dresses)."""
+        return "dresses" if "dress" in f"{self.name} {self.title}".lower() else "items"
+
 
 class Attribute(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="attributes")
@@ -300,6 +306,8 @@ class ImportJob(models.Model):
     upload_name = models.CharField(max_length=255, blank=True)
     upload_dir = models.CharField(max_length=1024, blank=True)
     create_dataset = models.BooleanField(default=False)
+    # labels new to existing attributes the user asked to create ('boat', 'neckline:boat')
+    create_labels = models.JSONField(default=list, blank=True)
     overwrite_manual = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     done = models.PositiveIntegerField(default=0)
@@ -363,6 +371,9 @@ class TrainingRun(models.Model):
     train_count = models.PositiveIntegerField(default=0)
     test_count = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(null=True, blank=True)  # test-split metrics (mlcore Metrics)
+    # mlcore Strength of the test metrics, kept apart from them so the pages that mark a weak
+    # model never read the metrics column (queries/strength.py); None: not judged
+    strength = models.JSONField(null=True, blank=True)
     # Precomputed for the QA pages, so no page counts the catalog: per split, the label ids in
     # run order, the confusion matrix of the frozen labels vs predictions, and the mistakes.
     aggregates = models.JSONField(null=True, blank=True)

@@ -20,7 +20,11 @@ from curation.api.openapi import cursor_page, page_parameters
 from curation.api.views import IdCursor
 from curation.models import Annotation, Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
-from curation.services.runs.control import cancel_training_run, promote_training_run
+from curation.services.runs.control import (
+    WeakRunError,
+    cancel_training_run,
+    promote_training_run,
+)
 from curation.services.runs.idempotency import KeyReused, check_key, start_once
 from curation.services.runs.options import TrainingError
 from curation.services.runs.resume import resume_training_run
@@ -51,6 +55,7 @@ class RunSerializer(serializers.ModelSerializer):
             "config",
             "label_names",
             "metrics",
+            "strength",
             "artifact_uri",
             "error",
             "failed_phase",
@@ -212,8 +217,17 @@ def run_cancel(request, run_id: int):
     return Response(RunSerializer(run).data)
 
 
+class PromoteSerializer(serializers.Serializer):
+    confirm_weak = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="promote a weak run (test accuracy not clearly above the majority-class "
+        "baseline) anyway",
+    )
+
+
 @extend_schema(
-    request=None,
+    request=PromoteSerializer,
     responses={
         202: RunSerializer,
         409: OpenApiResponse(description="the run can't be resumed (the body says why)"),
@@ -239,14 +253,26 @@ def run_resume(request, run_id: int):
     request=None,
     responses={
         200: RunSerializer,
-        409: OpenApiResponse(description="the run can't be promoted (the body says why)"),
+        409: OpenApiResponse(
+            description="the run can't be promoted (the body says why); a weak run without "
+            "confirm_weak names confirm_weak"
+        ),
     },
 )
 @api_view(["POST"])
 def run_promote(request, run_id: int):
     run = get_run_for_user(request, run_id)
+    body = PromoteSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
     try:
-        promote_training_run(run=run, actor=request.user)
+        promote_training_run(
+            run=run, actor=request.user, confirm_weak=body.validated_data["confirm_weak"]
+        )
+    except WeakRunError as exc:
+        return Response(
+            {"detail": str(exc), "confirm_weak": "required: the run is weak"},
+            status=status.HTTP_409_CONFLICT,
+        )
     except TrainingError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response(RunSerializer(run).data)

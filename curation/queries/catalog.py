@@ -26,7 +26,9 @@ from curation.models import (
 
 def datasets_with_counts(datasets: QuerySet[Dataset]) -> QuerySet[Dataset]:
     """Each of `datasets` (those the user may see: access.visible_datasets) with n_ok (usable
-    images, from the trigger-kept SplitTally rows) and n_quarantined (an index range on
+    images, from the trigger-kept SplitTally rows), n_test (those in the test split: the
+    share the list shows is the data's, not the dataset's test_fraction setting, which only
+    new products follow) and n_quarantined (an index range on
     (dataset, status): quarantined images are few), so the list never counts the catalog."""
     usable = (
         SplitTally.objects.filter(dataset_id=OuterRef("pk"))
@@ -40,8 +42,15 @@ def datasets_with_counts(datasets: QuerySet[Dataset]) -> QuerySet[Dataset]:
         .annotate(n=Count("*"))
         .values("n")
     )
+    test = (
+        SplitTally.objects.filter(dataset_id=OuterRef("pk"), split=Split.TEST)
+        .values("dataset_id")
+        .annotate(n=Sum("n"))
+        .values("n")
+    )
     return datasets.annotate(
         n_ok=Coalesce(Subquery(usable, output_field=IntegerField()), 0),
+        n_test=Coalesce(Subquery(test, output_field=IntegerField()), 0),
         n_quarantined=Coalesce(Subquery(quarantined, output_field=IntegerField()), 0),
     ).order_by("name")
 
@@ -49,6 +58,12 @@ def datasets_with_counts(datasets: QuerySet[Dataset]) -> QuerySet[Dataset]:
 def usable_count(dataset: Dataset) -> int:
     """Usable (status ok) images in the dataset, from the tallies: one indexed row a split."""
     return SplitTally.objects.filter(dataset=dataset).aggregate(n=Sum("n"))["n"] or 0
+
+
+def has_boxes(dataset: Dataset) -> bool:
+    """Whether any image of the dataset has a box (drawn, or from a synthetic catalog): only
+    then do its image pages offer one."""
+    return ImageBox.objects.filter(image__dataset=dataset).exists()
 
 
 def missing_box_count(dataset: Dataset) -> int:

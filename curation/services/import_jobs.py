@@ -17,12 +17,15 @@ from curation import roles
 from curation.models import ImportJob
 from curation.services import queue
 from curation.services.archives import Limits, unpack_zip
-from curation.services.imports import import_catalog
+from curation.services.imports import NotInDataset, import_catalog, parse_label_names
 from curation.services.sources import SourceError
 
 TASK = "curation.run_import_job"
 UPLOAD_FOLDER = re.compile(r"[0-9a-f]{32}")
 STALE_UPLOADS = timedelta(days=1)  # longer than any upload takes to unpack and queue
+# The Import page's checkbox, and how a web import's error asks for it.
+CREATE_LABEL = "Create the dataset and attributes (columns) if missing"
+WEB_CREATE = f"tick '{CREATE_LABEL}' on the Import page"
 
 
 class ImportCancelled(Exception):
@@ -37,6 +40,7 @@ def start_import_job(
     overwrite_manual: bool,
     actor,
     upload: Upload | None = None,
+    create_labels: str = "",
 ) -> ImportJob:
     """Queue an import of `source`, or of an unpacked `upload` (then `source` is ignored and
     the upload's folder is removed when the import ends, or now if it can't be queued)."""
@@ -47,6 +51,7 @@ def start_import_job(
             upload_dir=str(upload.folder) if upload else "",
             dataset_name=dataset_name,
             create_dataset=create,
+            create_labels=parse_label_names(create_labels),
             overwrite_manual=overwrite_manual,
             created_by=actor,
         )
@@ -197,12 +202,16 @@ def run_import_job(job_id: int) -> None:
             job.source,
             dataset_name=job.dataset_name,
             create=job.create_dataset,
+            create_labels=job.create_labels,
             overwrite_manual=job.overwrite_manual,
             actor=job.created_by,
             progress=progress,
         )
     except ImportCancelled:
         end_job(job.pk, ImportJob.Status.CANCELLED)
+        return
+    except NotInDataset as exc:  # worded for the page the job was started from
+        end_job(job.pk, ImportJob.Status.FAILED, error=exc.worded(WEB_CREATE))
         return
     except SourceError as exc:
         end_job(job.pk, ImportJob.Status.FAILED, error=str(exc))

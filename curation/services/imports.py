@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -37,9 +37,31 @@ from curation.services.sources import (
 from curation.storage import delete_blob, local_storage_location, put_blob
 
 CHUNK = 1000
+# How the command line asks for what a source names that the dataset lacks; the Import
+# page words it as its own checkbox (NotInDataset.worded).
+CLI_CREATE = "pass --create"
 # Below this many rows, starting worker processes costs more than it saves.
 PROCESS_POOL_MIN_ROWS = 3000
 Progress = Callable[[int, int], None]
+
+
+class NotInDataset(SourceError):
+    """The source names a dataset or columns the app lacks and create was not asked for.
+    str() says how on the command line; worded(how) as another caller asks (a checkbox)."""
+
+    def __init__(self, problem: str, purpose: str):
+        self.problem, self.purpose = problem, purpose
+        super().__init__(self.worded(CLI_CREATE))
+
+    def worded(self, how: str) -> str:
+        return f"{self.problem}; {how} {self.purpose}"
+
+
+def parse_label_names(raw: str | Collection[str]) -> list[str]:
+    """'boat, neckline:square' -> ['boat', 'neckline:square']: the labels a user named to be
+    created (a bare label for any attribute, attribute:label for one)."""
+    parts = raw.split(",") if isinstance(raw, str) else list(raw)
+    return [p.strip() for p in parts if p.strip()]
 
 
 @dataclass
@@ -52,6 +74,11 @@ class ImportReport:
     conflicts: list[dict[str, object]] = field(default_factory=list)
     quarantined: list[dict[str, object]] = field(default_factory=list)
     errors: list[dict[str, object]] = field(default_factory=list)
+    # Labels the source uses that the dataset lacked: {attribute, label, rows, created}. Only
+    # those named in create_labels (or of a column this import created) were created.
+    new_labels: list[dict[str, object]] = field(default_factory=list)
+    # Names in create_labels that no row used (a typo, most likely): nothing was created.
+    unused_create_labels: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -65,18 +92,26 @@ def import_catalog(
     *,
     dataset_name: str,
     create: bool = False,
+    create_labels: str | Collection[str] = (),
     overwrite_manual: bool = False,
     actor=None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import `source` into the dataset `dataset_name`. Raises SourceError if unusable."""
+    """Import `source` into the dataset `dataset_name`. Raises SourceError if unusable.
+
+    create: make the dataset and the columns' attributes if missing (with every label of a
+    column made here). A label new to an existing attribute is made only when named in
+    create_labels ('boat' or 'neckline:boat'); otherwise its rows are errors naming it,
+    and the report lists it under new_labels."""
     src = open_source(source) if isinstance(source, str) else source
     manifest = parse_manifest(src.read_manifest())
     dataset = _get_dataset(dataset_name, create=create)
     report = ImportReport(dataset=dataset.name, source=src.description)
     report.errors.extend(e.to_dict() for e in manifest.errors)
-    attributes = _ensure_attributes(dataset, manifest.attributes, create=create)
-    labels = _ensure_labels(attributes, manifest.rows, create=create)
+    attributes, made = _ensure_attributes(dataset, manifest.attributes, create=create)
+    labels = _ensure_labels(
+        attributes, manifest.rows, made=made, named=parse_label_names(create_labels), report=report
+    )
     ctx = WriteContext(
         dataset=dataset,
         names=Names(
@@ -133,33 +168,44 @@ def _get_dataset(name: str, *, create: bool) -> Dataset:
     if dataset is not None:
         return dataset
     if not create:
-        raise SourceError(f"dataset '{name}' does not exist; pass --create to create it")
+        raise NotInDataset(f"dataset '{name}' does not exist", "to create it")
     from curation.services.datasets import create_dataset
 
     return create_dataset(name=name)
 
 
-def _ensure_attributes(dataset: Dataset, names: list[str], *, create: bool) -> dict[str, Attribute]:
+def _ensure_attributes(
+    dataset: Dataset, names: list[str], *, create: bool
+) -> tuple[dict[str, Attribute], set[str]]:
+    """The columns' attributes by name, and the names of those made now."""
     existing = {a.name: a for a in Attribute.objects.filter(dataset=dataset)}
     missing = [n for n in names if n not in existing]
     if missing and not create:
         known = ", ".join(existing) or "none yet"
-        raise SourceError(
+        raise NotInDataset(
             f"column(s) {', '.join(missing)} are not attributes of dataset '{dataset.name}' "
-            f"(attributes: {known}); pass --create to add them"
+            f"(attributes: {known})",
+            "to add them",
         )
     position = max((a.position for a in existing.values()), default=-1) + 1
     for offset, name in enumerate(missing):
         existing[name] = Attribute.objects.create(
             dataset=dataset, name=name, position=position + offset
         )
-    return {n: existing[n] for n in names}
+    return {n: existing[n] for n in names}, set(missing)
 
 
 def _ensure_labels(
-    attributes: dict[str, Attribute], rows: list[ManifestRow], *, create: bool
+    attributes: dict[str, Attribute],
+    rows: list[ManifestRow],
+    *,
+    made: set[str],
+    named: list[str],
+    report: ImportReport,
 ) -> dict[str, dict[str, int]]:
-    """attribute name -> {label name -> label id}; with create, new labels in order of first use."""
+    """attribute name -> {label name -> label id}. New labels (in order of first use) are
+    made for the attributes in `made` and where `named` names them; every label the dataset
+    lacked goes into report.new_labels, made or not."""
     name_of = {a.pk: n for n, a in attributes.items()}
     by_attr: dict[str, dict[str, int]] = {name: {} for name in attributes}
     next_position: dict[str, int] = dict.fromkeys(attributes, 0)
@@ -167,17 +213,27 @@ def _ensure_labels(
         attr_name = name_of[label.attribute_id]
         by_attr[attr_name][label.name] = label.pk
         next_position[attr_name] = max(next_position[attr_name], label.position + 1)
-    if create:
-        for row in rows:
-            for attr_name, value in row.labels.items():
-                if value is not None and value not in by_attr[attr_name]:
-                    label = Label.objects.create(
-                        attribute=attributes[attr_name],
-                        name=value,
-                        position=next_position[attr_name],
-                    )
-                    next_position[attr_name] += 1
-                    by_attr[attr_name][value] = label.pk
+    uses: dict[tuple[str, str], int] = {}  # (attribute, label) -> rows, in order of first use
+    for row in rows:
+        for attr_name, value in row.labels.items():
+            if value is not None and value not in by_attr[attr_name]:
+                uses[attr_name, value] = uses.get((attr_name, value), 0) + 1
+    used_names: set[str] = set()
+    for (attr_name, value), count in uses.items():
+        asked = {value, f"{attr_name}:{value}"} & set(named)
+        used_names |= asked
+        create = attr_name in made or bool(asked)
+        if create:
+            label = Label.objects.create(
+                attribute=attributes[attr_name], name=value, position=next_position[attr_name]
+            )
+            next_position[attr_name] += 1
+            by_attr[attr_name][value] = label.pk
+        if attr_name not in made:  # a new column's labels are all new: no need to list them
+            report.new_labels.append(
+                {"attribute": attr_name, "label": value, "rows": count, "created": create}
+            )
+    report.unused_create_labels = [n for n in named if n not in used_names]
     return by_attr
 
 

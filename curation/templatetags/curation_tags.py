@@ -109,6 +109,14 @@ def heat(count, row_total):
 
 
 @register.filter
+def percent(value, places=1) -> str:
+    """0.2437 -> '24.4%' (a share as a percentage); '' for a missing value."""
+    if value is None or value == "":
+        return ""
+    return f"{float(value) * 100:.{int(places)}f}%"
+
+
+@register.filter
 def duration(seconds):
     if seconds is None:
         return "—"

@@ -18,6 +18,7 @@ from curation import params, roles
 from curation.access import get_attribute_for_user, require_perm
 from curation.models import Attribute, Label, LabelEvent
 from curation.queries import arrivals, quality
+from curation.queries.strength import is_weak
 from curation.services.arrivals import (
     ArrivalsResult,
     NoPromotedModel,
@@ -25,6 +26,8 @@ from curation.services.arrivals import (
     label_arrivals,
 )
 from curation.services.labels import revert_batch
+
+BULK = ("selected", "page")  # accept values that take many images at once
 
 
 def _order(raw: str | None) -> str:
@@ -60,6 +63,7 @@ def _context(request, attr: Attribute, order: str, page: str, **extra) -> dict:
         "labels": labels,
         "order": order,
         "can_relabel": roles.may(request.user, "relabel"),
+        "weak": is_weak(run),  # no bulk accept of a weak model's suggestions
         **extra,
     }
     if run is not None:
@@ -103,6 +107,13 @@ def arrivals_decide(request, name: str, attribute: str):
     ids = params.int_list(request.POST, "page_image" if accept == "page" else "image")
     if not ids:
         return _answer(request, attr, order, page, error="Select at least one image first.")
+    promoted = getattr(attr, "promoted", None)
+    if accept in BULK and is_weak(promoted.run if promoted is not None else None):
+        error = (
+            "The promoted model is weak (not clearly better than always answering its "
+            "commonest label): accept its suggestions one image at a time."
+        )
+        return _answer(request, attr, order, page, error=error)
     try:
         if accept:
             result = accept_suggestions(

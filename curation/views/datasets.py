@@ -38,7 +38,10 @@ def dataset_detail(request, name: str):
         context = {"dataset": dataset, **_gallery_context(request, dataset, attributes)}
         return render(request, "curation/dataset_detail.html#tiles", context)
     quarantine = Paginator(
-        Image.objects.filter(dataset=dataset, status=ImageStatus.QUARANTINED).order_by("id"), 25
+        Image.objects.filter(dataset=dataset, status=ImageStatus.QUARANTINED)
+        .select_related("product")
+        .order_by("id"),
+        25,
     ).get_page(params.int_param(request.GET, "qpage", low=1, default=1))
     context = {
         "dataset": dataset,

@@ -42,6 +42,7 @@ def _image_context(request, image, **extra) -> dict:
         "scores": scores_for_images([image.pk], dataset_id=image.dataset_id).get(image.pk, []),
         "can_relabel": roles.may(request.user, "relabel"),
         "reason_max": REASON_MAX,
+        "show_box": bool(image.file) and catalog.has_boxes(image.dataset),
         **extra,
     }
 

@@ -20,6 +20,7 @@ from curation.access import (
 )
 from curation.models import ImportJob
 from curation.services.import_jobs import (
+    CREATE_LABEL,
     cancel_import_job,
     save_uploaded_catalog,
     start_import_job,
@@ -29,7 +30,7 @@ from curation.services.sources import SourceError
 
 class ImportForm(forms.Form):
     dataset = forms.SlugField(
-        max_length=80, help_text="Existing dataset, or a new name with 'create'."
+        max_length=80, help_text=f"Existing dataset, or a new name with '{CREATE_LABEL}'."
     )
     source = forms.CharField(
         max_length=1024,
@@ -39,8 +40,15 @@ class ImportForm(forms.Form):
     upload = forms.FileField(
         required=False, help_text="…or upload a .zip with labels.csv and images."
     )
-    create = forms.BooleanField(
-        required=False, label="Create the dataset, attributes and labels if missing"
+    create = forms.BooleanField(required=False, label=CREATE_LABEL)
+    create_labels = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Create these labels",
+        help_text=(
+            "Labels new to an existing attribute, comma-separated: boat, or neckline:boat for "
+            "one attribute. Any other label the dataset lacks is a row error naming it."
+        ),
     )
     overwrite_manual = forms.BooleanField(
         required=False, label="Let changed source labels replace labels people changed here"
@@ -69,6 +77,8 @@ class ImportForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if "source" in self.errors:  # the path was refused: its own error says why
+            return data
         if not data.get("source") and not data.get("upload"):
             raise forms.ValidationError("Give a source path or upload a file.")
         if data.get("source") and data.get("upload"):
@@ -108,6 +118,7 @@ def import_start(request):
                 upload=upload,
                 dataset_name=form.cleaned_data["dataset"],
                 create=form.cleaned_data["create"],
+                create_labels=form.cleaned_data["create_labels"],
                 overwrite_manual=form.cleaned_data["overwrite_manual"],
                 actor=request.user,
             )
@@ -173,8 +184,8 @@ def import_cancel(request, job_id: int):
 def _shown_source(job: ImportJob, user) -> tuple[str, Callable[[str], str]]:
     """Server paths are for those who import (data scientists, admins); others see the
     uploaded file's own name, or a folder's last name, also inside error messages."""
-    if roles.may(user, "import"):
-        return job.source, lambda text: text
+    if roles.may(user, "import"):  # an upload by its name: its server folder is a uuid
+        return job.upload_name or job.source, lambda text: text
     if job.upload_name:
         shown = job.upload_name
     elif job.source.startswith("s3://"):
@@ -202,8 +213,16 @@ def _report_tables(report: dict, hide: Callable[[str], str]) -> dict:
         ("Quarantined", len(report.get("quarantined", []))),
         ("Errors", len(report.get("errors", []))),
     ]
+    new_labels = report.get("new_labels", [])
+    missing = [n for n in new_labels if not n.get("created")]
     left_out = [
         (heading, [{**r, "reason": hide(str(r.get("reason", "")))} for r in report.get(key, [])])
         for heading, key in (("Quarantined files", "quarantined"), ("Rows not imported", "errors"))
     ]
-    return {"counts": counts, "left_out": left_out}
+    return {
+        "counts": counts,
+        "left_out": left_out,
+        "new_labels": new_labels,
+        "missing_labels": ", ".join(f"{n['attribute']}:{n['label']}" for n in missing),
+        "unused_create_labels": report.get("unused_create_labels", []),
+    }

@@ -26,6 +26,7 @@ from curation.access import (
 )
 from curation.models import Attribute, Image, Label, RunImage, Split, TrainingRun
 from curation.queries import health, payoff, quality
+from curation.queries.strength import run_strength
 from curation.services.labels import (
     REASON_MAX,
     BadReason,
@@ -63,6 +64,7 @@ def dashboard(request, name: str, attribute: str):
         context["runs"] = quality.run_choices(attr)
         context["normalise"] = normalise
         context["board_html"] = _board_html(attr, run, split, normalise)
+        context["strength"] = run_strength(run)
     context.update(_leakage(attr, run))
     return render(request, "curation/quality.html", context)
 

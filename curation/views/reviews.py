@@ -21,6 +21,7 @@ from curation.csvsafe import escape_cell
 from curation.models import Attribute, Label, ReviewItem, TrainingRun
 from curation.queries import quality
 from curation.queries.agreement import run_agreement
+from curation.queries.strength import run_strength
 from curation.services.reviews import ReviewError, cast_vote, import_answers, queue_suspects
 from curation.views.nav import back_to
 
@@ -72,6 +73,7 @@ def review_queue(request, name: str, attribute: str):
             next_after=page[PAGE - 1].rank if len(page) > PAGE else None,
             counts={s: ReviewItem.objects.filter(run=run, status=s).count() for s in STATUSES},
             wrong=quality.wrong_labels_left(run),
+            strength=run_strength(run),
         )
         for item in context["items"]:
             item.my_vote = next(

@@ -19,13 +19,18 @@ from curation.access import (
 from curation.models import Attribute, RunImage, TrainingRun
 from curation.queries.calibration import class_reliability
 from curation.queries.runs import Estimate, estimate_run, runs_ahead
+from curation.queries.strength import run_strength
 from curation.services.calibration import run_calibration
 from curation.services.runs.classifier_start import (
     build_config,
     default_options,
     start_training_run,
 )
-from curation.services.runs.control import cancel_training_run, promote_training_run
+from curation.services.runs.control import (
+    WeakRunError,
+    cancel_training_run,
+    promote_training_run,
+)
 from curation.services.runs.idempotency import start_once
 from curation.services.runs.options import TrainingError
 from curation.services.runs.resume import resume_training_run
@@ -200,6 +205,7 @@ def run_detail(request, run_id: int):
             "sources": source_rows(run) if run.kind == TrainingRun.Kind.SIMILARITY else None,
             "calibration": calibration,
             "class_reliability": class_reliability(run),
+            "strength": run_strength(run),
         },
     )
 
@@ -235,7 +241,11 @@ def run_resume(request, run_id: int):
 def run_promote(request, run_id: int):
     run = get_run_for_user(request, run_id)
     try:
-        promote_training_run(run=run, actor=request.user)
+        promote_training_run(
+            run=run, actor=request.user, confirm_weak=request.POST.get("confirm_weak") == "1"
+        )
+    except WeakRunError as exc:
+        messages.error(request, f"Not promoted: {exc} (tick the box under Promote).")
     except TrainingError as exc:
         messages.error(request, str(exc))
     else:

@@ -1,4 +1,5 @@
-"""manage.py import_catalog SOURCE --dataset NAME [--create] [--overwrite-manual] [--json]"""
+"""manage.py import_catalog SOURCE --dataset NAME [--create] [--create-labels A,B]
+[--overwrite-manual] [--json]"""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--create",
             action="store_true",
-            help="create the dataset, attributes and labels if missing",
+            help="create the dataset and the columns' attributes (with their labels) if missing",
+        )
+        parser.add_argument(
+            "--create-labels",
+            default="",
+            metavar="A,B",
+            help="labels new to an existing attribute to create ('boat' or 'neckline:boat'); "
+            "other unknown labels are row errors",
         )
         parser.add_argument(
             "--overwrite-manual",
@@ -40,6 +48,7 @@ class Command(BaseCommand):
                 options["source"],
                 dataset_name=options["dataset"],
                 create=options["create"],
+                create_labels=options["create_labels"],
                 overwrite_manual=options["overwrite_manual"],
                 progress=progress,
             )
@@ -89,6 +98,13 @@ def format_report(report: ImportReport) -> str:
     if report.errors:
         lines += ["", "Rows not imported:"]
         lines += [f"  line {e['line']}: {e['path'] or '-'}: {e['reason']}" for e in report.errors]
+    missing = [n for n in report.new_labels if not n["created"]]
+    if missing:
+        names = ",".join(f"{n['attribute']}:{n['label']}" for n in missing)
+        lines += ["", f"Labels not in the dataset (--create-labels {names} to add them):"]
+        lines += [f"  {n['attribute']}: {n['label']} ({n['rows']} rows)" for n in missing]
+    if report.unused_create_labels:
+        lines += ["", f"Named but used by no row: {', '.join(report.unused_create_labels)}"]
     if report.conflicts:
         lines += ["", "Conflicts (kept the app's label; --overwrite-manual to take the source's):"]
         lines += [

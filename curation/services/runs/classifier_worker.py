@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from curation.artifacts import models_destination, run_folder, run_mirror
 from curation.models import Label, RunImage, Split, TrainingRun
 from curation.queries.runs import last_throughput, run_plan
+from curation.queries.strength import strength_of_metrics
 from curation.services.aggregates import mark_errors, refresh_run_aggregates
 from curation.services.reviews import queue_suspects
 from curation.services.runs.worker import Reporter, finish_cancelled, finish_run
@@ -216,11 +217,15 @@ def persist(run: TrainingRun, items: RunItems, found, *, artifact: str, progress
     update_predictions(items, found)
     mark_errors(run)
     refresh_run_aggregates(run)
-    queue_suspects(run=run)
+    metrics = run_metrics(found, list(run.label_names), len(items.train_rows))
+    strength = strength_of_metrics(metrics)
+    if strength is None or not strength.weak:  # a weak run's suspects are queued on request
+        queue_suspects(run=run)
     finish_run(
         run.pk,
         Status.SUCCEEDED,
-        metrics=run_metrics(found, list(run.label_names), len(items.train_rows)),
+        metrics=metrics,
+        strength=strength.to_dict() if strength is not None else None,
         artifact_uri=artifact,
         progress={**progress, "phase": "done"},
     )

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from curation import roles
 from curation.models import PromotedModel, TrainingRun
+from curation.queries.strength import run_strength
 from curation.services import queue
 from curation.services.runs.options import TrainingError
 from curation.services.scoring import queue_scoring_after_promotion
@@ -54,13 +55,27 @@ def cancel_training_run(*, run: TrainingRun, actor) -> TrainingRun:
     return run
 
 
-def promote_training_run(*, run: TrainingRun, actor) -> PromotedModel:
-    """Make a succeeded run's model the attribute's current model."""
+class WeakRunError(TrainingError):
+    """A weak run (see queries/strength.py) was promoted without confirm_weak."""
+
+
+def promote_training_run(*, run: TrainingRun, actor, confirm_weak: bool = False) -> PromotedModel:
+    """Make a succeeded run's model the attribute's current model. A weak run (test accuracy
+    not clearly above the majority-class baseline) needs confirm_weak: its suggestions
+    would be presented as a model's while they are little better than chance."""
     roles.check(actor, "train")
     if run.status != TrainingRun.Status.SUCCEEDED:
         raise TrainingError(f"only a succeeded run can be promoted; run {run.pk} is {run.status}")
     if run.attribute_id is None:
         raise TrainingError("this run has no attribute to promote it for")
+    strength = run_strength(run)
+    if strength is not None and strength.weak and not confirm_weak:
+        raise WeakRunError(
+            f"run {run.pk} is a weak model: test accuracy {strength.accuracy:.1%} "
+            f"(95% interval {strength.low:.1%} to {strength.high:.1%} on {strength.n} images) "
+            f"is not clearly above {strength.baseline:.1%}, what always answering "
+            f"'{strength.majority}' scores; promote it anyway with confirm_weak"
+        )
     promoted, _ = PromotedModel.objects.update_or_create(
         attribute_id=run.attribute_id, defaults={"run": run, "promoted_by": actor}
     )
