@@ -43,9 +43,7 @@ def _stored_bytes(image: Image) -> bytes:
         return handle.read()
 
 
-def test_an_exported_link_gives_the_image_to_anyone_without_a_login(
-    client, data_scientist, run
-):
+def test_an_exported_link_gives_the_image_to_anyone_without_a_login(client, data_scientist, run):
     client.force_login(data_scientist)
     export = client.get(reverse("curation:review_export", args=["dresses", "neckline"]))
     task = next(csv.DictReader(io.StringIO(export.content.decode())))
