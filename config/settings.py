@@ -197,6 +197,8 @@ CURATION_SOURCE_S3_ENDPOINT_URL = env_str("CURATION_SOURCE_S3_ENDPOINT_URL") or 
 # Image intake limits.
 CURATION_MAX_IMAGE_PIXELS = env_int("CURATION_MAX_IMAGE_PIXELS", 40_000_000)
 CURATION_MAX_FILE_MB = env_int("CURATION_MAX_FILE_MB", 50)
+# How long a crowd export's signed image links work.
+CURATION_CROWD_LINK_HOURS = env_int("CURATION_CROWD_LINK_HOURS", 168)
 CURATION_MAX_UPLOAD_MB = env_int("CURATION_MAX_UPLOAD_MB", 200)
 # Promoted models a web process keeps loaded for classifying photos (LRU, by run id).
 CURATION_CLASSIFY_CACHE_MODELS = env_int("CURATION_CLASSIFY_CACHE_MODELS", 8)

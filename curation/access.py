@@ -19,6 +19,7 @@ from curation.auth_cache import user_facts
 from curation.models import (
     Attribute,
     Dataset,
+    GoldItem,
     Image,
     ImportJob,
     LabelEvent,
@@ -115,6 +116,12 @@ def get_review_item_for_user(request, item_id: int) -> ReviewItem:
     rows = ReviewItem.objects.select_related("run__dataset", "attribute", "image")
     rows = visible(request.user, rows, "run__dataset")
     return _get_or_404(request, rows, item_id, f"There is no review item #{item_id}.")
+
+
+def get_gold_for_user(request, gold_id: int) -> GoldItem:
+    rows = GoldItem.objects.select_related("attribute__dataset", "image", "answer")
+    rows = visible(request.user, rows, "attribute__dataset")
+    return _get_or_404(request, rows, gold_id, f"There is no review item #{gold_id}.")
 
 
 def get_image_for_user(request, image_id: int) -> Image:

@@ -514,28 +514,61 @@ class PromotedModel(models.Model):
         return f"{self.attribute_id}: run {self.run_id}"
 
 
-class ReviewItem(models.Model):
-    """A likely-mislabelled image of a run, put in front of reviewers."""
+class ReviewCase(models.Model):
+    """One image x attribute under review: its votes and its decision.
+
+    Every run whose queue flags the image shares the case, so votes and a decision carry over
+    from run to run. A later run that flags an image whose label changed since the decision
+    opens a new case (the old one stays, with its votes, as history).
+    """
 
     class Status(models.TextChoices):
         OPEN = "open", "open"
         DECIDED = "decided", "decided"
         NO_CONSENSUS = "no_consensus", "no consensus"  # votes ran out; an expert decides
 
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_cases")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    decided_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The image's latest label event once decided: a later event means the label changed since.
+    label_event = models.ForeignKey(
+        LabelEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["attribute", "image", "id"], name="review_case_latest")]
+
+    def __str__(self) -> str:
+        return f"review of image {self.image_id} for attribute {self.attribute_id} ({self.status})"
+
+
+class ReviewItem(models.Model):
+    """A likely-mislabelled image in one run's queue, at the run's rank. Its votes and decision
+    live on its case, shared with every other run that flagged the image."""
+
+    Status = ReviewCase.Status
+
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="review_items")
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="review_items")
     attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(ReviewCase, on_delete=models.CASCADE, related_name="items")
     given_label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
     suggested_label = models.ForeignKey(
         Label, null=True, on_delete=models.PROTECT, related_name="+"
     )
     score = models.FloatField(null=True)  # cleanlab label quality, low = suspect
     rank = models.PositiveIntegerField()
+    # The case's status, kept on the item so a run's queue pages on one index.
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
-    decided_label = models.ForeignKey(
-        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    # A batch a data scientist gave to one reviewer: they see it first, others not at all.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -551,7 +584,7 @@ class ReviewItem(models.Model):
 class ReviewVote(models.Model):
     """One reviewer's answer: a signed-in user, or an outside crowd worker (by their id)."""
 
-    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="votes")
+    case = models.ForeignKey(ReviewCase, on_delete=models.CASCADE, related_name="votes")
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -563,19 +596,60 @@ class ReviewVote(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["item", "reviewer"],
+                fields=["case", "reviewer"],
                 condition=models.Q(reviewer__isnull=False),
                 name="review_vote_once_per_user",
             ),
             models.UniqueConstraint(
-                fields=["item", "worker"],
+                fields=["case", "worker"],
                 condition=~models.Q(worker=""),
                 name="review_vote_once_per_worker",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"vote {self.label_id} on item {self.item_id}"
+        return f"vote {self.label_id} on case {self.case_id}"
+
+
+class GoldItem(models.Model):
+    """An image whose answer a data scientist knows, mixed into reviewers' queues (never shown
+    as such) to score each reviewer."""
+
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    answer = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["attribute", "image"], name="gold_item_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"gold {self.answer_id} for image {self.image_id}"
+
+
+class GoldAnswer(models.Model):
+    """A reviewer's answer to a gold item; `correct` is fixed when it is given."""
+
+    gold = models.ForeignKey(GoldItem, on_delete=models.CASCADE, related_name="answers")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")
+    correct = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gold", "reviewer"], name="gold_answer_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"gold answer {self.label_id} on {self.gold_id}"
 
 
 class LabelTally(models.Model):

@@ -35,6 +35,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "vote": ("review_label", f"vote in reviews ({MERCHANDISER})"),
     "judge": ("review_label", f"judge look-alikes ({MERCHANDISER})"),
     "decide": ("decide_review", f"decide reviews ({DATA_SCIENTIST})"),
+    "assign_reviews": ("decide_review", f"assign review batches ({DATA_SCIENTIST})"),
+    "mark_gold": ("decide_review", f"mark gold review items ({DATA_SCIENTIST})"),
     "train": ("start_training", f"start training runs ({DATA_SCIENTIST})"),
     "build_index": ("start_training", f"build indexes ({DATA_SCIENTIST})"),
     "score_images": (

@@ -25,7 +25,7 @@ from mlcore.eval.consensus import consensus_problem, crowd_consensus
 class ReviewerAgreement:
     name: str
     votes: int
-    decided: int  # votes on items that are decided
+    decided: int  # votes on items decided, less those the reviewer decided alone
     agree_share: float | None  # share of those votes that match the decision
     kappa: float | None  # Cohen's kappa of the reviewer's votes vs the decisions
     quality: float | None = None  # CROWDLAB reviewer quality in [0, 1]; None: not computed
@@ -51,7 +51,7 @@ class ClassAgreement:
 
 @dataclass
 class ItemConsensus:
-    item: ReviewItem  # with image, given_label and decided_label loaded
+    item: ReviewItem  # with image, given_label and case__decided_label loaded
     votes: list[tuple[str, int]]  # (reviewer, label id) in the order cast
     label_id: int  # CROWDLAB consensus
     quality: float  # CROWDLAB consensus quality in [0, 1], low = doubtful
@@ -59,7 +59,7 @@ class ItemConsensus:
 
     @property
     def doubts_decision(self) -> bool:
-        decided = self.item.decided_label_id
+        decided = self.item.case.decided_label_id
         return decided is not None and decided != self.label_id
 
 
@@ -122,17 +122,20 @@ def run_agreement(run: TrainingRun) -> Agreement:
 
 
 def collect_votes(run: TrainingRun) -> Votes:
+    """The votes on the cases of the run's items (cast in this run's queue or carried over
+    from an earlier one), keyed by the run's item."""
     by_item: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    item_of = dict(ReviewItem.objects.filter(run=run).values_list("case_id", "id"))
     rows = (
-        ReviewVote.objects.filter(item__run=run)
+        ReviewVote.objects.filter(case__items__run=run)
         .order_by("id")
-        .values_list("item_id", "reviewer__username", "worker", "label_id")
+        .values_list("case_id", "reviewer__username", "worker", "label_id")
     )
-    for item_id, username, worker, label_id in rows:
-        by_item[item_id].append((username or f"crowd:{worker}", label_id))
+    for case_id, username, worker, label_id in rows:
+        by_item[item_of[case_id]].append((username or f"crowd:{worker}", label_id))
     decided = dict(
         ReviewItem.objects.filter(run=run, status=ReviewItem.Status.DECIDED).values_list(
-            "id", "decided_label_id"
+            "id", "case__decided_label_id"
         )
     )
     names = sorted({name for pairs in by_item.values() for name, _ in pairs})
@@ -175,7 +178,11 @@ def reviewer_rows(votes: Votes) -> list[ReviewerAgreement]:
     rows = []
     for name in votes.reviewers:
         cast = by_reviewer[name]
-        mine = [(lab, votes.decided[item]) for item, lab in cast if item in votes.decided]
+        mine = [
+            (lab, votes.decided[item])
+            for item, lab in cast
+            if item in votes.decided and not decided_alone(votes, item, name)
+        ]
         agree = sum(a == b for a, b in mine)
         kappa = None
         if len(mine) >= 2 and len({x for pair in mine for x in pair}) > 1:
@@ -186,6 +193,14 @@ def reviewer_rows(votes: Votes) -> list[ReviewerAgreement]:
         share = agree / len(mine) if mine else None
         rows.append(ReviewerAgreement(name, len(cast), len(mine), share, kappa))
     return rows
+
+
+def decided_alone(votes: Votes, item_id: int, name: str) -> bool:
+    """Whether `name` named the item's decided label and nobody else did: a decision they
+    made alone (an expert's vote), which their agreement with the decisions leaves out."""
+    decided = votes.decided[item_id]
+    named = {voter for voter, label_id in votes.by_item[item_id] if label_id == decided}
+    return named == {name}
 
 
 def class_rows(votes: Votes, label_ids: list[int]) -> list[ClassAgreement]:
@@ -212,7 +227,7 @@ def run_consensus(
     items = {
         i.pk: i
         for i in ReviewItem.objects.filter(run=run).select_related(
-            "image", "given_label", "decided_label"
+            "image", "given_label", "case__decided_label"
         )
         if i.pk in votes.by_item
     }

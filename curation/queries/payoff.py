@@ -17,7 +17,7 @@ from curation.models import (
     Attribute,
     Image,
     LabelEvent,
-    ReviewItem,
+    ReviewCase,
     Split,
     TrainingRun,
 )
@@ -76,8 +76,8 @@ def reviewed_since(attribute: Attribute, since: datetime) -> Reviewed:
     """Images of the attribute people looked at since `since`, and those whose label changed:
     today's label differs from the one before their first change by a person since then (a
     relabel that was reverted changed nothing). Two aggregate queries."""
-    decided = ReviewItem.objects.filter(
-        attribute=attribute, status=ReviewItem.Status.DECIDED, decided_at__gte=since
+    decided = ReviewCase.objects.filter(
+        attribute=attribute, status=ReviewCase.Status.DECIDED, decided_at__gte=since
     ).values("image_id")
     events = LabelEvent.objects.filter(
         attribute=attribute, source__in=HUMAN_SOURCES, created_at__gte=since

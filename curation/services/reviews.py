@@ -14,10 +14,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from curation import roles
-from curation.models import Label, LabelSource, ReviewItem, ReviewVote, RunImage, TrainingRun
+from curation.models import (
+    Label,
+    LabelEvent,
+    LabelSource,
+    ReviewCase,
+    ReviewItem,
+    ReviewVote,
+    RunImage,
+    TrainingRun,
+)
 from curation.params import BadParameter, parse_int
 from curation.services.labels import relabel_image
 
@@ -31,31 +41,81 @@ class ReviewError(Exception):
 def queue_suspects(*, run: TrainingRun, limit: int = DEFAULT_QUEUE_SIZE) -> int:
     """Put the first `limit` images of the run's review order in its review queue (runs from
     before the review order: its `limit` top flagged suspects). Idempotent; returns how many
-    items were added."""
+    items were added.
+
+    An image already under review joins its case: its votes, and its decision unless the label
+    has changed since, carry over (a decided item lands in the run's decided tab, not the open
+    queue). A label changed since the decision opens a new case."""
     assert run.attribute_id is not None, "a classifier run has an attribute"
     rank = "review_rank"
     if not RunImage.objects.filter(run=run, review_rank__isnull=False).exists():
         rank = "suspect_rank"
+    queued = ReviewItem.objects.filter(run=run).values("image_id")
     rows = list(
         RunImage.objects.filter(run=run, **{f"{rank}__isnull": False, f"{rank}__lte": limit})
         .exclude(predicted_label=None)
+        .exclude(image_id__in=queued)
         .values_list("image_id", "given_label_id", "predicted_label_id", "quality", rank)
     )
-    items = [
-        ReviewItem(
-            run=run,
-            image_id=image_id,
-            attribute_id=run.attribute_id,
-            given_label_id=given,
-            suggested_label_id=predicted if predicted != given else None,
-            score=quality,
-            rank=rank or 0,  # never 0: the query takes ranked rows only
-        )
-        for image_id, given, predicted, quality, rank in rows
+    with transaction.atomic():
+        cases = cases_to_join(run.attribute_id, [row[0] for row in rows])
+        items = [
+            ReviewItem(
+                run=run,
+                image_id=image_id,
+                attribute_id=run.attribute_id,
+                case=cases[image_id],
+                status=cases[image_id].status,
+                given_label_id=given,
+                suggested_label_id=predicted if predicted != given else None,
+                score=quality,
+                rank=rank or 0,  # never 0: the query takes ranked rows only
+            )
+            for image_id, given, predicted, quality, rank in rows
+        ]
+        ReviewItem.objects.bulk_create(items, batch_size=1000)
+    return len(items)
+
+
+def cases_to_join(attribute_id: int, image_ids: list[int]) -> dict[int, ReviewCase]:
+    """image id -> the case a new queue item of the image joins: its latest case, unless that
+    one was decided and the label has changed since; else a new open case."""
+    latest: dict[int, ReviewCase] = {}
+    for case in ReviewCase.objects.filter(attribute_id=attribute_id, image_id__in=image_ids):
+        if case.image_id not in latest or case.pk > latest[case.image_id].pk:
+            latest[case.image_id] = case
+    decided = [c.image_id for c in latest.values() if c.status == ReviewCase.Status.DECIDED]
+    last_event = dict(
+        LabelEvent.objects.filter(attribute_id=attribute_id, image_id__in=decided)
+        .values("image_id")
+        .annotate(last=Max("id"))
+        .values_list("image_id", "last")
+    )
+    for image_id in decided:
+        if last_event.get(image_id, 0) > (latest[image_id].label_event_id or 0):
+            del latest[image_id]  # relabelled since the decision: review it afresh
+    new = [
+        ReviewCase(attribute_id=attribute_id, image_id=image_id)
+        for image_id in image_ids
+        if image_id not in latest
     ]
-    before = ReviewItem.objects.filter(run=run).count()
-    ReviewItem.objects.bulk_create(items, ignore_conflicts=True, batch_size=1000)
-    return ReviewItem.objects.filter(run=run).count() - before
+    for case in ReviewCase.objects.bulk_create(new, batch_size=1000):
+        latest[case.image_id] = case
+    return latest
+
+
+def assign_batch(*, run: TrainingRun, assignee, count: int, actor) -> int:
+    """Give the run's next `count` open, unassigned items (by rank) to `assignee`, who then
+    sees them first and alone. Returns how many were assigned."""
+    roles.check(actor, "assign_reviews")
+    if not roles.may(assignee, "vote"):
+        raise ReviewError(f"{assignee.username} may not vote in reviews")
+    ids = list(
+        ReviewItem.objects.filter(run=run, status=ReviewItem.Status.OPEN, assigned_to=None)
+        .order_by("rank")
+        .values_list("id", flat=True)[:count]
+    )
+    return ReviewItem.objects.filter(pk__in=ids).update(assigned_to=assignee)
 
 
 @dataclass
@@ -81,7 +141,8 @@ def decide(item: ReviewItem, votes: list[ReviewVote]) -> Decision:
 def cast_vote(
     *, item: ReviewItem, label: Label, reviewer=None, worker: str = "", actor=None
 ) -> ReviewItem:
-    """Record a vote; when the rule decides, apply the label (source `review`).
+    """Record a vote on the item's case; when the rule decides, apply the label (source
+    `review`).
 
     reviewer: the signed-in user voting. worker: an outside crowd worker's id (then `actor`,
     the person importing the answers, is the one who applies the decision).
@@ -96,18 +157,25 @@ def cast_vote(
     if label.attribute_id != item.attribute_id:
         raise ReviewError(f"'{label.name}' is not a label of this attribute")
     with transaction.atomic():
-        item = (
-            ReviewItem.objects.select_for_update(of=("self",))
-            .select_related("run__dataset", "image", "attribute", "decided_label")
-            .get(pk=item.pk or 0)
+        case = (
+            ReviewCase.objects.select_for_update(of=("self",))
+            .select_related("decided_label")
+            .get(pk=item.case_id or 0)
         )
-        if item.status == ReviewItem.Status.DECIDED:
-            decided = item.decided_label.name if item.decided_label else "no label"
+        item = ReviewItem.objects.select_related("run__dataset", "image", "attribute").get(
+            pk=item.pk or 0
+        )
+        item.case = case
+        if case.status == ReviewCase.Status.DECIDED:
+            decided = case.decided_label.name if case.decided_label else "no label"
             raise ReviewError(f"this image was already decided as {decided}")
+        assignee = item.assigned_to_id
+        if reviewer is not None and assignee is not None and assignee != reviewer.pk:
+            raise ReviewError("this image is assigned to another reviewer")
         try:
             with transaction.atomic():
                 ReviewVote.objects.create(
-                    item=item,
+                    case=case,
                     reviewer=reviewer,
                     worker="" if reviewer is not None else worker,
                     label=label,
@@ -116,13 +184,12 @@ def cast_vote(
         except IntegrityError:
             who = "you have" if reviewer is not None else f"worker {worker} has"
             raise ReviewError(f"{who} already voted on this image") from None
-        votes = list(item.votes.order_by("id"))
+        votes = list(case.votes.order_by("id"))
         decision = decide(item, votes)
         if decision.label_id is not None:
             _apply(item, decision, votes, actor=reviewer or actor)
         elif len(votes) >= item.run.dataset.review_max_votes:
-            item.status = ReviewItem.Status.NO_CONSENSUS
-            item.save(update_fields=["status"])
+            set_status(item, ReviewCase.Status.NO_CONSENSUS)
     return item
 
 
@@ -139,10 +206,26 @@ def _apply(item: ReviewItem, decision: Decision, votes: list[ReviewVote], *, act
         note=f"review of run {item.run_id}: {decision.reason} ({names})",
         flagged_by_run_id=item.run_id,
     )
-    item.status = ReviewItem.Status.DECIDED
-    item.decided_label = label
-    item.decided_at = timezone.now()
-    item.save(update_fields=["status", "decided_label", "decided_at"])
+    # The label's version at the decision: its latest event, written just now or before (a
+    # decision that keeps the label writes none).
+    case = item.case
+    case.label_event = (
+        LabelEvent.objects.filter(image_id=item.image_id, attribute_id=item.attribute_id)
+        .order_by("-id")
+        .first()
+    )
+    case.decided_label = label
+    case.decided_at = timezone.now()
+    case.save(update_fields=["decided_label", "decided_at", "label_event"])
+    set_status(item, ReviewCase.Status.DECIDED)
+
+
+def set_status(item: ReviewItem, status: str) -> None:
+    """The case's status, and its copy on every run's item of the case."""
+    item.case.status = status
+    item.case.save(update_fields=["status"])
+    ReviewItem.objects.filter(case_id=item.case_id).update(status=status)
+    item.status = status
 
 
 @dataclass

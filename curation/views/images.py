@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import mimetypes
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,6 +19,7 @@ from curation.services.labels import (
     relabel_image,
     revert_label_event,
 )
+from curation.views.files import serve_stored_file
 from curation.views.galleries import image_nav
 from curation.views.nav import back_to
 
@@ -132,31 +130,13 @@ def event_revert(request, event_id: int):
     return redirect(back_to(request, image.get_absolute_url()))
 
 
-def _serve(key: str):
-    if not key:
-        raise Http404("This image has no stored file (it may be quarantined).")
-    try:
-        handle = default_storage.open(key, "rb")
-    except FileNotFoundError:
-        raise Http404("The stored file is missing from storage.") from None
-    response = FileResponse(
-        handle, content_type=mimetypes.guess_type(key)[0] or "application/octet-stream"
-    )
-    # Keys are content-addressed: the bytes behind a URL never change.
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    # Originals are stored as uploaded: should one also parse as HTML or script, a browser
-    # opening it directly still runs nothing (nosniff comes from SecurityMiddleware).
-    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
-    return response
-
-
 @require_GET
 @login_required
 def image_thumbnail(request, image_id: int):
-    return _serve(get_image_for_user(request, image_id).thumbnail)
+    return serve_stored_file(get_image_for_user(request, image_id).thumbnail)
 
 
 @require_GET
 @login_required
 def image_file(request, image_id: int):
-    return _serve(get_image_for_user(request, image_id).file)
+    return serve_stored_file(get_image_for_user(request, image_id).file)

@@ -15,14 +15,20 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from curation import params
-from curation.access import get_attribute_for_user, get_review_item_for_user, require_perm
+from curation import params, roles
+from curation.access import (
+    get_attribute_for_user,
+    get_review_item_for_user,
+    require_perm,
+)
+from curation.crowd_links import LinkExpired, LinkInvalid, image_of_link, sign_image
 from curation.csvsafe import escape_cell
-from curation.models import Attribute, Label, ReviewItem, TrainingRun
-from curation.queries import quality
+from curation.models import Attribute, Image, Label, ReviewItem, TrainingRun
+from curation.queries import quality, reviewer_queue
 from curation.queries.agreement import run_agreement
 from curation.queries.strength import run_strength
 from curation.services.reviews import ReviewError, cast_vote, import_answers, queue_suspects
+from curation.views.files import serve_stored_file
 from curation.views.nav import back_to
 
 PAGE = 20
@@ -30,7 +36,7 @@ CONSENSUS_PAGE = 50
 STATUSES = {s.value: s.label for s in ReviewItem.Status}
 
 
-def _review_run(attr: Attribute, query) -> TrainingRun | None:
+def review_run(attr: Attribute, query) -> TrainingRun | None:
     """The run named by `run` in the query or form, else the attribute's review run."""
     runs = quality.classifier_runs(attr)
     run_id = params.id_param(query, "run")
@@ -46,7 +52,7 @@ def _review_run(attr: Attribute, query) -> TrainingRun | None:
 @login_required
 def review_queue(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
-    run = _review_run(attr, request.GET)
+    run = review_run(attr, request.GET)
     status = request.GET.get("status") or ReviewItem.Status.OPEN
     if status not in STATUSES:
         raise Http404(f"'{status}' is not a review status ({', '.join(STATUSES)}).")
@@ -59,27 +65,39 @@ def review_queue(request, name: str, attribute: str):
         "labels": quality.current_labels(attr),
     }
     if run is not None:
-        after = params.int_param(request.GET, "after")
-        items = ReviewItem.objects.filter(run=run, status=status)
-        if after is not None:
-            items = items.filter(rank__gt=after)
-        page = list(
-            items.select_related("image", "given_label", "suggested_label", "decided_label")
-            .prefetch_related("votes__reviewer", "votes__label")
-            .order_by("rank")[: PAGE + 1]
-        )
+        context.update(_queue_context(request, attr, run, status))
+    if roles.may(request.user, "mark_gold"):
         context.update(
-            items=page[:PAGE],
-            next_after=page[PAGE - 1].rank if len(page) > PAGE else None,
-            counts={s: ReviewItem.objects.filter(run=run, status=s).count() for s in STATUSES},
-            wrong=quality.wrong_labels_left(run),
-            strength=run_strength(run),
+            gold_items=reviewer_queue.gold_items(attr), reviewers=reviewer_queue.reviewers()
         )
-        for item in context["items"]:
-            item.my_vote = next(
-                (v for v in item.votes.all() if v.reviewer_id == request.user.pk), None
-            )
     return render(request, "curation/review.html", context)
+
+
+def _queue_context(request, attr: Attribute, run: TrainingRun, status: str) -> dict:
+    """The reviewer's assigned batch (first page only), then a page of the items nobody was
+    given, with gold items mixed into the open queue of those who may vote."""
+    after = params.int_param(request.GET, "after")
+    assigned = reviewer_queue.assigned_items(run, status, request.user) if after is None else []
+    page = reviewer_queue.unassigned_items(run, status, after=after, limit=PAGE + 1)
+    items = page[:PAGE]
+    for item in [*assigned, *items]:
+        item.my_vote = next(
+            (v for v in item.case.votes.all() if v.reviewer_id == request.user.pk), None
+        )
+    tiles: list = items
+    if status == ReviewItem.Status.OPEN and roles.may(request.user, "vote"):
+        golds = reviewer_queue.gold_tiles(
+            attr, run, request.user, count=reviewer_queue.golds_per_page(len(items))
+        )
+        tiles = reviewer_queue.mix_gold(items, golds, seed=request.user.pk * 7919 + (after or 0))
+    return {
+        "assigned": assigned,
+        "items": tiles,
+        "next_after": page[PAGE - 1].rank if len(page) > PAGE else None,
+        "counts": {s: ReviewItem.objects.filter(run=run, status=s).count() for s in STATUSES},
+        "wrong": quality.wrong_labels_left(run),
+        "strength": run_strength(run),
+    }
 
 
 @require_GET
@@ -88,9 +106,15 @@ def review_agreement(request, name: str, attribute: str):
     """Reviewers against each other, the decisions and the run's model: CROWDLAB consensus
     per item (lowest quality first), reviewer quality (worst first) and the kappas."""
     attr = get_attribute_for_user(request, name, attribute)
-    run = _review_run(attr, request.GET)
+    run = review_run(attr, request.GET)
     doubted = request.GET.get("doubted") == "1"
-    context = {"dataset": attr.dataset, "attribute": attr, "run": run, "doubted": doubted}
+    context = {
+        "dataset": attr.dataset,
+        "attribute": attr,
+        "run": run,
+        "doubted": doubted,
+        "gold_scores": reviewer_queue.gold_scores(attr),
+    }
     if run is not None:
         agreement = run_agreement(run)
         rows = agreement.consensus.items if agreement.consensus else []
@@ -134,9 +158,14 @@ def review_vote(request, item_id: int):
             )
         )
     item = ReviewItem.objects.select_related(
-        "image", "given_label", "suggested_label", "decided_label", "run__dataset", "attribute"
+        "image",
+        "given_label",
+        "suggested_label",
+        "case__decided_label",
+        "run__dataset",
+        "attribute",
     ).get(pk=item.pk)
-    item.my_vote = item.votes.filter(reviewer=request.user).first()
+    item.my_vote = item.case.votes.filter(reviewer=request.user).first()
     context = {
         "item": item,
         "labels": quality.current_labels(item.attribute),
@@ -153,7 +182,7 @@ def review_vote(request, item_id: int):
 def review_queue_more(request, name: str, attribute: str):
     attr = get_attribute_for_user(request, name, attribute)
     require_perm(request, "queue_suspects")
-    run = _review_run(attr, request.POST)
+    run = review_run(attr, request.POST)
     if run is None:
         raise Http404(f"{attr.name} has no finished run whose suspects could be reviewed.")
     size = ReviewItem.objects.filter(run=run).count()
@@ -165,9 +194,10 @@ def review_queue_more(request, name: str, attribute: str):
 @require_GET
 @login_required
 def review_export(request, name: str, attribute: str):
-    """Open review tasks for an outside crowd, as CSV (default) or JSON (?format=json)."""
+    """Open review tasks for an outside crowd, as CSV (default) or JSON (?format=json). Image
+    links are signed and expire (CURATION_CROWD_LINK_HOURS), and work without a login."""
     attr = get_attribute_for_user(request, name, attribute)
-    run = _review_run(attr, request.GET)
+    run = review_run(attr, request.GET)
     if run is None:
         raise Http404(f"{attr.name} has no finished run with review tasks.")
     options = "|".join(lab.name for lab in quality.current_labels(attr))
@@ -175,7 +205,7 @@ def review_export(request, name: str, attribute: str):
         {
             "task_id": item.pk,
             "image_url": request.build_absolute_uri(
-                reverse("curation:image_file", args=[item.image_id])
+                reverse("curation:crowd_image", args=[sign_image(item.image_id)])
             ),
             "given_label": item.given_label.name,
             "suggested_label": item.suggested_label.name if item.suggested_label else "",
@@ -203,13 +233,39 @@ def review_export(request, name: str, attribute: str):
     return response
 
 
+@require_GET
+def crowd_image(request, token: str):
+    """An image's file through a signed link of a crowd export: no login, but a link that
+    expired or was changed is refused with a page that says so (never the login page)."""
+    try:
+        image_id = image_of_link(token)
+    except LinkExpired:
+        return HttpResponse(
+            "This image link has expired. Ask for a fresh export of the review tasks.",
+            status=410,
+            content_type="text/plain; charset=utf-8",
+        )
+    except LinkInvalid:
+        return HttpResponse(
+            "This image link is not valid: it was not made by this site or was changed.",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return HttpResponse(
+            "The image behind this link is gone.", status=410, content_type="text/plain"
+        )
+    return serve_stored_file(image.file)
+
+
 @require_POST
 @login_required
 def review_import(request, name: str, attribute: str):
     """Crowd answers back in (task_id, worker_id, label), decided by the same rule."""
     attr = get_attribute_for_user(request, name, attribute)
     require_perm(request, "import_answers")
-    run = _review_run(attr, request.POST)
+    run = review_run(attr, request.POST)
     back = f"{reverse('curation:review', args=[name, attribute])}?run={run.pk if run else ''}"
     upload = request.FILES.get("answers")
     if run is None or upload is None:

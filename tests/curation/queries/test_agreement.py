@@ -36,7 +36,7 @@ def test_consensus_recovers_the_true_label_where_the_rule_decided_wrongly(crowd)
     by_item = {c.item.pk: c for c in consensus.items}
     for item_id in crowd.planted:
         row = by_item[item_id]
-        assert row.item.decided_label_id != crowd.truth[item_id]  # the rule was fooled
+        assert row.item.case.decided_label_id != crowd.truth[item_id]  # the rule was fooled
         assert row.label_id == crowd.truth[item_id] and row.doubts_decision
         assert row.agreement == 0.0  # no vote named it: the run's probabilities did
     assert consensus.doubted == len(crowd.planted)
