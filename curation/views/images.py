@@ -22,6 +22,7 @@ from curation.services.labels import (
     relabel_image,
     revert_label_event,
 )
+from curation.views.explore import image_tag_context
 from curation.views.nav import back_to
 
 
@@ -40,6 +41,7 @@ def _image_context(request, image, **extra) -> dict:
         "scores": scores_for_images([image.pk], dataset_id=image.dataset_id).get(image.pk, []),
         "can_relabel": roles.may(request.user, "relabel"),
         "reason_max": REASON_MAX,
+        **image_tag_context(request, image),
         **extra,
     }
 
