@@ -205,7 +205,8 @@ def _tags(query, dataset: Dataset) -> list[Tag]:
 def _promoted_run_id(attribute: Attribute | None) -> int:
     if attribute is None:
         raise BadParameter(
-            "conf_min", "a confidence range needs an attribute (?attribute=...) or ?predicted="
+            "conf_min",
+            "conf_min / conf_max (a confidence range) need an attribute or a predicted label",
         )
     run_id = (
         PromotedModel.objects.filter(attribute_id=attribute.pk)
@@ -215,7 +216,7 @@ def _promoted_run_id(attribute: Attribute | None) -> int:
     if run_id is None:
         raise BadParameter(
             "predicted",
-            f"{attribute.name} has no promoted model yet, so there are no predictions to filter",
+            f"{attribute.name} has no promoted model yet, so nothing is predicted to filter by",
         )
     return run_id
 
