@@ -24,6 +24,7 @@ from curation.models import (
     ImportJob,
     LabelEvent,
     ReviewItem,
+    SavedView,
     TrainingRun,
 )
 
@@ -133,6 +134,12 @@ def get_event_for_user(request, event_id: int) -> LabelEvent:
     rows = LabelEvent.objects.select_related("image", "attribute", "old_label", "new_label")
     rows = visible(request.user, rows, "image__dataset")
     return _get_or_404(request, rows, event_id, f"There is no label change #{event_id}.")
+
+
+def get_saved_view_for_user(request, name: str, view_id: int) -> SavedView:
+    rows = visible(request.user, SavedView.objects.select_related("dataset", "owner"))
+    rows = rows.filter(dataset__name=name)
+    return _get_or_404(request, rows, view_id, f"Dataset '{name}' has no saved view #{view_id}.")
 
 
 def get_import_job_for_user(request, job_id: int) -> ImportJob:

@@ -1001,3 +1001,66 @@ class ExportJob(models.Model):
     @property
     def download_name(self) -> str:
         return f"{self.dataset.name}-{self.attribute.name}-export-{self.pk}.zip"
+
+
+class Tag(models.Model):
+    """A free tag of a dataset's images ('ambiguous', 'reshoot', or a team's own)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=40)  # services.tags.clean_tag_name: lower case
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="tag_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImageTag(models.Model):
+    """One tag on one image: who put it there and when."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="image_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="image_tags")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # (tag, image) serves the gallery's tag filter; image_tag_by_image a page's tiles.
+        constraints = [
+            models.UniqueConstraint(fields=["tag", "image"], name="image_tag_unique"),
+        ]
+        indexes = [models.Index(fields=["image"], name="image_tag_by_image")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id}: tag {self.tag_id}"
+
+
+class SavedView(models.Model):
+    """A named gallery filter of a dataset, kept as its canonical query string so its URL
+    opens the same images for anyone who may see the dataset."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    query = models.CharField(max_length=2000)  # queries.explore.ExploreFilter.to_query()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "owner", "name"], name="saved_view_unique_name"
+            ),
+        ]
+        indexes = [models.Index(fields=["dataset", "name"], name="saved_view_by_dataset")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("curation:saved_view", args=[self.dataset.name, self.pk])

@@ -32,6 +32,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "relabel": ("relabel_image", f"change labels ({MERCHANDISER})"),
     "revert": ("relabel_image", f"revert label changes ({MERCHANDISER})"),
     "edit_boxes": ("relabel_image", f"edit boxes ({MERCHANDISER})"),
+    "tag": ("relabel_image", f"tag images ({MERCHANDISER})"),
     "vote": ("review_label", f"vote in reviews ({MERCHANDISER})"),
     "judge": ("review_label", f"judge look-alikes ({MERCHANDISER})"),
     "decide": ("decide_review", f"decide reviews ({DATA_SCIENTIST})"),

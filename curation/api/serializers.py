@@ -84,6 +84,7 @@ class ImageSerializer(serializers.ModelSerializer):
     labels = AnnotationSerializer(source="annotations", many=True, read_only=True)
     thumbnail_url = serializers.SerializerMethodField()
     scores = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
 
     class Meta:
         model = Image
@@ -104,6 +105,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "thumbnail_url",
             "labels",
             "scores",
+            "tags",
             "created_at",
         ]
 
@@ -114,6 +116,10 @@ class ImageSerializer(serializers.ModelSerializer):
             batch = scores_for_images([obj.pk], dataset_id=obj.dataset_id)
         found: list[ModelScores] = batch.get(obj.pk, [])
         return ModelScoresSerializer(found, many=True).data
+
+    def get_tags(self, obj) -> list[str]:
+        """The image's tag names, A-Z (image_tags prefetched with their tags)."""
+        return sorted(it.tag.name for it in obj.image_tags.all())
 
     def get_thumbnail_url(self, obj) -> str | None:
         if not obj.thumbnail:
@@ -158,3 +164,13 @@ class LabelEventSerializer(serializers.ModelSerializer):
             "flagged_by_run_id",
             "created_at",
         ]
+
+
+class TagBodySerializer(serializers.Serializer):
+    tag = serializers.CharField(
+        max_length=80, help_text="a tag name, e.g. ambiguous or reshoot (made on first use)"
+    )
+
+
+class ImageTagsSerializer(serializers.Serializer):
+    tags = serializers.ListField(child=serializers.CharField(), help_text="the image's tags, A-Z")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("images/", views.image_list, name="api-image-list"),
     path("images/<int:image_id>/", views.image_detail, name="api-image-detail"),
     path("images/<int:image_id>/labels/", views.image_labels, name="api-image-labels"),
+    path("images/<int:image_id>/tags/", views.image_tags, name="api-image-tags"),
     path("images/<int:image_id>/history/", views.image_history, name="api-image-history"),
     path("images/<int:image_id>/similar/", similar.image_similar, name="api-image-similar"),
     path("similar/", similar.upload_similar, name="api-similar"),

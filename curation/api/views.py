@@ -31,14 +31,17 @@ from curation.api.serializers import (
     AnnotationSerializer,
     DatasetSerializer,
     ImageSerializer,
+    ImageTagsSerializer,
     LabelEventSerializer,
     LabelPatchSerializer,
+    TagBodySerializer,
 )
 from curation.models import (
     Annotation,
     Attribute,
     Image,
     ImageStatus,
+    ImageTag,
     Label,
     LabelEvent,
     Split,
@@ -46,6 +49,7 @@ from curation.models import (
 )
 from curation.queries.scores import scores_for_images
 from curation.services.labels import StaleLabel, relabel_image
+from curation.services.tags import BadTag, tag_images, untag_images
 
 # What image_labels takes in If-Match: a version, quoted or not, weak or not ("3", W/"3", 3).
 IF_MATCH_PATTERN = r'^\s*(W/)?"?[0-9]{1,%d}"?\s*$' % params.MAX_DIGITS  # noqa: UP031
@@ -125,7 +129,8 @@ def image_rows():
         Prefetch(
             "annotations",
             queryset=Annotation.objects.select_related("attribute", "label", "updated_by"),
-        )
+        ),
+        Prefetch("image_tags", queryset=ImageTag.objects.select_related("tag")),
     )
 
 
@@ -294,6 +299,28 @@ def image_labels(request, image_id: int):
     return Response(
         AnnotationSerializer(annotation).data, headers={"ETag": f'"{annotation.version}"'}
     )
+
+
+@extend_schema(request=TagBodySerializer, responses=ImageTagsSerializer, methods=["POST", "DELETE"])
+@api_view(["POST", "DELETE"])
+def image_tags(request, image_id: int):
+    """POST puts the tag on the image, DELETE takes it off; both answer the image's tags.
+    Merchandisers and above."""
+    image = get_image_for_user(request, image_id)
+    body = TagBodySerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    write = tag_images if request.method == "POST" else untag_images
+    try:
+        write(
+            dataset=image.dataset,
+            image_ids=[image.pk],
+            name=body.validated_data["tag"],
+            actor=request.user,
+        )
+    except BadTag as exc:
+        raise ValidationError({"tag": str(exc)}) from None
+    names = ImageTag.objects.filter(image=image).order_by("tag__name")
+    return Response({"tags": list(names.values_list("tag__name", flat=True))})
 
 
 @extend_schema(

@@ -10,14 +10,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from curation import params
 from curation.access import get_dataset_for_user, require_perm, require_viewer, visible_datasets
-from curation.models import Image, ImageStatus, Label, Split
+from curation.models import Image, ImageStatus, Label
 from curation.queries import catalog, health
-from curation.queries.scores import scores_for_images
 from curation.queries.scoring import scoring_panels
 from curation.services.dataset_delete import DeleteRefused, busy_with, request_delete
 from curation.services.dataset_sync import set_dataset_sync
 from curation.services.datasets import move_label
 from curation.services.sources import SourceError
+from curation.views.explore import gallery_context
 from curation.views.image_quality import panel_for
 
 
@@ -34,9 +34,11 @@ def dataset_list(request):
 def dataset_detail(request, name: str):
     dataset = get_dataset_for_user(request, name)
     attributes = catalog.attributes_with_labels(dataset)
-    if request.htmx and request.htmx.target == "more":  # the next page of the gallery only
-        context = {"dataset": dataset, **_gallery_context(request, dataset, attributes)}
-        return render(request, "curation/dataset_detail.html#tiles", context)
+    if request.htmx and request.htmx.target in ("more", "explore"):
+        # The next page of the gallery only, or the sidebar and gallery for new filters.
+        context = {"dataset": dataset, **gallery_context(request, dataset, attributes)}
+        fragment = "tiles" if request.htmx.target == "more" else "explore"
+        return render(request, f"curation/dataset_detail.html#{fragment}", context)
     quarantine = Paginator(
         Image.objects.filter(dataset=dataset, status=ImageStatus.QUARANTINED)
         .select_related("product")
@@ -51,7 +53,7 @@ def dataset_detail(request, name: str):
         "health": health.cached_health(dataset),
         "quarantine": quarantine,
         "scoring": scoring_panels(dataset, attributes),
-        **_gallery_context(request, dataset, attributes),
+        **gallery_context(request, dataset, attributes),
         **panel_for(request, dataset),
         "sync_form": SyncForm(
             initial={"source": dataset.sync_source, "every_minutes": dataset.sync_every_minutes}
@@ -96,37 +98,6 @@ def dataset_sync(request, name: str):
         done = f"re-synced every {every} min" if every else "no longer re-synced on a schedule"
         messages.success(request, f"{dataset.name} is {done}.")
     return redirect(dataset.get_absolute_url())
-
-
-def _gallery_context(request, dataset, attributes) -> dict:
-    attr_by_name = {a.name: a for a in attributes}
-    attribute = attr_by_name.get(request.GET.get("attribute", ""))
-    label_param = request.GET.get("label", "")
-    label_id = None if label_param == "none" else params.id_param(request.GET, "label")
-    split = request.GET.get("split") if request.GET.get("split") in Split.values else None
-    images, next_cursor = catalog.browse_images(
-        dataset,
-        attribute=attribute,
-        label_id=label_id,
-        unlabelled=label_param == "none",
-        split=split,
-        after=params.id_param(request.GET, "after"),
-    )
-    # The promoted models' predictions on the tiles: one lookup for the whole page.
-    scores = scores_for_images([im.pk for im in images], dataset_id=dataset.pk)
-    query = request.GET.copy()
-    query.pop("after", None)
-    query.pop("qpage", None)
-    return {
-        "images": images,
-        "scores": scores,
-        "next_cursor": next_cursor,
-        "filter_attribute": attribute,
-        "filter_label": label_param,
-        "filter_split": split or "",
-        "filter_query": query.urlencode(),
-        "is_first_page": not request.GET.get("after"),
-    }
 
 
 @require_POST

@@ -19,6 +19,7 @@ from curation.services.labels import (
     relabel_image,
     revert_label_event,
 )
+from curation.views.explore import image_tag_context
 from curation.views.files import serve_stored_file
 from curation.views.galleries import image_nav
 from curation.views.nav import back_to
@@ -41,6 +42,7 @@ def _image_context(request, image, **extra) -> dict:
         "can_relabel": roles.may(request.user, "relabel"),
         "reason_max": REASON_MAX,
         "show_box": bool(image.file) and catalog.has_boxes(image.dataset),
+        **image_tag_context(request, image),
         **extra,
     }
 

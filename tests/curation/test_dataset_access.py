@@ -27,6 +27,7 @@ from curation.models import (
 from curation.roles import ensure_role_groups
 from curation.services.datasets import NotATeam, create_dataset, set_dataset_teams
 from curation.services.labels import relabel_image
+from curation.services.saved_views import save_view
 from tests.curation.test_hostile_numbers import routes
 from tests.support.runs import finished_run
 
@@ -83,6 +84,7 @@ def limited(imported, data_scientist, monkeypatch):
         "label_id": str(neckline.labels.values_list("pk", flat=True)[0]),
         "batch": str(batch),
         "job_id": str(job.pk),
+        "view_id": str(save_view(dataset=imported, owner=data_scientist, name="v", query="")[0].pk),
     }
     create_dataset(name="open-shoes", attributes={"colour": ["red", "blue"]})
     return {

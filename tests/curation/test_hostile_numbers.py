@@ -154,6 +154,7 @@ def world(imported, viewer, merchandiser, data_scientist, outsider, monkeypatch)
         "label_id": str(neckline.labels.values_list("pk", flat=True)[0]),
         "batch": str(event.batch or uuid.uuid4()),
         "job_id": "1",
+        "view_id": "1",
         "object_id": "1",
         "content_type_id": "1",
         "id": "1",
