@@ -16,6 +16,7 @@ from curation.access import (
 )
 from curation.models import Attribute, RunImage, TrainingRun
 from curation.queries.calibration import class_reliability
+from curation.queries.pr_curves import class_pr_curves
 from curation.services.calibration import run_calibration
 from curation.services.runs.classifier_start import default_options, start_training_run
 from curation.services.runs.control import cancel_training_run, promote_training_run
@@ -129,6 +130,7 @@ def run_detail(request, run_id: int):
             "sources": source_rows(run) if run.kind == TrainingRun.Kind.SIMILARITY else None,
             "calibration": calibration,
             "class_reliability": class_reliability(run),
+            "pr_curves": class_pr_curves(run),
         },
     )
 
