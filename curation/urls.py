@@ -7,6 +7,7 @@ from curation.views import (
     classify,
     data_health,
     datasets,
+    embedding_map,
     history,
     image_quality,
     images,
@@ -64,6 +65,15 @@ dataset_urls = [
     path("triplets/", triplets.triplets, name="triplets"),
     path("boxes/", boxes.boxes_missing, name="boxes_missing"),
     path("classify/", classify.classify_photo, name="classify_photo"),
+    path("map/", embedding_map.map_page, name="embedding_map"),
+    path("map/build/", embedding_map.map_build, name="map_build"),
+    path("map/<int:map_id>/points/", embedding_map.map_points, name="map_points"),
+    path("map/<int:map_id>/lasso/", embedding_map.map_lasso, name="map_lasso"),
+    path(
+        "map/selections/<int:selection_id>/",
+        embedding_map.map_selection,
+        name="map_selection",
+    ),
 ]
 
 # images/<image_id>/...
