@@ -32,7 +32,7 @@
 
   function drawPoints() {
     const x = decode(data.x, Uint16Array), y = decode(data.y, Uint16Array), c = decode(data.c, Uint8Array);
-    const size = x.length > 20000 ? 1.5 : x.length > 2000 ? 2.5 : 4;
+    const size = x.length > 20000 ? 1.5 : x.length > 2000 ? 2.5 : 8;
     ctx.globalAlpha = x.length > 20000 ? 0.5 : 0.85;
     for (let k = 0; k < data.legend.length; k++) {  // one fill colour at a time: fast at 100,000
       ctx.fillStyle = colour(k, data.legend);
