@@ -1064,3 +1064,60 @@ class SavedView(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("curation:saved_view", args=[self.dataset.name, self.pk])
+
+
+class EmbeddingMap(models.Model):
+    """A 2-D layout (UMAP, or PCA as the fast fallback) of a dataset's embeddings: the
+    similarity index's vectors, or a classifier run's probabilities. Computed on the cpu
+    queue; the layout is a storage artifact (ids int64, xy float16) read by the map page."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        BUILDING = "building", "building"
+        READY = "ready", "ready"
+        FAILED = "failed", "failed"
+
+    class Source(models.TextChoices):
+        SIMILARITY = "similarity", "similarity embeddings"
+        CLASSIFIER = "classifier", "classifier probabilities"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="maps")
+    source = models.CharField(max_length=12, choices=Source.choices)
+    index = models.ForeignKey(
+        SimilarityIndex, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    method = models.CharField(max_length=8, blank=True)  # umap | pca, once computed
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    count = models.PositiveIntegerField(default=0)  # points in the layout
+    artifact = models.CharField(max_length=300, blank=True)  # storage key of the .npz
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "status", "-id"], name="map_current")]
+
+    def __str__(self) -> str:
+        return f"map {self.pk} of {self.dataset_id} ({self.status})"
+
+
+class MapSelection(models.Model):
+    """The images inside a lasso drawn on a map, kept so the gallery's URL names an id
+    rather than carrying every image id."""
+
+    map = models.ForeignKey(EmbeddingMap, on_delete=models.CASCADE, related_name="selections")
+    image_ids = models.JSONField(default=list)  # ascending
+    polygon = models.JSONField(default=list)  # [[x, y], ...] in the layout's unit square
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"selection {self.pk} of map {self.map_id} ({len(self.image_ids)} images)"

@@ -9,6 +9,7 @@ from celery.signals import worker_ready
 from curation.services import (
     dataset_delete,
     dataset_sync,
+    embedding_maps,
     exports,
     image_quality,
     import_jobs,
@@ -24,6 +25,11 @@ logger = logging.getLogger(__name__)
 @shared_task(name="curation.run_import_job", acks_late=True, reject_on_worker_lost=True)
 def run_import_job(job_id: int) -> None:
     import_jobs.run_import_job(job_id)
+
+
+@shared_task(name="curation.build_embedding_map", acks_late=True, reject_on_worker_lost=True)
+def build_embedding_map(map_id: int) -> str:
+    return embedding_maps.build_embedding_map(map_id)
 
 
 @shared_task(name="curation.train_run", acks_late=True, reject_on_worker_lost=True)

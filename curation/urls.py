@@ -8,6 +8,7 @@ from curation.views import (
     classify,
     data_health,
     datasets,
+    embedding_map,
     explore,
     exports,
     history,
@@ -17,6 +18,7 @@ from curation.views import (
     quality,
     review_batches,
     reviews,
+    run_diff,
     runs,
     scoring,
     similarity,
@@ -34,6 +36,7 @@ attribute_urls = [
     path("gallery/", quality.gallery, name="gallery"),
     path("gallery/relabel/", quality.gallery_bulk, name="gallery_bulk"),
     path("compare/", quality.compare, name="compare"),
+    path("compare/diff/", run_diff.run_diff_page, name="run_diff"),
     path("review/", reviews.review_queue, name="review"),
     path("review/more/", reviews.review_queue_more, name="review_more"),
     path("review/agreement/", reviews.review_agreement, name="review_agreement"),
@@ -79,6 +82,15 @@ dataset_urls = [
     path("triplets/", triplets.triplets, name="triplets"),
     path("boxes/", boxes.boxes_missing, name="boxes_missing"),
     path("classify/", classify.classify_photo, name="classify_photo"),
+    path("map/", embedding_map.map_page, name="embedding_map"),
+    path("map/build/", embedding_map.map_build, name="map_build"),
+    path("map/<int:map_id>/points/", embedding_map.map_points, name="map_points"),
+    path("map/<int:map_id>/lasso/", embedding_map.map_lasso, name="map_lasso"),
+    path(
+        "map/selections/<int:selection_id>/",
+        embedding_map.map_selection,
+        name="map_selection",
+    ),
 ]
 
 # images/<image_id>/...

@@ -18,6 +18,7 @@ from curation.access import (
 )
 from curation.models import Attribute, RunImage, TrainingRun
 from curation.queries.calibration import class_reliability
+from curation.queries.pr_curves import class_pr_curves
 from curation.queries.runs import Estimate, estimate_run, runs_ahead
 from curation.queries.strength import run_strength
 from curation.services.calibration import run_calibration
@@ -206,6 +207,7 @@ def run_detail(request, run_id: int):
             "calibration": calibration,
             "class_reliability": class_reliability(run),
             "strength": run_strength(run),
+            "pr_curves": class_pr_curves(run),
         },
     )
 
