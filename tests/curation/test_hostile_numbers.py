@@ -150,6 +150,8 @@ def world(imported, viewer, merchandiser, data_scientist, outsider, monkeypatch)
         "image_id": str(ids[0]),
         "run_id": str(run.pk),
         "item_id": str(ReviewItem.objects.filter(run=run).values_list("pk", flat=True)[0]),
+        "gold_id": "1",
+        "token": "not-a-link",
         "event_id": str(event.pk),
         "label_id": str(neckline.labels.values_list("pk", flat=True)[0]),
         "batch": str(event.batch or uuid.uuid4()),
