@@ -202,3 +202,17 @@ def test_the_label_table_follows_relabels_without_reading_the_catalog_again(
     relabel_image(image=second, attribute=neckline, label=other, actor=merchandiser)
     again, _, _ = search.label_table(dresses)
     assert by_index[col][int(again.of([second.pk])[0, col])].pk == other.pk
+
+
+def test_a_catalog_photo_uploaded_as_the_query_finds_itself_first(client, viewer, indexed, dresses):
+    client.force_login(viewer)
+    image = Image.objects.filter(dataset=dresses).order_by("id")[5]
+    with default_storage.open(image.file, "rb") as handle:
+        photo = handle.read()
+    page = client.post(
+        reverse("curation:dataset_similarity", args=[dresses.name]),
+        {"photo": _upload(photo, "dress.png"), "k": 5},
+    )
+    assert page.status_code == 200, page.context["error"]
+    first = page.context["hits"][0]
+    assert first.image.pk == image.pk and first.score >= 0.99
