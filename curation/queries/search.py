@@ -287,8 +287,16 @@ def search(
     value = None
     if query.value:
         matches = [i for i, lab in by_index[col].items() if lab.name == query.value]
-        if not matches:
-            raise SearchError(f"'{query.value}' is not a label of {query.differs_in}.")
+        if not matches:  # e.g. a label of another attribute: a bad request, not a search
+            owners = [
+                a.name
+                for a in attributes
+                if any(lab.name == query.value for lab in by_index[names.index(a.name)].values())
+            ]
+            where = f" (it is a label of {', '.join(owners)})" if owners else ""
+            raise request_params.BadParameter(
+                "value", f"'{query.value}' is not a label of {query.differs_in}{where}."
+            )
         value = matches[0]
     q = query_labels if query_labels is not None else np.full(len(attributes), -1, np.int64)
     try:
