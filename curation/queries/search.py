@@ -287,8 +287,16 @@ def search(
     value = None
     if query.value:
         matches = [i for i, lab in by_index[col].items() if lab.name == query.value]
-        if not matches:
-            raise SearchError(f"'{query.value}' is not a label of {query.differs_in}.")
+        if not matches:  # e.g. a label of another attribute: a bad request, not a search
+            owners = [
+                a.name
+                for a in attributes
+                if any(lab.name == query.value for lab in by_index[names.index(a.name)].values())
+            ]
+            where = f" (it is a label of {', '.join(owners)})" if owners else ""
+            raise request_params.BadParameter(
+                "value", f"'{query.value}' is not a label of {query.differs_in}{where}."
+            )
         value = matches[0]
     q = query_labels if query_labels is not None else np.full(len(attributes), -1, np.int64)
     try:
@@ -308,15 +316,21 @@ def similar_to_image(image: Image, query: Query) -> list[Hit]:
             f"'{image.dataset.name}' has no similarity index yet; "
             "a data scientist can build one on the similarity page."
         )
-    index = loaded_index(row)
-    if image.pk in index:
-        vector = index.vectors([image.pk])[0]
-    else:  # added after the last build: embed it now, cropped as the build would have
-        with_box = Image.objects.select_related("box").get(pk=image.pk)
-        _, uris, boxes = uris_and_boxes([with_box])  # its own box; query_vector localizes the rest
-        vector = query_vector(row, uris[0], boxes[0])
+    vector = image_vector(row, image)
     table, _, _ = label_table(image.dataset)
     return search(image.dataset, vector, table.of([image.pk])[0], query, exclude=image.pk)
+
+
+def image_vector(row: SimilarityIndex, image: Image) -> np.ndarray:
+    """(D,) vector of a catalog image, preprocessed exactly as the index build does: its
+    stored vector, else embedded now cropped to its own box (or the localizer's)."""
+    index = loaded_index(row)
+    if image.pk in index:
+        return index.vectors([image.pk])[0]
+    # added after the last build: embed it now, cropped as the build would have
+    with_box = Image.objects.select_related("box").get(pk=image.pk)
+    _, uris, boxes = uris_and_boxes([with_box])  # its own box; query_vector localizes the rest
+    return query_vector(row, uris[0], boxes[0])
 
 
 def similar_to_upload(dataset: Dataset, data: bytes, name: str, query: Query) -> list[Hit]:
@@ -335,6 +349,12 @@ def similar_to_upload(dataset: Dataset, data: bytes, name: str, query: Query) ->
             f"'{dataset.name}' has no similarity index yet; "
             "a data scientist can build one on the similarity page."
         )
+    from curation.imaging import sha256_of
+
+    same = Image.objects.filter(dataset=dataset, sha256=sha256_of(data)).first()
+    if same is not None:  # a catalog photo: embedded as the build did (cropped to its box)
+        table, _, _ = label_table(dataset)
+        return search(dataset, image_vector(row, same), table.of([same.pk])[0], query)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"query{Path(name).suffix.lower()}"
         path.write_bytes(data)

@@ -202,3 +202,50 @@ def test_the_label_table_follows_relabels_without_reading_the_catalog_again(
     relabel_image(image=second, attribute=neckline, label=other, actor=merchandiser)
     again, _, _ = search.label_table(dresses)
     assert by_index[col][int(again.of([second.pk])[0, col])].pk == other.pk
+
+
+def test_a_catalog_photo_uploaded_as_the_query_finds_itself_first(client, viewer, indexed, dresses):
+    client.force_login(viewer)
+    image = Image.objects.filter(dataset=dresses).order_by("id")[5]
+    with default_storage.open(image.file, "rb") as handle:
+        photo = handle.read()
+    page = client.post(
+        reverse("curation:dataset_similarity", args=[dresses.name]),
+        {"photo": _upload(photo, "dress.png"), "k": 5},
+    )
+    assert page.status_code == 200, page.context["error"]
+    first = page.context["hits"][0]
+    assert first.image.pk == image.pk and first.score >= 0.99
+
+
+def test_the_upload_page_shows_the_query_photo_and_wraps_the_labels(
+    client, viewer, indexed, dresses
+):
+    client.force_login(viewer)
+    image = Image.objects.filter(dataset=dresses).order_by("id").first()
+    with default_storage.open(image.file, "rb") as handle:
+        photo = handle.read()
+    page = client.post(
+        reverse("curation:dataset_similarity", args=[dresses.name]),
+        {"photo": _upload(photo, "dress.png"), "k": 3, "differs_in": "neckline"},
+    )
+    html = page.content.decode()
+    assert page.status_code == 200, page.context["error"]
+    assert 'src="data:image/png;base64,' in html
+    assert page.context["hits"][0].image.pk != image.pk  # another neckline: not itself
+    # only the chosen attribute's labels are offered under "that is"
+    assert '<optgroup label="neckline">' in html and '<optgroup label="sleeve">' not in html
+
+
+def test_a_label_of_another_attribute_is_a_400_naming_it(client, viewer, indexed, dresses):
+    client.force_login(viewer)
+    image = Image.objects.filter(dataset=dresses).first()
+    sleeve = _labels(image.pk)["sleeve"]
+    page = client.get(
+        reverse("curation:image_similar", args=[image.pk]),
+        {"differs_in": "neckline", "value": sleeve},
+    )
+    assert page.status_code == 400
+    assert (
+        page.context["error"] == f"'{sleeve}' is not a label of neckline (it is a label of sleeve)."
+    )
