@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -18,6 +17,7 @@ from django.db.models.fields.reverse_related import ManyToOneRel
 from django.utils import timezone
 
 from curation import roles
+from curation.artifacts import run_folder
 from curation.models import (
     Attribute,
     Dataset,
@@ -31,7 +31,7 @@ from curation.models import (
     TrainingRun,
 )
 from curation.services.queue import CPU, enqueue
-from curation.storage import remove_tree
+from curation.storage import local_storage_location, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,11 @@ def delete_dataset(dataset_id: int) -> int:
         removed += 1
     for uri in trees:
         remove_tree(uri)
+    bucket = f"s3://{settings.AWS_STORAGE_BUCKET_NAME}" if local_storage_location() is None else ""
     for pk in runs:
-        shutil.rmtree(Path(settings.CURATION_RUNS_DIR) / str(pk), ignore_errors=True)
+        shutil.rmtree(run_folder(pk), ignore_errors=True)
+        if bucket:
+            remove_tree(f"{bucket}/runs/{pk}")  # its published checkpoints and frozen inputs
     return removed
 
 
