@@ -157,6 +157,8 @@ def world(imported, viewer, merchandiser, data_scientist, outsider, monkeypatch)
         "batch": str(event.batch or uuid.uuid4()),
         "job_id": "1",
         "view_id": "1",
+        "map_id": "1",
+        "selection_id": "1",
         "object_id": "1",
         "content_type_id": "1",
         "id": "1",
