@@ -46,3 +46,14 @@ def write_two_colour_catalog(
             rows.append([path, product, "test" if (i // 2) % 3 == 0 else "train", label])
     write_manifest(root, ["path", "product", "split", "colour"], rows)
     return root
+
+
+def import_colours(tmp_path: Path):
+    """The two-colour catalog imported as dataset "colours" (attribute `colour`)."""
+    from curation.models import Dataset
+    from curation.services.imports import import_catalog
+
+    import_catalog(
+        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
+    )
+    return Dataset.objects.get(name="colours")

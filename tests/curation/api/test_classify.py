@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from curation.models import Image, RunImage
 from curation.queries.classify import CACHE, MAX_IMAGES
 from tests.support.classify import give_a_localizer, photo_bytes, promote_tiny_model
+from tests.support.training import import_colours
 
 pytestmark = pytest.mark.django_db
 URL = "/api/classify/"
@@ -319,18 +320,13 @@ def test_a_trained_and_promoted_run_tells_a_red_photo_from_a_blue_one(
     tmp_path, settings, data_scientist
 ):
     """End to end through a real training run: the upload is preprocessed as training was."""
-    from curation.models import Dataset
-    from curation.services.imports import import_catalog
     from curation.services.runs.classifier_start import start_training_run
     from curation.services.runs.control import promote_training_run
     from curation.services.runs.execute import execute_training_run
-    from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
+    from tests.support.training import FAST_OPTIONS
 
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     run = start_training_run(
         dataset=dataset,
         attribute=dataset.attributes.get(name="colour"),

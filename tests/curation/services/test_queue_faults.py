@@ -8,13 +8,12 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from curation.models import Dataset, ImportJob, RunImage, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import ImportJob, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from tests.support.broker import real_broker
 from tests.support.redis_server import RedisServer
 from tests.support.services import free_port
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
+from tests.support.training import FAST_OPTIONS, import_colours
 from tests.support.workers import wait_for, worker_pool
 
 
@@ -34,10 +33,7 @@ def workers(redis_server, tmp_path, settings):
 
 @pytest.fixture
 def colours(tmp_path):
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     return dataset, dataset.attributes.get(name="colour")
 
 

@@ -9,13 +9,12 @@ from html import unescape
 
 import pytest
 
-from curation.models import Dataset, PromotedModel, RunImage, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import PromotedModel, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.execute import execute_training_run
 from mlcore.config import TrainConfig
 from tests.support.runs import finished_run
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
+from tests.support.training import FAST_OPTIONS, import_colours
 
 pytestmark = pytest.mark.django_db
 
@@ -28,10 +27,7 @@ def test_a_cross_fitted_run_shows_its_reliability_diagram_and_ece(
     client, data_scientist, viewer, tmp_path, settings
 ):
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     run = start_training_run(
         dataset=dataset,
         attribute=dataset.attributes.get(name="colour"),

@@ -11,30 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from curation.models import Dataset, RunImage, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
-from tests.support.broker import real_broker
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
-from tests.support.workers import wait_for, worker_pool
+from tests.support.training import FAST_OPTIONS, import_colours
+from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-def workers(redis_url, tmp_path, settings):
-    with real_broker(redis_url):
-        yield from worker_pool(redis_url, tmp_path, settings)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_beat_sweep_hands_a_dead_workers_run_to_a_worker_that_is_already_running(
     workers, tmp_path, data_scientist
 ):
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     first = workers.start("train")
     options = {
         **FAST_OPTIONS,

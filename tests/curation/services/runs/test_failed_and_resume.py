@@ -10,11 +10,10 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from curation.models import Dataset, ReviewItem, RunImage, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import ReviewItem, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.execute import execute_training_run
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
+from tests.support.training import FAST_OPTIONS, import_colours
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def colours(tmp_path, settings):
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     return dataset, dataset.attributes.get(name="colour")
 
 

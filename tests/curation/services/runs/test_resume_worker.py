@@ -9,31 +9,20 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from curation.models import Dataset, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.control import cancel_training_run
-from tests.support.broker import real_broker
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
-from tests.support.workers import wait_for, worker_pool
+from tests.support.training import FAST_OPTIONS, import_colours
+from tests.support.workers import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-def workers(redis_url, tmp_path, settings):
-    with real_broker(redis_url):
-        yield from worker_pool(redis_url, tmp_path, settings)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_cancelled_run_resumed_through_the_api_continues_from_its_checkpoint(
     workers, tmp_path, data_scientist
 ):
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     workers.start()
     options = {**FAST_OPTIONS, "epochs": 6, "batch_size": 2, "progress_every": 1}
     run = start_training_run(

@@ -7,14 +7,13 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from curation.models import Dataset, TrainingRun
+from curation.models import TrainingRun
 from curation.queries.runs import last_throughput, run_plan
-from curation.services.imports import import_catalog
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.execute import execute_training_run
 from curation.services.runs.worker import Reporter
 from mlcore.jobplan import FLOOR_S
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
+from tests.support.training import FAST_OPTIONS, import_colours
 
 pytestmark = pytest.mark.django_db
 RETRAIN = "/datasets/colours/attributes/colour/retrain/"
@@ -23,10 +22,7 @@ RETRAIN = "/datasets/colours/attributes/colour/retrain/"
 @pytest.fixture
 def colours(tmp_path, settings):
     settings.CURATION_RUNS_DIR = tmp_path / "runs"
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     return dataset, dataset.attributes.get(name="colour")
 
 

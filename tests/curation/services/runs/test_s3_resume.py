@@ -14,12 +14,11 @@ import time
 import pytest
 from django.db import connection
 
-from curation.models import Dataset, RunImage, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from tests.support.broker import real_broker
 from tests.support.services import use_s3_storage
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
+from tests.support.training import FAST_OPTIONS, import_colours
 from tests.support.workers import wait_for, worker_pool
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.s3]
@@ -63,10 +62,7 @@ def published_epoch(client, bucket: str, run_id: int) -> int:
 def test_a_run_resumes_from_its_s3_checkpoint_on_a_worker_that_shares_no_disk(
     workers, tmp_path, data_scientist, s3_server, s3_bucket
 ):
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     a, b = machine(tmp_path, "a"), machine(tmp_path, "b")
     first = workers.start("train", env=a)
     run = start_training_run(

@@ -12,30 +12,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from curation.models import Dataset, RunImage, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
-from tests.support.broker import real_broker
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
-from tests.support.workers import STALE_SECONDS, wait_for, worker_pool
+from tests.support.training import FAST_OPTIONS, import_colours
+from tests.support.workers import STALE_SECONDS, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-def workers(redis_url, tmp_path, settings):
-    with real_broker(redis_url):
-        yield from worker_pool(redis_url, tmp_path, settings)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_ddp_run_survives_its_killed_worker_and_resumes_on_a_new_one(
     workers, tmp_path, data_scientist
 ):
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     first = workers.start(own_group=True)
     run = start_training_run(
         dataset=dataset,

@@ -10,21 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from curation.models import Dataset, RunImage, TrainingRun
-from curation.services.imports import import_catalog
+from curation.models import RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.control import cancel_training_run
-from tests.support.broker import real_broker
-from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
-from tests.support.workers import STALE_SECONDS, wait_for, worker_pool
+from tests.support.training import FAST_OPTIONS, import_colours
+from tests.support.workers import STALE_SECONDS, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-def workers(redis_url, tmp_path, settings):
-    with real_broker(redis_url):
-        yield from worker_pool(redis_url, tmp_path, settings)
 
 
 @pytest.fixture
@@ -44,10 +36,7 @@ def colour_run_options():
 def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_checkpoint(
     workers, tmp_path, data_scientist, colour_run_options
 ):
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     first = workers.start()
     run = start_training_run(
         dataset=dataset,
@@ -85,10 +74,7 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_checkpoint(
 
 @pytest.mark.django_db(transaction=True)
 def test_cancel_stops_a_run_on_a_real_worker(workers, tmp_path, data_scientist, colour_run_options):
-    import_catalog(
-        str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
-    )
-    dataset = Dataset.objects.get(name="colours")
+    dataset = import_colours(tmp_path)
     workers.start()
     run = start_training_run(
         dataset=dataset,
