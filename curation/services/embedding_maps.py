@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import uuid
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -109,7 +110,9 @@ def _vectors(row: EmbeddingMap) -> tuple[np.ndarray, np.ndarray]:
 def _store(row: EmbeddingMap, ids: np.ndarray, xy: np.ndarray) -> str:
     buffer = io.BytesIO()
     np.savez(buffer, ids=ids.astype(np.int64), xy=xy.astype(np.float16))
-    key = f"maps/{row.dataset.name}/{row.pk}-{ids.shape[0]}.npz"
+    # A key no other layout ever had (read_layout caches by key; ids can be reused after a
+    # dataset is deleted and made again, and in tests after each flush).
+    key = f"maps/{row.dataset.name}/{row.pk}-{uuid.uuid4().hex[:16]}.npz"
     return default_storage.save(key, ContentFile(buffer.getvalue()))
 
 
