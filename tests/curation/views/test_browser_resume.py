@@ -34,7 +34,9 @@ def test_an_impossible_option_is_refused_at_submit_and_a_cancelled_run_resumes(
     page.locator("#id_epochs").fill("3")
     page.locator("#id_cv_folds").fill("5")
     page.get_by_role("button", name="Start training").click()
-    expect(page.locator("div.error", has_text="option 'cv_folds' is 5")).to_contain_text("use 2 to 4")
+    expect(page.locator("div.error", has_text="option 'cv_folds' is 5")).to_contain_text(
+        "use 2 to 4"
+    )
     assert not TrainingRun.objects.exists()
 
     page.locator("#id_cv_folds").fill("2")
