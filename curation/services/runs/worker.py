@@ -154,7 +154,9 @@ class Reporter:
             "fold_loss": None if math.isnan(loss) else round(loss, 5),
             "images_per_s": round(float(p.images_per_s), 1) if p.images_per_s else None,
         }
-        self._write()
+        # A fold's last step is always written: a fold shorter than the throttle would
+        # otherwise never show its loss.
+        self._write(force=p.epoch == p.epochs and p.step == p.steps)
 
     def estimate(self) -> None:
         """The plan's phase, percent and ETA for the progress as it stands (no plan: the
