@@ -211,6 +211,8 @@ def pager(page, param="page", *, keep="", hx="", target="", anchor="", **query):
     A Django Page or a read-side page (number, num_pages, has_next, next_page_number, ...)."""
     from urllib.parse import urlencode
 
+    if not page:  # no page to show (an empty list): no pager, as {% if page.has_other_pages %}
+        return {"links": []}
     rest = keep or urlencode(query)
     num_pages = getattr(page, "paginator", page).num_pages
     links = []
