@@ -192,3 +192,37 @@ def table_head(*columns):
 
     cells = format_html_join("", "{}", ((_header_cell(c),) for c in columns if c is not None))
     return format_html("<thead><tr>{}</tr></thead>", cells)
+
+
+def _page_attr(page, name):
+    """A page's attribute, read as a template would: a Django Page has methods
+    (has_next()), the read side's pages have properties."""
+    value = getattr(page, name)
+    return value() if callable(value) else value
+
+
+@register.inclusion_tag("curation/partials/_pager.html")
+def pager(page, param="page", *, keep="", hx="", target="", anchor="", **query):
+    """{% pager page "qpage" run=run.pk %}: "Page n of m" with links to the pages beside it.
+
+    param: the page's query parameter; keep: the rest of the query, encoded (else the keyword
+    arguments left, encoded here); target: the element an HTMX request for the page swaps,
+    hx: the URL that answers it (else this page's own); anchor: a #fragment for the plain link.
+    A Django Page or a read-side page (number, num_pages, has_next, next_page_number, ...)."""
+    from urllib.parse import urlencode
+
+    if not page:  # no page to show (an empty list): no pager, as {% if page.has_other_pages %}
+        return {"links": []}
+    rest = keep or urlencode(query)
+    num_pages = getattr(page, "paginator", page).num_pages
+    links = []
+    for text, has, number in (
+        ("previous", "has_previous", "previous_page_number"),
+        ("next", "has_next", "next_page_number"),
+    ):
+        if not _page_attr(page, has):
+            continue
+        to = urlencode({param: _page_attr(page, number)})
+        to = f"?{rest}&{to}" if rest else f"?{to}"
+        links.append({"text": text, "href": to + anchor, "hx_get": hx + to if target else ""})
+    return {"number": page.number, "num_pages": num_pages, "links": links, "target": target}
