@@ -25,6 +25,7 @@ from django.utils import timezone
 from curation import roles
 from curation.models import Dataset, Image, ImageStatus, QualityFinding, QualityScan
 from curation.services import queue
+from curation.services.job_rows import error_text
 from curation.storage import item_uri, s3_options
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def run_quality_scan(scan_id: int) -> str:
         persist(scan, findings, counts, grey_share, collected)
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("quality scan %s failed", scan_id)
-        _fail(scan.pk, f"{type(exc).__name__}: {exc}")
+        _fail(scan.pk, error_text(exc))
         return "failed"
     return "succeeded"
 

@@ -14,6 +14,7 @@ from curation import roles
 from curation.artifacts import index_embedder, run_localizer, uris_and_boxes
 from curation.models import Dataset, Image, ImageStatus, SimilarityIndex, TrainingRun
 from curation.services import queue
+from curation.services.job_rows import mark_failed
 from curation.storage import s3_options
 
 log = logging.getLogger(__name__)
@@ -107,11 +108,7 @@ def build_similarity_index(index_id: int) -> str:
         key = _store(row, index)
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("index %s failed", index_id)
-        SimilarityIndex.objects.filter(pk=row.pk).update(
-            status=SimilarityIndex.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        mark_failed(SimilarityIndex.objects.filter(pk=row.pk), SimilarityIndex.Status.FAILED, exc)
         return "failed"
     SimilarityIndex.objects.filter(pk=row.pk).update(
         status=SimilarityIndex.Status.READY,

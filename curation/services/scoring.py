@@ -40,6 +40,7 @@ from curation.models import (
 )
 from curation.services import queue
 from curation.services.calibration import run_calibration
+from curation.services.job_rows import error_text
 from curation.storage import item_uri, s3_options
 
 log = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ def run_scoring_job(job_id: int, *, progress: Progress | None = None) -> str:
         cancelled = score_pending(job, pending, scorer, progress)
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("scoring job %s failed", job_id)
-        fail_job(job.pk, f"{type(exc).__name__}: {exc}")
+        fail_job(job.pk, error_text(exc))
         return "failed"
     return finish(job, Status.CANCELLED if cancelled else Status.SUCCEEDED)
 
