@@ -26,7 +26,7 @@ from curation.models import (
 from curation.queries.embedding_maps import read_layout
 from curation.queries.scores import decoded_probs
 from curation.services import queue
-from curation.services.job_rows import mark_failed
+from curation.services.job_rows import mark_failed, mark_unqueued
 from mlcore.eval.embedding_map import inside_polygon, layout_2d, unit_square
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,8 @@ def start_embedding_map(
 
 
 def fail_unqueued(map_id: int, exc: Exception) -> None:
-    EmbeddingMap.objects.filter(pk=map_id, status=EmbeddingMap.Status.QUEUED).update(
-        status=EmbeddingMap.Status.FAILED,
-        finished_at=timezone.now(),
-        error=f"the task queue could not be reached ({exc}); start the map again",
-    )
+    queued = EmbeddingMap.objects.filter(pk=map_id, status=EmbeddingMap.Status.QUEUED)
+    mark_unqueued(queued, EmbeddingMap.Status.FAILED, exc, again="start the map again")
 
 
 def _vectors(row: EmbeddingMap) -> tuple[np.ndarray, np.ndarray]:

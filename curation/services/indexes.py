@@ -14,7 +14,7 @@ from curation import roles
 from curation.artifacts import index_embedder, run_localizer, uris_and_boxes
 from curation.models import Dataset, Image, ImageStatus, SimilarityIndex, TrainingRun
 from curation.services import queue
-from curation.services.job_rows import mark_failed
+from curation.services.job_rows import mark_failed, mark_unqueued
 from curation.storage import s3_options
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,8 @@ def start_index_build(
 
 def fail_unqueued(index_id: int, exc: Exception) -> None:
     """The broker was down: the build fails at once with a reason (cheap to start again)."""
-    SimilarityIndex.objects.filter(pk=index_id, status=SimilarityIndex.Status.QUEUED).update(
-        status=SimilarityIndex.Status.FAILED,
-        finished_at=timezone.now(),
-        error=f"the task queue could not be reached ({exc}); build the index again",
-    )
+    queued = SimilarityIndex.objects.filter(pk=index_id, status=SimilarityIndex.Status.QUEUED)
+    mark_unqueued(queued, SimilarityIndex.Status.FAILED, exc, again="build the index again")
 
 
 def enqueue_index_task(task: str, index_id: int, image_ids: list[int] | None = None) -> None:

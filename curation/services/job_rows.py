@@ -15,3 +15,14 @@ def error_text(exc: BaseException) -> str:
 def mark_failed(rows: QuerySet, status: str, exc: BaseException) -> None:
     """The job's row (`rows`) failed just now with `exc`; `status` is its model's FAILED."""
     rows.update(status=status, error=error_text(exc), finished_at=timezone.now())
+
+
+def mark_unqueued(rows: QuerySet, status: str, exc: Exception, *, again: str) -> None:
+    """The broker was down: the job's row (`rows`, while it is still queued) fails at once
+    with a reason and what to do (`again`: "start the scan again"); a job that is cheap to
+    start again should not wait for a worker that may never hear of it."""
+    rows.update(
+        status=status,
+        finished_at=timezone.now(),
+        error=f"the task queue could not be reached ({exc}); {again}",
+    )
