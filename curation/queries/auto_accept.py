@@ -25,7 +25,12 @@ from curation.models import (
     TrainingRun,
 )
 from curation.queries import arrivals
-from curation.queries.scores import decoded_probs, promoted_run, run_temperature
+from curation.queries.scores import (
+    decoded_probs,
+    probs_and_given_labels,
+    promoted_run,
+    run_temperature,
+)
 from mlcore.eval.auto_accept import class_thresholds, forecast_tags, tag_mask
 from mlcore.eval.calibration import apply_temperature
 
@@ -103,22 +108,11 @@ def held_out_predictions(run: TrainingRun) -> tuple[np.ndarray, np.ndarray]:
     (renamed or deleted since), which counts as wrong for every class: dropping those rows
     would make the other classes look more precise than they were."""
     assert run.attribute_id is not None, "a classifier run has an attribute"
-    index_of = {name: i for i, name in enumerate(run.label_names)}
-    names = dict(Label.objects.filter(attribute_id=run.attribute_id).values_list("id", "name"))
-    rows = (
-        RunImage.objects.filter(run=run, split=Split.TRAIN, out_of_sample=True)
-        .exclude(probs=None)
-        .values_list("given_label_id", "probs")
-    )
-    probs, labels = [], []
-    for given_id, raw in rows.iterator(chunk_size=2000):
-        probs.append(decoded_probs(raw))
-        labels.append(index_of.get(names.get(given_id, ""), -1))
-    k = len(run.label_names)
-    held = np.array(probs, dtype=np.float64).reshape(-1, k)
+    rows = RunImage.objects.filter(run=run, split=Split.TRAIN, out_of_sample=True)
+    held, labels = probs_and_given_labels(run, run.attribute_id, rows)
     if len(held):
         held = apply_temperature(held, run_temperature(run))
-    return held, np.array(labels, dtype=np.int64)
+    return held, labels
 
 
 def arrival_scores(attribute: Attribute, run: TrainingRun) -> tuple[list[int], np.ndarray]:

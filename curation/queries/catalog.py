@@ -118,38 +118,6 @@ def split_counts(dataset: Dataset) -> dict[str, int]:
     return {s: found.get(s, 0) for s in Split.values}
 
 
-def browse_images(
-    dataset: Dataset,
-    *,
-    attribute: Attribute | None = None,
-    label_id: int | None = None,
-    unlabelled: bool = False,
-    split: str | None = None,
-    status: str = ImageStatus.OK,
-    after: int | None = None,
-    limit: int = 60,
-) -> tuple[list[Image], int | None]:
-    """One page of images in id order (keyset pagination). Returns (images, next cursor)."""
-    qs: QuerySet[Image] = Image.objects.filter(dataset=dataset, status=status)
-    if split:
-        qs = qs.filter(split=split)
-    if attribute is not None and label_id is not None:
-        qs = qs.filter(annotations__attribute=attribute, annotations__label_id=label_id)
-    elif attribute is not None and unlabelled:
-        qs = qs.filter(annotations__attribute=attribute, annotations__label__isnull=True)
-    if after is not None:
-        qs = qs.filter(id__gt=after)
-    page = list(
-        qs.order_by("id").prefetch_related(
-            Prefetch(
-                "annotations", queryset=Annotation.objects.select_related("label", "attribute")
-            )
-        )[: limit + 1]
-    )
-    next_cursor = page[limit - 1].pk if len(page) > limit else None
-    return page[:limit], next_cursor
-
-
 def image_labels(image: Image) -> list[tuple[Attribute, Annotation | None]]:
     """Each attribute of the image's dataset with the image's current annotation (or None)."""
     attributes = attributes_with_labels(image.dataset)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.models import Label, RunImage, Split, TrainingRun
-from curation.queries.scores import decoded_probs
+from curation.models import RunImage, Split, TrainingRun
+from curation.queries.scores import probs_and_given_labels
 from mlcore.eval.pr_curves import PRCurve, pr_curves
 
 
@@ -22,20 +22,8 @@ class ClassPR:
 def run_test_probabilities(run: TrainingRun, attribute_id: int) -> tuple[np.ndarray, np.ndarray]:
     """(probs (N, K) float64 in run.label_names order, labels (N,) int64: the label the run
     saw, −1 for one it doesn't know) of the run's scored test rows."""
-    index_of = {name: i for i, name in enumerate(run.label_names)}
-    names = dict(Label.objects.filter(attribute_id=attribute_id).values_list("id", "name"))
-    rows = (
-        RunImage.objects.filter(run=run, split=Split.TEST)
-        .exclude(probs=None)
-        .order_by("id")
-        .values_list("given_label_id", "probs")
-    )
-    probs, labels = [], []
-    for given_id, raw in rows.iterator(chunk_size=2000):
-        probs.append(decoded_probs(raw))
-        labels.append(index_of.get(names.get(given_id, ""), -1))
-    k = len(run.label_names)
-    return np.array(probs, dtype=np.float64).reshape(-1, k), np.array(labels, dtype=np.int64)
+    rows = RunImage.objects.filter(run=run, split=Split.TEST).order_by("id")
+    return probs_and_given_labels(run, attribute_id, rows)
 
 
 def class_pr_curves(run: TrainingRun) -> list[ClassPR]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import QuerySet
 
 from curation.models import (
     Annotation,
@@ -74,6 +75,23 @@ def promoted_run(attribute: Attribute) -> TrainingRun | None:
 def decoded_probs(raw) -> list[float]:
     """A stored probability list (JSON text from raw SQL on some backends, or a list)."""
     return json.loads(raw) if isinstance(raw, str) else list(raw)
+
+
+def probs_and_given_labels(
+    run: TrainingRun, attribute_id: int, rows: QuerySet[RunImage]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probs (N, K) float64 raw, in run.label_names order; labels (N,) int64: the given label
+    as a run class index, -1 for one the run doesn't know) of the `rows` of `run` that have
+    probabilities, in the rows' order."""
+    index_of = {name: i for i, name in enumerate(run.label_names)}
+    names = dict(Label.objects.filter(attribute_id=attribute_id).values_list("id", "name"))
+    scored = rows.exclude(probs=None).values_list("given_label_id", "probs")
+    probs, labels = [], []
+    for given_id, raw in scored.iterator(chunk_size=2000):
+        probs.append(decoded_probs(raw))
+        labels.append(index_of.get(names.get(given_id, ""), -1))
+    k = len(run.label_names)
+    return np.array(probs, dtype=np.float64).reshape(-1, k), np.array(labels, dtype=np.int64)
 
 
 def top_suggestions(

@@ -8,11 +8,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import transaction
-
 from curation import roles
 from curation.models import Annotation, Attribute, Image, ImageScore, Label, LabelSource
-from curation.services.labels import StaleLabel, relabel_image
+from curation.services.labels import StaleLabel, relabel_in_batch
 
 
 class NoPromotedModel(ValueError):
@@ -128,31 +126,24 @@ def _write(
             attribute_id=attribute.pk, image_id__in=[image.pk for image, _, _ in targets]
         ).select_related("label", "updated_by")
     }
-    with transaction.atomic():
-        for image, label, note in targets:
-            annotation = current.get(image.pk)
-            if annotation is not None and annotation.label is not None:
-                changed = StaleLabel(annotation).changed_by()
-                result.skipped.append(f"{image.source_path}: {changed} meanwhile")
-                continue
-            seen = annotation.version if annotation is not None else None
-            try:
-                with transaction.atomic():
-                    _, event = relabel_image(
-                        image=image,
-                        attribute=attribute,
-                        label=label,
-                        actor=actor,
-                        expected_version=expected_versions.get(image.pk, seen),
-                        source=source,
-                        note=note,
-                        batch=result.batch,
-                        flagged_by_run_id=run_id,
-                    )
-            except StaleLabel as exc:
-                result.skipped.append(
-                    f"{image.source_path}: {exc.changed_by()} since you loaded the page"
-                )
-                continue
-            result.changed += event is not None
+    empty, seen = [], {}
+    for image, label, note in targets:
+        annotation = current.get(image.pk)
+        if annotation is not None and annotation.label is not None:
+            changed = StaleLabel(annotation).changed_by()
+            result.skipped.append(f"{image.source_path}: {changed} meanwhile")
+            continue
+        empty.append((image, label, note))
+        version = annotation.version if annotation is not None else None
+        seen[image.pk] = expected_versions.get(image.pk, version)
+    result.changed, stale = relabel_in_batch(
+        empty,
+        attribute=attribute,
+        actor=actor,
+        batch=result.batch,
+        expected_versions=seen,
+        source=source,
+        flagged_by_run_id=run_id,
+    )
+    result.skipped += stale
     return result

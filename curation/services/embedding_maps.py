@@ -26,6 +26,7 @@ from curation.models import (
 from curation.queries.embedding_maps import read_layout
 from curation.queries.scores import decoded_probs
 from curation.services import queue
+from curation.services.job_rows import mark_failed, mark_unqueued
 from mlcore.eval.embedding_map import inside_polygon, layout_2d, unit_square
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,8 @@ def start_embedding_map(
 
 
 def fail_unqueued(map_id: int, exc: Exception) -> None:
-    EmbeddingMap.objects.filter(pk=map_id, status=EmbeddingMap.Status.QUEUED).update(
-        status=EmbeddingMap.Status.FAILED,
-        finished_at=timezone.now(),
-        error=f"the task queue could not be reached ({exc}); start the map again",
-    )
+    queued = EmbeddingMap.objects.filter(pk=map_id, status=EmbeddingMap.Status.QUEUED)
+    mark_unqueued(queued, EmbeddingMap.Status.FAILED, exc, again="start the map again")
 
 
 def _vectors(row: EmbeddingMap) -> tuple[np.ndarray, np.ndarray]:
@@ -130,11 +128,7 @@ def build_embedding_map(map_id: int) -> str:
         key = _store(row, ids, unit_square(layout.xy))
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("map %s failed", map_id)
-        EmbeddingMap.objects.filter(pk=row.pk).update(
-            status=EmbeddingMap.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        mark_failed(EmbeddingMap.objects.filter(pk=row.pk), EmbeddingMap.Status.FAILED, exc)
         return "failed"
     EmbeddingMap.objects.filter(pk=row.pk).update(
         status=EmbeddingMap.Status.READY,

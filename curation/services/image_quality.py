@@ -25,6 +25,7 @@ from django.utils import timezone
 from curation import roles
 from curation.models import Dataset, Image, ImageStatus, QualityFinding, QualityScan
 from curation.services import queue
+from curation.services.job_rows import error_text, mark_unqueued
 from curation.storage import item_uri, s3_options
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,8 @@ def _stale(scan: QualityScan) -> bool:
 
 def fail_unqueued(scan_id: int, exc: Exception) -> None:
     """The broker was down: the scan fails at once with a reason (cheap to start again)."""
-    QualityScan.objects.filter(pk=scan_id, status=QualityScan.Status.QUEUED).update(
-        status=QualityScan.Status.FAILED,
-        finished_at=timezone.now(),
-        error=f"the task queue could not be reached ({exc}); start the scan again",
-    )
+    queued = QualityScan.objects.filter(pk=scan_id, status=QualityScan.Status.QUEUED)
+    mark_unqueued(queued, QualityScan.Status.FAILED, exc, again="start the scan again")
 
 
 def _fail(scan_id: int, error: str) -> None:
@@ -133,7 +131,7 @@ def run_quality_scan(scan_id: int) -> str:
         persist(scan, findings, counts, grey_share, collected)
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("quality scan %s failed", scan_id)
-        _fail(scan.pk, f"{type(exc).__name__}: {exc}")
+        _fail(scan.pk, error_text(exc))
         return "failed"
     return "succeeded"
 

@@ -14,6 +14,7 @@ from curation import roles
 from curation.artifacts import index_embedder, run_localizer, uris_and_boxes
 from curation.models import Dataset, Image, ImageStatus, SimilarityIndex, TrainingRun
 from curation.services import queue
+from curation.services.job_rows import mark_failed, mark_unqueued
 from curation.storage import s3_options
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,8 @@ def start_index_build(
 
 def fail_unqueued(index_id: int, exc: Exception) -> None:
     """The broker was down: the build fails at once with a reason (cheap to start again)."""
-    SimilarityIndex.objects.filter(pk=index_id, status=SimilarityIndex.Status.QUEUED).update(
-        status=SimilarityIndex.Status.FAILED,
-        finished_at=timezone.now(),
-        error=f"the task queue could not be reached ({exc}); build the index again",
-    )
+    queued = SimilarityIndex.objects.filter(pk=index_id, status=SimilarityIndex.Status.QUEUED)
+    mark_unqueued(queued, SimilarityIndex.Status.FAILED, exc, again="build the index again")
 
 
 def enqueue_index_task(task: str, index_id: int, image_ids: list[int] | None = None) -> None:
@@ -107,11 +105,7 @@ def build_similarity_index(index_id: int) -> str:
         key = _store(row, index)
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("index %s failed", index_id)
-        SimilarityIndex.objects.filter(pk=row.pk).update(
-            status=SimilarityIndex.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        mark_failed(SimilarityIndex.objects.filter(pk=row.pk), SimilarityIndex.Status.FAILED, exc)
         return "failed"
     SimilarityIndex.objects.filter(pk=row.pk).update(
         status=SimilarityIndex.Status.READY,

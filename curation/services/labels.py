@@ -4,7 +4,7 @@ LabelEvent in the same transaction as the label itself."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -140,10 +140,36 @@ def relabel_images(
     """
     roles.check(actor, "relabel")
     batch = uuid.uuid4()
+    changed, stale = relabel_in_batch(
+        [(image, label, note) for image in images],
+        attribute=attribute,
+        actor=actor,
+        batch=batch,
+        expected_versions=expected_versions or {},
+        flagged_by_run_id=flagged_by_run_id,
+    )
+    return BulkResult(batch, changed, stale)
+
+
+def relabel_in_batch(
+    targets: Iterable[tuple[Image, Label | None, str]],
+    *,
+    attribute: Attribute,
+    actor,
+    batch: uuid.UUID,
+    expected_versions: Mapping[int, int | None],
+    source: str = LabelSource.MANUAL,
+    flagged_by_run_id: int | None = None,
+) -> tuple[int, list[str]]:
+    """relabel_image for each (image, label, note), all in `batch` (revertable together).
+
+    expected_versions: image id -> the annotation version the person saw; an image whose
+    label changed since is left alone (its own savepoint) and named in one line, the rest
+    are changed. Returns (changed, those lines).
+    """
     changed, stale = 0, []
-    expected_versions = expected_versions or {}
     with transaction.atomic():
-        for image in images:
+        for image, label, note in targets:
             try:
                 with transaction.atomic():
                     _, event = relabel_image(
@@ -151,16 +177,17 @@ def relabel_images(
                         attribute=attribute,
                         label=label,
                         actor=actor,
+                        expected_version=expected_versions.get(image.pk),
+                        source=source,
                         note=note,
                         batch=batch,
-                        expected_version=expected_versions.get(image.pk),
                         flagged_by_run_id=flagged_by_run_id,
                     )
             except StaleLabel as exc:
                 stale.append(f"{image.source_path}: {exc.changed_by()} since you loaded the page")
                 continue
             changed += event is not None
-    return BulkResult(batch, changed, stale)
+    return changed, stale
 
 
 def revert_label_event(

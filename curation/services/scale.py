@@ -8,6 +8,7 @@ databases by batched INSERTs (fine for a few thousand). Marked synthetic whereve
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -66,14 +67,20 @@ def _columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
     return [_field(model, n).column for n in names]
 
 
-def _write(model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """Insert rows (values in `names` order); COPY on PostgreSQL."""
+def _write(model: type[models.Model], rows: Iterable[dict[str, object]]) -> int:
+    """Insert rows, each {field name: value} with the first row's names; COPY on PostgreSQL."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    names = list(first)
+    values = ([row[n] for n in names] for row in itertools.chain([first], rows))
     table, cols = model._meta.db_table, _columns(model, names)
     count = 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                for row in rows:
+                for row in values:
                     copy.write_row(row)
                     count += 1
         else:
@@ -82,7 +89,7 @@ def _write(model: type[models.Model], names: Sequence[str], rows: Iterable[Seque
             )
             fields = [_field(model, n) for n in names]
             batch: list[Sequence] = []
-            for row in rows:
+            for row in values:
                 batch.append(
                     [f.get_db_prep_value(v, connection) for f, v in zip(fields, row, strict=True)]
                 )
@@ -152,15 +159,14 @@ def seed_scale_catalog(
         progress(f"{n_products:,} products")
         _write(
             Product,
-            ["id", "dataset", "key", "split", "created_at"],
             (
-                (
-                    first_product + i,
-                    dataset.pk,
-                    f"SKU-{i:08d}",
-                    "test" if product_test[i] else "train",
-                    now,
-                )
+                {
+                    "id": first_product + i,
+                    "dataset": dataset.pk,
+                    "key": f"SKU-{i:08d}",
+                    "split": "test" if product_test[i] else "train",
+                    "created_at": now,
+                }
                 for i in range(n_products)
             ),
         )
@@ -169,43 +175,25 @@ def seed_scale_catalog(
         progress(f"{images:,} images")
         _write(
             Image,
-            [
-                "id",
-                "dataset",
-                "product",
-                "split",
-                "source_path",
-                "sha256",
-                "file",
-                "thumbnail",
-                "width",
-                "height",
-                "format",
-                "phash",
-                "size_bytes",
-                "status",
-                "quarantine_reason",
-                "created_at",
-            ],
             (
-                (
-                    first_image + i,
-                    dataset.pk,
-                    first_product + int(product_of[i]),
-                    "test" if image_test[i] else "train",
-                    f"scale/{i:08d}.jpg",
-                    f"{seed:08x}{i:056x}",
-                    "",
-                    "",
-                    400,
-                    600,
-                    "JPEG",
-                    f"{(i * 2654435761) % 2**64:016x}",
-                    50_000,
-                    "ok",
-                    "",
-                    now,
-                )
+                {
+                    "id": first_image + i,
+                    "dataset": dataset.pk,
+                    "product": first_product + int(product_of[i]),
+                    "split": "test" if image_test[i] else "train",
+                    "source_path": f"scale/{i:08d}.jpg",
+                    "sha256": f"{seed:08x}{i:056x}",
+                    "file": "",
+                    "thumbnail": "",
+                    "width": 400,
+                    "height": 600,
+                    "format": "JPEG",
+                    "phash": f"{(i * 2654435761) % 2**64:016x}",
+                    "size_bytes": 50_000,
+                    "status": "ok",
+                    "quarantine_reason": "",
+                    "created_at": now,
+                }
                 for i in range(images)
             ),
         )
@@ -224,55 +212,34 @@ def seed_scale_catalog(
             base_ann, base_event = first_ann + a * images, first_event + a * images
             _write(
                 Annotation,
-                [
-                    "id",
-                    "image",
-                    "attribute",
-                    "label",
-                    "version",
-                    "synced_label",
-                    "last_source",
-                    "updated_at",
-                ],
                 (
-                    (
-                        base_ann + i,
-                        first_image + i,
-                        attr.pk,
-                        int(ids[choice[i]]),
-                        1,
-                        int(ids[choice[i]]),
-                        "import",
-                        now,
-                    )
+                    {
+                        "id": base_ann + i,
+                        "image": first_image + i,
+                        "attribute": attr.pk,
+                        "label": int(ids[choice[i]]),
+                        "version": 1,
+                        "synced_label": int(ids[choice[i]]),
+                        "last_source": "import",
+                        "updated_at": now,
+                    }
                     for i in range(images)
                 ),
             )
             _write(
                 LabelEvent,
-                [
-                    "id",
-                    "image",
-                    "attribute",
-                    "old_label",
-                    "new_label",
-                    "source",
-                    "note",
-                    "batch",
-                    "created_at",
-                ],
                 (
-                    (
-                        base_event + i,
-                        first_image + i,
-                        attr.pk,
-                        None,
-                        int(ids[choice[i]]),
-                        "import",
-                        "seed_scale",
-                        import_batch,
-                        now - timedelta(days=30),
-                    )
+                    {
+                        "id": base_event + i,
+                        "image": first_image + i,
+                        "attribute": attr.pk,
+                        "old_label": None,
+                        "new_label": int(ids[choice[i]]),
+                        "source": "import",
+                        "note": "seed_scale",
+                        "batch": import_batch,
+                        "created_at": now - timedelta(days=30),
+                    }
                     for i in range(images)
                 ),
             )
@@ -355,41 +322,23 @@ def _seed_run(dataset, attr, labels, given, first_image, image_test, rng, now) -
             )
             probs[given[i]] = given_p[i]
             probs[predicted[i]] = confidence[i]
-            yield (
-                first + i,
-                run.pk,
-                first_image + i,
-                "test" if image_test[i] else "train",
-                int(ids[given[i]]),
-                int(ids[predicted[i]]),
-                float(confidence[i]),
-                float(given_p[i]),
-                json.dumps([round(float(p), 4) for p in probs]),
-                not image_test[i],
-                float(given_p[i]),
-                int(rank[i]) or None,
-                not correct[i],
-            )
+            yield {
+                "id": first + i,
+                "run": run.pk,
+                "image": first_image + i,
+                "split": "test" if image_test[i] else "train",
+                "given_label": int(ids[given[i]]),
+                "predicted_label": int(ids[predicted[i]]),
+                "confidence": float(confidence[i]),
+                "given_probability": float(given_p[i]),
+                "probs": json.dumps([round(float(p), 4) for p in probs]),
+                "out_of_sample": not image_test[i],
+                "quality": float(given_p[i]),
+                "suspect_rank": int(rank[i]) or None,
+                "is_error": not correct[i],
+            }
 
-    _write(
-        RunImage,
-        [
-            "id",
-            "run",
-            "image",
-            "split",
-            "given_label",
-            "predicted_label",
-            "confidence",
-            "given_probability",
-            "probs",
-            "out_of_sample",
-            "quality",
-            "suspect_rank",
-            "is_error",
-        ],
-        rows(),
-    )
+    _write(RunImage, rows())
     return run
 
 

@@ -40,6 +40,7 @@ from curation.models import (
 )
 from curation.services import queue
 from curation.services.calibration import run_calibration
+from curation.services.job_rows import error_text, mark_unqueued
 from curation.storage import item_uri, s3_options
 
 log = logging.getLogger(__name__)
@@ -161,11 +162,8 @@ def is_stale(job: ScoringJob) -> bool:
 
 def fail_unqueued(job_id: int, exc: Exception) -> None:
     """The broker was down: the job fails at once with a reason (cheap to start again)."""
-    ScoringJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.FAILED,
-        finished_at=timezone.now(),
-        error=f"the task queue could not be reached ({exc}); start scoring again",
-    )
+    queued = ScoringJob.objects.filter(pk=job_id, status=Status.QUEUED)
+    mark_unqueued(queued, Status.FAILED, exc, again="start scoring again")
 
 
 def fail_job(job_id: int, error: str) -> None:
@@ -272,7 +270,7 @@ def run_scoring_job(job_id: int, *, progress: Progress | None = None) -> str:
         cancelled = score_pending(job, pending, scorer, progress)
     except Exception as exc:  # the row must say why; the worker log has the traceback
         log.exception("scoring job %s failed", job_id)
-        fail_job(job.pk, f"{type(exc).__name__}: {exc}")
+        fail_job(job.pk, error_text(exc))
         return "failed"
     return finish(job, Status.CANCELLED if cancelled else Status.SUCCEEDED)
 

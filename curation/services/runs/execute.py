@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from curation.models import TrainingRun
+from curation.services.job_rows import error_text
 from curation.services.runs.classifier_worker import train_classifier
 from curation.services.runs.similarity_worker import train_similarity
 from curation.services.runs.worker import Heartbeat, claim_run, finish_run
@@ -39,7 +40,7 @@ def execute_training_run(run_id: int) -> str:
             return train_classifier(run)
         except Exception as exc:
             log.exception("training run %s failed", run_id)
-            error = f"{type(exc).__name__}: {exc}"
+            error = error_text(exc)
             finish_run(run_id, Status.FAILED, error=error, failed_phase=current_phase(run_id))
             return "failed"
 
