@@ -32,9 +32,7 @@ import csv
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +43,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.scratch_app import scratch_environment, start, wait_for, wait_ready  # noqa: E402
 
 # Fashion-MNIST classes a person (or a weak tagger) confuses, by class index: T-shirt,
 # trouser, pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot.
@@ -71,32 +71,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start(command: list[str], log: Path) -> subprocess.Popen:
-    out = log.open("wb")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=out)
-
-
-def wait_for(what: str, ready, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    """Poll `ready()` until it is true; fail with the log's tail if the process exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited:\n{log.read_text(errors='replace')[-3000:]}")
-        if ready():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"{what} was not ready in {timeout:.0f} s")
 
 
 @dataclass
@@ -297,15 +271,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=4 * 3600, help="seconds a run may take")
     args = parser.parse_args()
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-curation-"))
-    work.mkdir(parents=True, exist_ok=True)
-    broker = "redis://127.0.0.1:6379/12" if redis_answers() else "filesystem://"
-    os.environ.update(
-        VAR_DIR=str(work / "var"),
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_DEBUG="false",
-        CELERY_BROKER_URL=broker,
-        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{work / 'db.sqlite3'}"),
+    work, broker = scratch_environment(
+        args.workdir, prefix="bench-curation-", broker=None, redis_db=12
     )
     noisy_csv, clean_csv, truth = write_catalog(work, args.train, args.test, args.noise, args.seed)
     tag = f"{args.train}-{args.test}-{args.noise}-{args.seed}"
@@ -327,9 +294,7 @@ def main() -> None:
     api = Api(base=f"http://127.0.0.1:{port}", token=token)
     try:
         wait_for("gunicorn", api.answers, web, web_log, timeout=120)
-        wait_for(
-            "the worker", lambda: b"ready." in worker_log.read_bytes(), worker, worker_log, 300
-        )
+        wait_ready(work, worker, timeout=300)
 
         print("1. one click on the noisy catalog", file=sys.stderr, flush=True)
         before = judge(api, *one_click(api, noisy_name, args.timeout), truth)

@@ -97,6 +97,18 @@ def compare(name: str, hashes: np.ndarray, *, radius: int, sample: int, seed: in
         )
 
 
+def whole_search(what: str, hashes: np.ndarray, is_test: np.ndarray, *, radius: int) -> None:
+    """search_arrays over all of `hashes`, timed: its crowds, look-alikes and pairs."""
+    ids = np.arange(1, len(hashes) + 1, dtype=np.int64)
+    found, t = timed(lambda: search_arrays(ids, hashes, is_test, radius=radius))
+    print(
+        f"whole search (search_arrays) on {what}: {t:.2f} s, {len(found.crowds)} crowds "
+        f"({sum(c.train + c.test for c in found.crowds):,} images), "
+        f"{found.lookalikes:,} look-alikes, {len(found.leaked):,} leaked pairs "
+        f"({len(found.leaked_test_ids):,} test images), {len(found.same_split):,} within a split"
+    )
+
+
 def radius_table(hashes: np.ndarray, is_test: np.ndarray) -> None:
     print("\nFashion-MNIST: pairs within r bits (banded search)")
     print(f"{'r':>3}{'pairs':>11}{'train/test':>12}{'test images':>13}{'seconds':>9}")
@@ -118,26 +130,13 @@ def main() -> None:
 
     hashes, is_test = synthetic(args.n, args.seed)
     compare("synthetic", hashes, radius=args.radius, sample=args.sample, seed=args.seed)
-    ids = np.arange(1, len(hashes) + 1, dtype=np.int64)
-    found, t = timed(lambda: search_arrays(ids, hashes, is_test, radius=args.radius))
-    print(
-        f"whole search (search_arrays) on {len(hashes):,}: {t:.2f} s, "
-        f"{len(found.leaked):,} leaked pairs, {len(found.same_split):,} within a split, "
-        f"{found.lookalikes:,} look-alikes"
-    )
+    whole_search(f"{len(hashes):,} synthetic hashes", hashes, is_test, radius=args.radius)
     if not args.no_fashion:
         (fm_hashes, fm_test), t = timed(fashion)
         print(f"\n(Fashion-MNIST dHashes computed in {t:.0f} s)")
         compare("fashion-mnist", fm_hashes, radius=args.radius, sample=args.sample, seed=0)
         radius_table(fm_hashes, fm_test)
-        fm_ids = np.arange(1, len(fm_hashes) + 1, dtype=np.int64)
-        found, t = timed(lambda: search_arrays(fm_ids, fm_hashes, fm_test, radius=args.radius))
-        print(
-            f"whole search on Fashion-MNIST: {t:.2f} s, {len(found.crowds)} crowds "
-            f"({sum(c.train + c.test for c in found.crowds):,} images), "
-            f"{found.lookalikes:,} look-alikes, {len(found.leaked):,} leaked pairs "
-            f"({len(found.leaked_test_ids):,} test images), {len(found.same_split):,} within"
-        )
+        whole_search("Fashion-MNIST", fm_hashes, fm_test, radius=args.radius)
 
 
 if __name__ == "__main__":

@@ -23,63 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch_app import scratch_environment, start_worker, wait_ready  # noqa: E402
+
 GOAL_FRACTION, GOAL_SECONDS = 0.10, 5.0
-
-
-def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start_worker(work: Path) -> subprocess.Popen:
-    log = open(work / "worker.log", "wb")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "train",
-            "--pool",
-            "solo",
-            "-n",
-            "bench-train@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_ready(work: Path, worker: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise SystemExit(f"the worker exited:\n{(work / 'worker.log').read_text()[-3000:]}")
-        if b"ready." in (work / "worker.log").read_bytes():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"the worker was not ready in {timeout:.0f} s")
 
 
 def app_round(client, options: dict, timeout: float) -> tuple[float, dict]:
@@ -153,15 +106,8 @@ def main() -> None:
     parser.add_argument("--workdir", help="keep files here (default: a temp folder)")
     args = parser.parse_args()
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-retrain-"))
-    work.mkdir(parents=True, exist_ok=True)
-    broker = args.broker or ("redis://127.0.0.1:6379/13" if redis_answers() else "filesystem://")
-    os.environ.update(
-        VAR_DIR=str(work / "var"),
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_DEBUG="false",
-        CELERY_BROKER_URL=broker,
-        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{work / 'db.sqlite3'}"),
+    work, broker = scratch_environment(
+        args.workdir, prefix="bench-retrain-", broker=args.broker, redis_db=13
     )
     import django
 

@@ -29,7 +29,6 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.retrain_overhead import redis_answers, start_worker, wait_ready  # noqa: E402
+from bench.scratch_app import scratch_environment, start_worker, wait_ready  # noqa: E402
 
 GOAL = 0.9
 
@@ -174,16 +173,12 @@ def main() -> None:
     parser.add_argument("--workdir", help="keep files here (default: a temp folder)")
     args = parser.parse_args()
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-score-"))
-    work.mkdir(parents=True, exist_ok=True)
-    broker = args.broker or ("redis://127.0.0.1:6379/12" if redis_answers() else "filesystem://")
-    os.environ.update(
-        VAR_DIR=str(work / "var"),
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_DEBUG="false",
-        CELERY_BROKER_URL=broker,
+    work, broker = scratch_environment(
+        args.workdir,
+        prefix="bench-score-",
+        broker=args.broker,
+        redis_db=12,
         CURATION_SCORE_QUEUE="train",
-        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{work / 'db.sqlite3'}"),
     )
     if broker.startswith("redis://"):
         import redis

@@ -35,11 +35,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import RESNET18_CPU, fashion_mnist_labels  # noqa: E402
 from mlcore.config import TrainConfig  # noqa: E402
 from mlcore.data.loaders import TrainData  # noqa: E402
-from mlcore.data.transforms import BatchAugment, BatchPrep  # noqa: E402
-from mlcore.models import build_model, channels_last_ok, input_stats  # noqa: E402
-from mlcore.train.engine import train_one_epoch  # noqa: E402
-from mlcore.train.loss import build_criterion, class_counts  # noqa: E402
-from mlcore.train.schedule import build_optimizer, build_scheduler  # noqa: E402
+from mlcore.models import build_model, input_stats, place_model  # noqa: E402
+from mlcore.train.trainer import ClassifierTrainer  # noqa: E402
 
 CPU_CONFIG = replace(RESNET18_CPU, device="cpu", progress_every=10)
 
@@ -47,33 +44,8 @@ CPU_CONFIG = replace(RESNET18_CPU, device="cpu", progress_every=10)
 def mlcore_run(config: TrainConfig, data: TrainData, device: torch.device, epoch: int) -> dict:
     """One epoch through mlcore's own pieces, wired as fit() wires them."""
     torch.manual_seed(config.seed)
-    model = build_model(config, 10).to(device)
-    channels_last = config.channels_last and channels_last_ok(model, device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    mean, std = input_stats(config.arch)
-    augment = None
-    if data.augments_on_device:
-        augment = BatchAugment(size=config.image_size, scale=config.crop_scale)
-    prep = BatchPrep(mean=mean, std=std, channels_last=channels_last, augment=augment)
-    optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch=len(data))
-    labels = data.cache.labels.tolist() if data.cache is not None else [y for _, y in data.items]
-    criterion = build_criterion(config, class_counts(labels, 10)).to(device)
-    stats = train_one_epoch(
-        model,
-        data.epoch(epoch, generator_seed=epoch),
-        criterion,
-        optimizer,
-        device=device,
-        prep=prep,
-        scheduler=scheduler,
-        generator=torch.Generator().manual_seed(epoch),
-        amp=config.amp,
-        steps=len(data),
-        progress=lambda p: None,
-        progress_every=config.progress_every,
-    )
+    trainer = ClassifierTrainer.build(config, data, 10)
+    stats = trainer.train_epoch(epoch, seed=epoch, progress=lambda p: None)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return {"images_per_s": stats.images / stats.seconds, "wait": stats.data_wait_s / stats.seconds}
@@ -99,10 +71,7 @@ def bare_cached_run(
 ) -> dict:
     """The hand-written loop over the same uint8 tensor."""
     torch.manual_seed(config.seed)
-    model = build_model(config, 10).to(device)
-    cl = config.channels_last and channels_last_ok(model, device)
-    if cl:
-        model = model.to(memory_format=torch.channels_last)
+    model, cl = place_model(build_model(config, 10), device, channels_last=config.channels_last)
     model.train()
     optimizer = bare_sgd(model, config)
     mean = torch.tensor(input_stats(config.arch)[0], device=device).view(1, 3, 1, 1) * 255

@@ -62,25 +62,15 @@ def _train(args: argparse.Namespace) -> int:
             f"{args.data}: {args.attribute!r} has {len(data.label_names)} distinct label(s) "
             f"{data.label_names}; a classifier needs at least two"
         )
-    config = TrainConfig(
-        arch=args.arch,
-        image_size=args.image_size,
-        small_stem=args.small_stem,
-        width=args.width,
-        stn=args.stn,
-        pretrained=args.pretrained,
-        weights_path=args.weights,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 1e-3),
-        weight_decay=args.weight_decay,
-        optimizer=args.optimizer,
-        label_smoothing=args.label_smoothing,
-        class_weighting=args.class_weighting,
-        num_workers=args.workers,
-        seed=args.seed,
-        device=args.device,
-        cache_decoded={"auto": None, "on": True, "off": False}[args.cache],
+    # The options named after a TrainConfig field set it; these are renamed or derived.
+    config = TrainConfig.from_dict(
+        {
+            **vars(args),
+            "weights_path": args.weights,
+            "lr": args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 1e-3),
+            "num_workers": args.workers,
+            "cache_decoded": {"auto": None, "on": True, "off": False}[args.cache],
+        }
     )
     config.validate()
     if args.weights and not Path(args.weights).is_file():

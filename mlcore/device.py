@@ -32,3 +32,10 @@ def tune_for_training(device: torch.device, *, num_threads: int = 0) -> None:
         torch.set_num_threads(num_threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+
+
+def training_device(name: str = "auto", *, num_threads: int = 0) -> torch.device:
+    """resolve_device(name), with this process tuned for training there (tune_for_training)."""
+    device = resolve_device(name)
+    tune_for_training(device, num_threads=num_threads)
+    return device

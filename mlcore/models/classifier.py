@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 
@@ -11,6 +13,8 @@ from mlcore.models import efficientnet
 from mlcore.models.resnet import resnet
 from mlcore.models.stn import SpatialTransformer
 from mlcore.models.weights import load_backbone_weights, read_state_dict
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class Classifier(nn.Module):
@@ -89,3 +93,15 @@ def channels_last_ok(model: nn.Module, device: torch.device) -> bool:
         and m.in_channels < 16
         for m in model.modules()
     )
+
+
+def place_model(
+    model: ModuleT, device: torch.device, *, channels_last: bool = True
+) -> tuple[ModuleT, bool]:
+    """`model` moved to `device`, and to channels_last memory format when asked for and safe
+    there (channels_last_ok); (the model, whether it is in channels_last)."""
+    model = model.to(device)
+    channels_last = channels_last and channels_last_ok(model, device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, channels_last

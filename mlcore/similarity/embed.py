@@ -25,11 +25,11 @@ from torch import nn
 from mlcore.config import TrainConfig
 from mlcore.data.dataset import Batch
 from mlcore.data.transforms import BatchAugment, BatchPrep
-from mlcore.device import autocast, resolve_device, tune_for_training
-from mlcore.models import Classifier, build_model, channels_last_ok, input_stats
+from mlcore.device import autocast, resolve_device, training_device
+from mlcore.models import Classifier, build_model, channels_last_ok, input_stats, place_model
 from mlcore.similarity.evaluate import triplet_accuracy
 from mlcore.similarity.images import Box, decode_views, iter_views
-from mlcore.similarity.optim import optimizer_for, scheduler_for
+from mlcore.similarity.optim import optimizer_and_scheduler
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress, train_one_epoch
@@ -322,8 +322,7 @@ def fit_triplets(
     `uris` too, give the held-out triplet accuracy.
     """
     config.backbone_config()  # validates
-    device = resolve_device(config.device)
-    tune_for_training(device, num_threads=config.num_threads)
+    device = training_device(config.device, num_threads=config.num_threads)
     uris = [str(u) for u in uris]
     train = _positions(triplets, len(uris), "triplets")
     held = (
@@ -356,19 +355,15 @@ def fit_triplets(
     t = torch.from_numpy(rows[usable])
 
     seed_everything(config.seed)
-    net = build_triplet_net(config).to(device)
-    channels_last = config.channels_last and channels_last_ok(net, device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    net, channels_last = place_model(
+        build_triplet_net(config), device, channels_last=config.channels_last
+    )
     mean, std = input_stats(config.arch)
     augment = BatchAugment(size=config.image_size, scale=config.crop_scale, hflip=config.hflip)
     prep = BatchPrep(mean=mean, std=std, channels_last=channels_last, augment=augment)
     bs = min(config.batch_size, t.shape[0])
     steps = t.shape[0] // bs
-    optimizer = optimizer_for(net, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = scheduler_for(
-        optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs
-    )
+    optimizer, scheduler = optimizer_and_scheduler(net, config, steps=steps)
     start = checkpoints.resume(net, optimizer, scheduler)
     cache = views.images.to(device) if device.type == "cuda" else views.images
     criterion = TripletLoss(config.margin)
@@ -401,13 +396,10 @@ def fit_triplets(
     result = TripletFitResult(
         embedder=embedder,
         config=config,
-        epochs_done=len(checkpoints.history),
         cancelled=cancelled,
-        history=checkpoints.history,
-        checkpoint_path=checkpoints.written,
-        resumed_from=checkpoints.resumed_from,
         skipped=[(uris[i], why) for i, why in views.skipped],
         dropped_triplets=int((~usable).sum()),
+        **checkpoints.report(),
     )
     if held is not None and not cancelled:
         held_rows = slot[held]

@@ -28,10 +28,10 @@ from torchvision.ops import roi_align
 
 from mlcore.config import TrainConfig
 from mlcore.data.transforms import BatchPrep
-from mlcore.device import autocast, resolve_device
-from mlcore.models import build_model, channels_last_ok, input_stats
+from mlcore.device import autocast, resolve_device, training_device
+from mlcore.models import build_model, channels_last_ok, input_stats, place_model
 from mlcore.similarity.images import Box, crop_to_box, decode_views, iter_views
-from mlcore.similarity.optim import optimizer_for, scheduler_for
+from mlcore.similarity.optim import optimizer_and_scheduler
 from mlcore.storage import S3Options
 from mlcore.train.checkpoint import load_checkpoint, seed_everything
 from mlcore.train.engine import TrainProgress
@@ -241,9 +241,7 @@ def fit_localizer(
     and unreadable images are skipped and listed in the result.
     """
     config.backbone_config()  # validates
-    device = resolve_device(config.device)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    device = training_device(config.device, num_threads=config.num_threads)
     uris = [str(u) for u, _ in items]
     inputs = digest(f"{u}\t{tuple(float(v) for v in b)}" for u, b in items)
     checkpoints = open_checkpoint(
@@ -269,18 +267,12 @@ def fit_localizer(
         raise ValueError(f"items[{i}] ({uris[i]}): box {items[i][1]} is empty or off the image.")
 
     seed_everything(config.seed)
-    net = _build(config, load_weights=True).to(device)
-    channels_last = channels_last_ok(net, device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    net, channels_last = place_model(_build(config, load_weights=True), device)
     mean, std = input_stats(config.arch)
     prep = BatchPrep(mean=mean, std=std, channels_last=False)
     n, bs = len(views), min(config.batch_size, len(views))
     steps = n // bs
-    optimizer = optimizer_for(net, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = scheduler_for(
-        optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs
-    )
+    optimizer, scheduler = optimizer_and_scheduler(net, config, steps=steps)
     start = checkpoints.resume(net, optimizer, scheduler)
     cache = views.images.to(device) if device.type == "cuda" else views.images
     cancelled = False
@@ -345,12 +337,9 @@ def fit_localizer(
     net.eval()
     return LocalizeFitResult(
         model=LocalizerModel(net, config),
-        epochs_done=len(checkpoints.history),
         cancelled=cancelled,
-        history=checkpoints.history,
-        checkpoint_path=checkpoints.written,
-        resumed_from=checkpoints.resumed_from,
         skipped=[(uris[i], why) for i, why in views.skipped],
+        **checkpoints.report(),
     )
 
 

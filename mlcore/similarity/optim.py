@@ -3,10 +3,21 @@ AdamW without decay on norms and biases, per-step warmup then cosine, as mlcore.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
 from mlcore.train.schedule import WarmupCosine
+
+
+class Recipe(Protocol):
+    """The fields of TripletConfig and LocalizeConfig that set the optimizer and schedule."""
+
+    lr: float
+    weight_decay: float
+    epochs: int
+    warmup_epochs: float
 
 
 def optimizer_for(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -27,3 +38,14 @@ def scheduler_for(
     total = epochs * steps
     warmup = min(int(round(warmup_epochs * steps)), max(total - 1, 0))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(warmup=warmup, total=total))
+
+
+def optimizer_and_scheduler(
+    model: nn.Module, config: Recipe, *, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """optimizer_for and scheduler_for as `config` sets them, for `steps` steps an epoch."""
+    optimizer = optimizer_for(model, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = scheduler_for(
+        optimizer, epochs=config.epochs, steps=steps, warmup_epochs=config.warmup_epochs
+    )
+    return optimizer, scheduler

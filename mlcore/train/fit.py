@@ -12,15 +12,14 @@ from torch.nn.parallel import DistributedDataParallel
 from mlcore.config import TrainConfig
 from mlcore.data.dataset import Item
 from mlcore.data.loaders import TrainData, eval_loader
-from mlcore.data.transforms import BatchAugment, BatchPrep
+from mlcore.data.transforms import BatchPrep
 from mlcore.device import tune_for_training
 from mlcore.eval.metrics import Metrics, compute_metrics
-from mlcore.models import Classifier, build_model, channels_last_ok, input_stats
+from mlcore.models import Classifier, input_stats
 from mlcore.storage import S3Options
 from mlcore.train import distributed
 from mlcore.train.checkpoint import rng_state, seed_everything
-from mlcore.train.engine import EvalOutput, TrainProgress, evaluate, train_one_epoch
-from mlcore.train.loss import build_criterion, class_counts
+from mlcore.train.engine import EvalOutput, TrainProgress, evaluate
 from mlcore.train.resume import (
     CHECKPOINT_NAME,
     CheckpointMirror,
@@ -29,7 +28,7 @@ from mlcore.train.resume import (
     epoch_seed,
     open_checkpoint,
 )
-from mlcore.train.schedule import build_optimizer, build_scheduler
+from mlcore.train.trainer import ClassifierTrainer
 
 __all__ = ["CHECKPOINT_NAME", "EpochRecord", "FitResult", "fit", "check_items", "items_digest"]
 KIND = "classifier"  # the kind written in the checkpoint
@@ -113,23 +112,12 @@ def fit(
     )
     distributed.barrier(info)
 
-    seed_everything(config.seed)
-    model = build_model(config, len(names)).to(device)
-    channels_last = config.channels_last and channels_last_ok(model, device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
     data = TrainData(
         items, config=config, device=device, rank=info.rank, world_size=info.world_size, s3=s3
     )
-    mean, std = input_stats(config.arch)
-    augment = None
-    if data.augments_on_device:
-        augment = BatchAugment(size=config.image_size, scale=config.crop_scale, hflip=config.hflip)
-    prep = BatchPrep(mean=mean, std=std, channels_last=channels_last, augment=augment)
-    optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch=len(data))
-    labels = data.cache.labels.tolist() if data.cache is not None else [y for _, y in items]
-    criterion = build_criterion(config, class_counts(labels, len(names))).to(device)
+    seed_everything(config.seed)  # after the decode: the initial weights follow the seed alone
+    trainer = ClassifierTrainer.build(config, data, len(names))
+    model, optimizer, scheduler = trainer.model, trainer.optimizer, trainer.scheduler
 
     start_epoch = checkpoints.resume(
         model, optimizer, scheduler, rank=info.rank, world_size=info.world_size
@@ -143,21 +131,11 @@ def fit(
     cancelled = False
     for epoch in range(start_epoch, config.epochs):
         seed = epoch_seed(config.seed, epoch, info.rank)
-        stats = train_one_epoch(
-            net,
-            data.epoch(epoch, generator_seed=seed),
-            criterion,
-            optimizer,
-            device=device,
-            prep=prep,
-            scheduler=scheduler,
-            generator=torch.Generator().manual_seed(seed),
-            amp=config.amp,
-            epoch=epoch + 1,
-            epochs=config.epochs,
-            steps=len(data),
+        stats = trainer.train_epoch(
+            epoch,
+            seed=seed,
+            net=net,
             progress=progress if info.is_main else None,
-            progress_every=config.progress_every,
             should_cancel=should_cancel,
             distributed=info.distributed,
         )
@@ -181,21 +159,19 @@ def fit(
         model=model,
         label_names=names,
         config=config,
-        epochs_done=len(checkpoints.history),
         cancelled=cancelled,
-        history=checkpoints.history,
-        checkpoint_path=checkpoints.written,
-        resumed_from=checkpoints.resumed_from,
         skipped=[(items[i][0], reason) for i, reason in sorted(skipped.items())],
         world_size=info.world_size,
+        **checkpoints.report(),
     )
     if eval_items and not cancelled and info.is_main:
         checked = check_items(eval_items, len(names), "eval_items")
+        mean, std = input_stats(config.arch)
         result.evaluation = evaluate(
             model,
             eval_loader(checked, config=config, s3=s3, pin_memory=device.type == "cuda"),
             device=device,
-            prep=BatchPrep(mean=mean, std=std, channels_last=channels_last),
+            prep=BatchPrep(mean=mean, std=std, channels_last=trainer.channels_last),
             amp=config.amp,
         )
         result.metrics = compute_metrics(result.evaluation.labels, result.evaluation.probs, names)

@@ -10,6 +10,7 @@ FitResult as on one device. The same path runs gloo on N CPU processes.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import socket
@@ -49,19 +50,19 @@ def fit_on_devices(
     mirror: as in fit(); the mirror's checkpoint is pulled here, before the ranks start, so
     that every rank resumes from the same file."""
     world = world_size_for(config)
+    # This job's fit(): alone on one device; on several, the evaluation after the ranks.
+    fit_job = functools.partial(
+        fit,
+        config,
+        train_items,
+        label_names,
+        out_dir=out_dir,
+        eval_items=eval_items,
+        s3=s3,
+        mirror=mirror,
+    )
     if world <= 1:
-        return fit(
-            config,
-            train_items,
-            label_names,
-            out_dir=out_dir,
-            eval_items=eval_items,
-            progress=progress,
-            should_cancel=should_cancel,
-            resume=resume,
-            s3=s3,
-            mirror=mirror,
-        )
+        return fit_job(progress=progress, should_cancel=should_cancel, resume=resume)
     if resume and mirror is not None:
         pull_checkpoint(mirror, Path(out_dir) / CHECKPOINT_NAME)
     ctx = mp.get_context("spawn")
@@ -88,16 +89,8 @@ def fit_on_devices(
     drain(events, progress, done)
     # Every epoch is in the checkpoint now (or the run was cancelled): this trains nothing,
     # it restores the weights and evaluates on the main process alone.
-    result = fit(
-        config,
-        train_items,
-        label_names,
-        out_dir=out_dir,
-        eval_items=eval_items,
-        should_cancel=(lambda: True) if cancel.is_set() else should_cancel,
-        resume=True,
-        s3=s3,
-        mirror=mirror,
+    result = fit_job(
+        should_cancel=(lambda: True) if cancel.is_set() else should_cancel, resume=True
     )
     result.world_size = world
     result.resumed_from = done["resumed_from"]  # where the ranks started, not this last load

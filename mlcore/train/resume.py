@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import torch
 from torch import nn
@@ -78,11 +78,21 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
 
 
+class CheckpointReport(TypedDict):
+    """What every trainer's result says of its checkpoints, in its fields of these names."""
+
+    epochs_done: int
+    history: list[EpochRecord]
+    checkpoint_path: Path | None  # the last checkpoint written (kept when cancelled)
+    resumed_from: int  # epochs already done in the checkpoint resumed from
+
+
 @dataclass
 class EpochCheckpoints:
     """One job's checkpoint file, as every trainer keeps it: opened (and checked) before
     the work starts, restored into the model before the first epoch, rewritten after each
-    one. `history`, `resumed_from` and `written` are what the job's result reports."""
+    one. `history`, `resumed_from` and `written` are what the job's result reports
+    (report())."""
 
     path: Path
     kind: str
@@ -175,6 +185,15 @@ class EpochCheckpoints:
         self.written = self.path
         if self.mirror is not None:
             publish_checkpoint(self.mirror, self.path, epoch=record.epoch)
+
+    def report(self) -> CheckpointReport:
+        """The fields of the job's result that its checkpoints give."""
+        return CheckpointReport(
+            epochs_done=len(self.history),
+            history=self.history,
+            checkpoint_path=self.written,
+            resumed_from=self.resumed_from,
+        )
 
 
 def publish_checkpoint(mirror: CheckpointMirror, path: Path, *, epoch: int) -> None:
