@@ -17,26 +17,6 @@ MB = 1024 * 1024
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def _user(name: str, role: str):
-    from django.contrib.auth.models import User
-
-    from curation.roles import ensure_role_groups
-
-    user = User.objects.create_user(username=name, password=f"{name}-password")
-    user.groups.add(ensure_role_groups()[role])
-    return user
-
-
-@pytest.fixture
-def data_scientist(transactional_db):
-    return _user("dana_ds", "data_scientist")
-
-
-@pytest.fixture
-def merchandiser(transactional_db):
-    return _user("max_merch", "merchandiser")
-
-
 @pytest.fixture(scope="module")
 def upload_tmp(tmp_path_factory):
     return tmp_path_factory.mktemp("upload-tmp")

@@ -6,12 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 
-from curation.roles import ensure_role_groups
 from tests.support.browser import browser, open_as  # noqa: F401  (fixtures for the browser tests)
 from tests.support.catalogs import write_manifest, write_png
 from tests.support.services import port_open, require
+from tests.support.users import (  # noqa: F401  (the standing users, one per role)
+    data_scientist,
+    merchandiser,
+    outsider,
+    viewer,
+)
 
 ROLES = ("viewer", "merchandiser", "data_scientist", "admin")
 
@@ -47,33 +51,6 @@ def _isolated_storage(settings, tmp_path):
     app.conf.task_always_eager = False
 
 
-def _user(name: str, role: str | None) -> User:
-    user = User.objects.create_user(username=name, password=f"{name}-password")
-    if role:
-        user.groups.add(ensure_role_groups()[role])
-    return user
-
-
-@pytest.fixture
-def viewer(db):
-    return _user("vera_viewer", "viewer")
-
-
-@pytest.fixture
-def merchandiser(db):
-    return _user("max_merch", "merchandiser")
-
-
-@pytest.fixture
-def data_scientist(db):
-    return _user("dana_ds", "data_scientist")
-
-
-@pytest.fixture
-def outsider(db):
-    return _user("olga_outsider", None)
-
-
 @pytest.fixture
 def small_catalog(tmp_path) -> Path:
     """Six distinct images of three products with a neckline and a sleeve attribute."""
@@ -103,6 +80,31 @@ def imported(small_catalog, db):
     from curation.models import Dataset
 
     return Dataset.objects.get(name="dresses")
+
+
+@pytest.fixture
+def empty_classify_cache():
+    """The classify page's and API's model cache, empty before and after the test: run ids
+    are reused between tests on SQLite, so a cached model could answer for another run."""
+    from curation.queries.classify import CACHE
+
+    CACHE.clear()
+    yield
+    CACHE.clear()
+
+
+@pytest.fixture
+def neckline(imported):
+    """The small catalog's neckline attribute (round, v-neck, boat)."""
+    return imported.attributes.get(name="neckline")
+
+
+@pytest.fixture
+def arrivals(neckline, tmp_path):
+    """(run, images): three new arrivals scored by a promoted neckline run."""
+    from tests.support.arrivals import three_scored_arrivals
+
+    return three_scored_arrivals(neckline, tmp_path / "arrivals")
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import torch
 from PIL import Image
 
 from mlcore.config import TrainConfig
+from tests.support.tiny_nets import TINY_NET
 
 NAMES = ["stripes", "bars", "square"]
 
 TINY = TrainConfig(
-    arch="resnet18",
+    **TINY_NET,
     image_size=16,
     small_stem=True,
-    width=8,
     epochs=1,
     batch_size=8,
     lr=0.05,
@@ -27,7 +27,6 @@ TINY = TrainConfig(
     crop_scale=(0.6, 1.0),
     eval_crop_fraction=1.0,
     num_workers=0,
-    device="cpu",
     progress_every=1,
 )
 

@@ -12,6 +12,7 @@ from curation.artifacts import models_destination
 from curation.models import Attribute, PromotedModel, SimilarityIndex, TrainingRun
 from curation.storage import s3_options
 from tests.support.runs import finished_run
+from tests.support.tiny_nets import tiny_localizer_config
 
 TINY = {"arch": "resnet18", "image_size": 16, "width": 8, "small_stem": True}
 
@@ -50,7 +51,7 @@ def photo_bytes(fmt: str = "PNG", *, size=(40, 60), colour=(200, 40, 40)) -> byt
 def give_a_localizer(dataset, tmp_path) -> TrainingRun:
     """A similarity run with a real dress localizer (one epoch on 16 generated photos) behind
     a ready index of `dataset`: what the similarity search crops uploads with."""
-    from mlcore.similarity.localize import LocalizeConfig, fit_localizer
+    from mlcore.similarity.localize import fit_localizer
 
     items = []
     for i in range(16):
@@ -60,16 +61,7 @@ def give_a_localizer(dataset, tmp_path) -> TrainingRun:
         photo.paste((30 + 10 * i, 40, 160), (8 + i, 10, 40 + i, 60))
         photo.save(path)
         items.append((str(path), (8.0 + i, 10.0, 40.0 + i, 60.0)))
-    config = LocalizeConfig(
-        arch="resnet18",
-        pretrained=False,
-        image_size=32,
-        source_size=64,
-        width=8,
-        epochs=1,
-        batch_size=16,
-        device="cpu",
-    )
+    config = tiny_localizer_config(epochs=1)
     out = tmp_path / "localizer"
     fit_localizer(config, items, out_dir=out)
     run = TrainingRun.objects.create(

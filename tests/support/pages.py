@@ -35,6 +35,18 @@ def refused_markup(html: str) -> list[str]:
     return found + inline_scripts(html)
 
 
+def catalog_zip_job(dataset: Dataset, *, actor, status: str, done: int) -> ImportJob:
+    """An import job of a 6-image catalog.zip into dataset, by actor: `done` images so far."""
+    return ImportJob.objects.create(
+        dataset_name=dataset.name,
+        source="catalog.zip",
+        status=status,
+        done=done,
+        total=6,
+        created_by=actor,
+    )
+
+
 def main_pages(dataset: Dataset, *, actor) -> dict[str, str]:
     """{name: path} of the main pages of dataset (the `imported` fixture's "dresses"), after
     giving its neckline attribute a finished run with two mistakes and an ended import job."""
@@ -43,14 +55,7 @@ def main_pages(dataset: Dataset, *, actor) -> dict[str, str]:
     run = finished_run(neckline, wrong={ids[0], ids[-1]}, actor=actor)
     run.config = asdict(TrainConfig())  # what the run page shows of a real run
     run.save(update_fields=["config"])
-    job = ImportJob.objects.create(
-        dataset_name=dataset.name,
-        source="catalog.zip",
-        status=ImportJob.Status.SUCCEEDED,
-        done=6,
-        total=6,
-        created_by=actor,
-    )
+    job = catalog_zip_job(dataset, actor=actor, status=ImportJob.Status.SUCCEEDED, done=6)
     d = f"/datasets/{dataset.name}"
     a = f"{d}/attributes/{neckline.name}"
     return {

@@ -115,3 +115,9 @@ def review_a_little(run: TrainingRun, *, merchandiser, expert) -> None:
     _, event = relabel_image(image=other, attribute=attribute, label=label, actor=merchandiser)
     assert event is not None
     revert_label_event(event=event, actor=merchandiser)
+
+
+def first_images(attribute: Attribute, n: int) -> set[int]:
+    """Ids of the first `n` images of the attribute's dataset, in id order (a run's `wrong`)."""
+    ids = sorted(Image.objects.filter(dataset_id=attribute.dataset_id).values_list("pk", flat=True))
+    return set(ids[:n])

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mlcore.storage import S3Options, s3_client
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -49,16 +51,13 @@ class S3Server:
     secret_key: str = "test-secret"
     region: str = "us-east-1"
 
-    def client(self):  # -> botocore client
-        import boto3
+    def options(self) -> S3Options:
+        """The server's address and keys, as mlcore takes them."""
+        return S3Options(self.endpoint_url, self.access_key, self.secret_key, self.region)
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-        )
+    def client(self):  # -> botocore client
+        """A boto3 client of the server: mlcore's own, the one per process it caches."""
+        return s3_client(self.options())
 
 
 def weed_binary() -> str | None:

@@ -57,3 +57,29 @@ def import_colours(tmp_path: Path):
         str(write_two_colour_catalog(tmp_path / "cat")), dataset_name="colours", create=True
     )
     return Dataset.objects.get(name="colours")
+
+
+def start_colour_run(dataset, actor, options: dict):
+    """A classifier run on the `colour` attribute of an import_colours dataset, queued by
+    `actor` with `options` (all of them: start from FAST_OPTIONS)."""
+    from curation.services.runs.classifier_start import start_training_run
+
+    return start_training_run(
+        dataset=dataset,
+        attribute=dataset.attributes.get(name="colour"),
+        options=options,
+        actor=actor,
+    )
+
+
+def train_colours(tmp_path: Path, settings, actor, *, epochs: int):
+    """A classifier run on `colour` of import_colours(tmp_path), started by `actor` with
+    FAST_OPTIONS and `epochs` and executed in this process (its files under tmp_path/runs):
+    succeeded, and refreshed from the database."""
+    from curation.services.runs.execute import execute_training_run
+
+    settings.CURATION_RUNS_DIR = tmp_path / "runs"
+    run = start_colour_run(import_colours(tmp_path), actor, {**FAST_OPTIONS, "epochs": epochs})
+    assert execute_training_run(run.pk) == "succeeded"
+    run.refresh_from_db()
+    return run

@@ -4,12 +4,15 @@ brokers or drop connections under a running training run, or run a job as produc
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from django.db import connection
+
+from curation.models import RunImage, TrainingRun
 
 ROOT = Path(__file__).resolve().parents[2]
 STALE_SECONDS = 3
@@ -84,6 +87,34 @@ class Workers:
         self.procs.append(proc)
         return proc
 
+    def kill_at_first_checkpoint(
+        self, worker: subprocess.Popen, run: TrainingRun, *, timeout: int = 120, group: bool = False
+    ) -> Path:
+        """SIGKILL `worker` as soon as the run's model checkpoint is on disk, so the run is
+        past its first epoch, and reap it; group: the worker's whole process group (its DDP
+        processes with it). Returns the checkpoint's path."""
+        checkpoint = Path(self.env["CURATION_RUNS_DIR"]) / str(run.pk) / "model" / "checkpoint.pt"
+        deadline = time.monotonic() + timeout
+        while not checkpoint.exists():
+            assert time.monotonic() < deadline, f"no checkpoint after {timeout} s\n{self.logs()}"
+            time.sleep(0.02)
+        if group:
+            os.killpg(worker.pid, signal.SIGKILL)
+        else:
+            os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        return checkpoint
+
+    def wait_until_finished(self, run: TrainingRun, what: str) -> None:
+        """wait_for the run to end (succeeded, failed or cancelled): 300 s without progress
+        at most."""
+
+        def finished():
+            run.refresh_from_db()
+            return run.status in TrainingRun.FINISHED
+
+        wait_for(finished, 300, what, self, watch=run)
+
     def logs(self) -> str:
         logs = sorted(self.tmp_path.glob("worker-*.log")) + sorted(self.tmp_path.glob("beat.log"))
         return "\n".join(p.read_text()[-2000:] for p in logs)
@@ -136,3 +167,14 @@ def wait_for(predicate, timeout: float, what: str, workers: Workers, *, watch=No
         time.sleep(0.2)
     waited = time.monotonic() - start
     raise AssertionError(f"timed out waiting for {what} ({waited:.0f} s)\n{workers.logs()}")
+
+
+def assert_resumed_once(run: TrainingRun, workers: Workers) -> None:
+    """The run succeeded on its second attempt, resumed from a checkpoint of the first, not
+    from its first epoch, and wrote one set of results: a row per image, each predicted."""
+    assert run.status == "succeeded", (run.error, workers.logs())
+    assert run.attempts == 2 and run.progress.get("resumed") is True
+    assert 2 <= run.progress.get("first_epoch_of_attempt") <= run.config["epochs"]
+    rows = RunImage.objects.filter(run=run)
+    assert rows.count() == run.train_count + run.test_count
+    assert not rows.filter(predicted_label=None).exists()

@@ -37,22 +37,22 @@ def catalog(**extra: bytes) -> dict[str, bytes]:
 
 def headers(data: bytes, name: str) -> tuple[int, int]:
     """Offsets of the local header and the central record of the entry `name`."""
-    encoded = name.encode()
-    local = central = -1
-    at = 0
-    while (at := data.find(b"PK\x03\x04", at)) >= 0:
-        if data[at + 30 : at + 30 + len(encoded)] == encoded:
-            local = at
-            break
-        at += 4
-    at = 0
-    while (at := data.find(b"PK\x01\x02", at)) >= 0:
-        if data[at + 46 : at + 46 + len(encoded)] == encoded:
-            central = at
-            break
-        at += 4
+    local = _find_header(data, b"PK\x03\x04", 30, name)
+    central = _find_header(data, b"PK\x01\x02", 46, name)
     assert local >= 0 and central >= 0, f"no entry {name!r}"
     return local, central
+
+
+def _find_header(data: bytes, signature: bytes, name_at: int, name: str) -> int:
+    """Offset of the first header with `signature` whose file name (at offset `name_at` in
+    the header) is `name`; -1 when there is none."""
+    encoded = name.encode()
+    at = 0
+    while (at := data.find(signature, at)) >= 0:
+        if data[at + name_at : at + name_at + len(encoded)] == encoded:
+            return at
+        at += 4
+    return -1
 
 
 def patch(data: bytes, name: str, field: str, value: int, fmt: str = "<H") -> bytes:

@@ -10,18 +10,11 @@ from rest_framework.test import APIClient
 
 from curation.models import Image, RunImage
 from curation.queries.classify import CACHE, MAX_IMAGES
+from tests.support.api import api_client
 from tests.support.classify import give_a_localizer, photo_bytes, promote_tiny_model
-from tests.support.training import import_colours
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_classify_cache")]
 URL = "/api/classify/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    CACHE.clear()
-    yield
-    CACHE.clear()
 
 
 @pytest.fixture
@@ -31,12 +24,6 @@ def promoted(imported):
     neckline = promote_tiny_model(imported.attributes.get(name="neckline"), temperature=2.0)
     sleeve = promote_tiny_model(imported.attributes.get(name="sleeve"), seed=1)
     return {"neckline": neckline, "sleeve": sleeve}
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _upload(client, data=None, name="photo.png", dataset="dresses"):
@@ -49,7 +36,7 @@ def _upload(client, data=None, name="photo.png", dataset="dresses"):
 
 
 def test_an_uploaded_photo_gets_every_label_s_probability_per_attribute(promoted, viewer):
-    response = _upload(_client(viewer))
+    response = _upload(api_client(viewer))
 
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -74,7 +61,7 @@ def test_the_photo_s_probabilities_carry_the_run_s_temperature(promoted, viewer)
     from mlcore.infer import predict_images
     from mlcore.store import load_model
 
-    body = _upload(_client(viewer)).json()
+    body = _upload(api_client(viewer)).json()
 
     saved = load_model(promoted["neckline"].artifact_uri)
     raw = predict_images(saved.model, [decode_image(photo_bytes())], config=saved.config).probs
@@ -89,7 +76,7 @@ def test_the_photo_s_probabilities_carry_the_run_s_temperature(promoted, viewer)
 def test_catalog_images_are_answered_from_their_stored_scores(promoted, viewer):
     ids = list(Image.objects.order_by("id").values_list("id", flat=True)[:3])
 
-    response = _client(viewer).post(URL, {"dataset": "dresses", "images": ids}, format="json")
+    response = api_client(viewer).post(URL, {"dataset": "dresses", "images": ids}, format="json")
 
     assert response.status_code == 200, response.json()
     results = response.json()["results"]
@@ -111,7 +98,7 @@ def test_an_image_its_model_has_not_scored_is_listed_as_unscored(promoted, viewe
     image = Image.objects.order_by("id").first()
     RunImage.objects.filter(run=promoted["sleeve"], image=image).delete()
 
-    body = _client(viewer).post(URL, {"dataset": "dresses", "images": [image.pk]}, format="json")
+    body = api_client(viewer).post(URL, {"dataset": "dresses", "images": [image.pk]}, format="json")
 
     result = body.json()["results"][0]
     assert [a["attribute"] for a in result["attributes"]] == ["neckline"]
@@ -123,7 +110,7 @@ def test_a_photo_is_cropped_by_the_dataset_s_localizer_and_the_box_returned(
 ):
     give_a_localizer(promoted["neckline"].dataset, tmp_path)
 
-    response = _upload(_client(viewer), photo_bytes(size=(64, 64)))
+    response = _upload(api_client(viewer), photo_bytes(size=(64, 64)))
 
     assert response.status_code == 200, response.json()
     crop = response.json()["results"][0]["crop"]
@@ -191,7 +178,7 @@ def _too_many():
     ],
 )
 def test_bad_input_gets_a_4xx_json_naming_the_problem(promoted, viewer, send, status, words):
-    response = send(_client(viewer))
+    response = send(api_client(viewer))
 
     assert response.status_code == status
     assert response["Content-Type"].startswith("application/json")
@@ -201,7 +188,7 @@ def test_bad_input_gets_a_4xx_json_naming_the_problem(promoted, viewer, send, st
 def test_a_photo_over_the_size_limit_is_refused_before_decoding(promoted, viewer, settings):
     settings.CURATION_MAX_FILE_MB = 0
 
-    response = _upload(_client(viewer))
+    response = _upload(api_client(viewer))
 
     assert response.status_code == 400 and "larger than 0 MB" in response.json()["detail"]
     assert CACHE.loads == 0
@@ -216,7 +203,7 @@ def test_an_image_of_another_dataset_is_named_as_not_in_this_one(promoted, viewe
     )
     other = Image.objects.filter(dataset__name="c").first()
 
-    response = _client(viewer).post(
+    response = api_client(viewer).post(
         URL, {"dataset": "dresses", "images": [other.pk]}, format="json"
     )
 
@@ -227,15 +214,15 @@ def test_an_image_of_another_dataset_is_named_as_not_in_this_one(promoted, viewe
 
 def test_a_dataset_without_promoted_models_gets_a_400_saying_so(imported, viewer):
     for response in (
-        _upload(_client(viewer)),
-        _client(viewer).post(URL, {"dataset": "dresses", "images": [1]}, format="json"),
+        _upload(api_client(viewer)),
+        api_client(viewer).post(URL, {"dataset": "dresses", "images": [1]}, format="json"),
     ):
         assert response.status_code == 400
         assert "no promoted model" in response.json()["detail"]
 
 
 def test_the_loaded_models_are_reused_across_requests(promoted, viewer):
-    client = _client(viewer)
+    client = api_client(viewer)
 
     for _ in range(3):
         assert _upload(client).status_code == 200
@@ -244,7 +231,7 @@ def test_the_loaded_models_are_reused_across_requests(promoted, viewer):
 
 
 def test_promoting_another_run_loads_it_and_drops_the_old_one(promoted, viewer):
-    client = _client(viewer)
+    client = api_client(viewer)
     assert _upload(client).status_code == 200
     newer = promote_tiny_model(promoted["neckline"].attribute, seed=2)
 
@@ -258,7 +245,7 @@ def test_promoting_another_run_loads_it_and_drops_the_old_one(promoted, viewer):
 
 def test_the_cache_keeps_at_most_its_size(promoted, viewer, settings):
     settings.CURATION_CLASSIFY_CACHE_MODELS = 1
-    client = _client(viewer)
+    client = api_client(viewer)
 
     _upload(client)
     _upload(client)
@@ -269,7 +256,7 @@ def test_the_cache_keeps_at_most_its_size(promoted, viewer, settings):
 
 def test_anonymous_users_and_users_without_a_role_are_refused(promoted, outsider):
     assert APIClient().post(URL, {"dataset": "dresses", "images": [1]}).status_code in (401, 403)
-    response = _client(outsider).post(URL, {"dataset": "dresses", "images": [1]}, format="json")
+    response = api_client(outsider).post(URL, {"dataset": "dresses", "images": [1]}, format="json")
     assert response.status_code == 403
 
 
@@ -291,7 +278,7 @@ def test_a_token_works_like_the_rest_of_the_api(promoted, viewer):
 
 
 def test_the_schema_documents_both_request_forms_and_the_errors(viewer):
-    schema = _client(viewer).get("/api/schema/", {"format": "json"}).json()
+    schema = api_client(viewer).get("/api/schema/", {"format": "json"}).json()
 
     operation = schema["paths"]["/api/classify/"]["post"]
     content = operation["requestBody"]["content"]
@@ -310,7 +297,7 @@ def test_a_photo_decoded_as_grey_is_classified_in_rgb(promoted, viewer):
     out = io.BytesIO()
     PILImage.new("L", (30, 30), 128).save(out, format="PNG")
 
-    response = _upload(_client(viewer), out.getvalue())
+    response = _upload(api_client(viewer), out.getvalue())
 
     assert response.status_code == 200
 
@@ -320,23 +307,12 @@ def test_a_trained_and_promoted_run_tells_a_red_photo_from_a_blue_one(
     tmp_path, settings, data_scientist
 ):
     """End to end through a real training run: the upload is preprocessed as training was."""
-    from curation.services.runs.classifier_start import start_training_run
     from curation.services.runs.control import promote_training_run
-    from curation.services.runs.execute import execute_training_run
-    from tests.support.training import FAST_OPTIONS
+    from tests.support.training import train_colours
 
-    settings.CURATION_RUNS_DIR = tmp_path / "runs"
-    dataset = import_colours(tmp_path)
-    run = start_training_run(
-        dataset=dataset,
-        attribute=dataset.attributes.get(name="colour"),
-        options={**FAST_OPTIONS, "epochs": 4},
-        actor=data_scientist,
-    )
-    assert execute_training_run(run.pk) == "succeeded"
-    run.refresh_from_db()
+    run = train_colours(tmp_path, settings, data_scientist, epochs=4)
     promote_training_run(run=run, actor=data_scientist)
-    client = _client(data_scientist)
+    client = api_client(data_scientist)
 
     tops = [
         _upload(client, photo_bytes(size=(16, 16), colour=colour), dataset="colours").json()[
@@ -353,7 +329,7 @@ def test_a_model_whose_file_is_gone_gets_a_400_naming_the_run(promoted, viewer):
 
     shutil.rmtree(promoted["sleeve"].artifact_uri)
 
-    response = _upload(_client(viewer))
+    response = _upload(api_client(viewer))
 
     assert response.status_code == 400
     assert f"run #{promoted['sleeve'].pk}" in response.json()["detail"]
@@ -365,7 +341,7 @@ def test_a_localizer_whose_file_is_gone_gets_a_400_naming_it(promoted, viewer, t
     similarity_run = give_a_localizer(promoted["neckline"].dataset, tmp_path)
     Path(similarity_run.metrics["localizer"]["uri"]).unlink()
 
-    response = _upload(_client(viewer))
+    response = _upload(api_client(viewer))
 
     assert response.status_code == 400
     assert f"localizer of similarity run #{similarity_run.pk}" in response.json()["detail"]
@@ -381,7 +357,7 @@ def test_a_model_stored_in_s3_is_loaded_from_there(
     run = promote_tiny_model(imported.attributes.get(name="neckline"))
     assert run.artifact_uri.startswith(f"s3://{s3_bucket}/models/")
 
-    response = _upload(_client(viewer))
+    response = _upload(api_client(viewer))
 
     assert response.status_code == 200, response.json()
     assert response.json()["results"][0]["attributes"][0]["run"] == run.pk

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from curation.models import Image, PromotedModel
+from tests.support.api import api_client
 from tests.support.runs import finished_run
 
 pytestmark = pytest.mark.django_db
@@ -25,16 +25,10 @@ def scored(imported):
     return first, runs
 
 
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def test_image_detail_carries_each_attribute_s_top_labels_and_the_disagreement(scored, viewer):
     first, runs = scored
 
-    body = _client(viewer).get(f"/api/images/{first.pk}/").json()
+    body = api_client(viewer).get(f"/api/images/{first.pk}/").json()
 
     scores = {s["attribute"]: s for s in body["scores"]}
     assert list(scores) == ["neckline", "sleeve"]
@@ -52,7 +46,7 @@ def test_image_detail_carries_each_attribute_s_top_labels_and_the_disagreement(s
 def test_an_image_without_a_promoted_model_has_no_scores(imported, viewer):
     image = Image.objects.order_by("id").first()
 
-    body = _client(viewer).get(f"/api/images/{image.pk}/").json()
+    body = api_client(viewer).get(f"/api/images/{image.pk}/").json()
 
     assert body["scores"] == []
 
@@ -65,7 +59,7 @@ def _queries(client, page_size: int) -> tuple[int, int]:
 
 
 def test_the_image_list_reads_scores_per_page_not_per_image(scored, viewer):
-    client = _client(viewer)
+    client = api_client(viewer)
     _queries(client, 1)  # the user's roles are cached on the first request
 
     small, n_small = _queries(client, 2)

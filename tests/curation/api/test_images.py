@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from curation.models import Annotation, Image, LabelEvent
+from tests.support.api import api_client
 
 pytestmark = pytest.mark.django_db
 
 
-def _client(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
-
-
 def test_anonymous_requests_are_refused(imported):
-    assert _client().get("/api/datasets/").status_code in (401, 403)
+    assert api_client().get("/api/datasets/").status_code in (401, 403)
 
 
 def test_a_user_without_a_role_is_refused(imported, outsider):
-    assert _client(outsider).get("/api/datasets/").status_code == 403
+    assert api_client(outsider).get("/api/datasets/").status_code == 403
 
 
 def test_datasets_list_attributes_and_labels_in_order(imported, viewer):
-    body = _client(viewer).get("/api/datasets/dresses/").json()
+    body = api_client(viewer).get("/api/datasets/dresses/").json()
     assert [a["name"] for a in body["attributes"]] == ["neckline", "sleeve"]
     assert body["attributes"][0]["labels"] == ["round", "v-neck", "boat"]
 
 
 def test_images_filter_by_attribute_label_and_split(imported, viewer):
-    client = _client(viewer)
+    client = api_client(viewer)
     body = client.get(
         "/api/images/", {"dataset": "dresses", "attribute": "neckline", "label": "round"}
     ).json()
@@ -42,7 +35,7 @@ def test_images_filter_by_attribute_label_and_split(imported, viewer):
 
 
 def test_images_paginate_with_a_cursor(imported, viewer):
-    client = _client(viewer)
+    client = api_client(viewer)
     seen = []
     url = "/api/images/?dataset=dresses&page_size=4"
     while url:
@@ -63,13 +56,13 @@ def test_images_paginate_with_a_cursor(imported, viewer):
     ],
 )
 def test_bad_filters_get_a_400_naming_the_field(imported, viewer, query, field):
-    response = _client(viewer).get("/api/images/", query)
+    response = api_client(viewer).get("/api/images/", query)
     assert response.status_code == 400 and field in response.json()
 
 
 def test_unknown_dataset_or_image_is_a_404(imported, viewer):
-    assert _client(viewer).get("/api/images/", {"dataset": "nope"}).status_code == 404
-    assert _client(viewer).get("/api/images/999999/").status_code == 404
+    assert api_client(viewer).get("/api/images/", {"dataset": "nope"}).status_code == 404
+    assert api_client(viewer).get("/api/images/999999/").status_code == 404
 
 
 def _image():
@@ -78,7 +71,7 @@ def _image():
 
 def test_patch_with_the_current_version_changes_the_label(imported, merchandiser):
     image = _image()
-    response = _client(merchandiser).patch(
+    response = api_client(merchandiser).patch(
         f"/api/images/{image.pk}/labels/",
         {"attribute": "neckline", "label": "boat"},
         format="json",
@@ -91,7 +84,7 @@ def test_patch_with_the_current_version_changes_the_label(imported, merchandiser
 
 def test_patch_with_a_stale_version_gets_412_and_the_current_value(imported, merchandiser):
     image = _image()
-    client = _client(merchandiser)
+    client = api_client(merchandiser)
     url = f"/api/images/{image.pk}/labels/"
     client.patch(
         url, {"attribute": "neckline", "label": "boat"}, format="json", HTTP_IF_MATCH='"1"'
@@ -106,7 +99,7 @@ def test_patch_with_a_stale_version_gets_412_and_the_current_value(imported, mer
 
 
 def test_patch_without_if_match_gets_428(imported, merchandiser):
-    response = _client(merchandiser).patch(
+    response = api_client(merchandiser).patch(
         f"/api/images/{_image().pk}/labels/",
         {"attribute": "neckline", "label": "boat"},
         format="json",
@@ -124,14 +117,14 @@ def test_patch_without_if_match_gets_428(imported, merchandiser):
     ],
 )
 def test_patch_with_bad_body_gets_400(imported, merchandiser, body, field):
-    response = _client(merchandiser).patch(
+    response = api_client(merchandiser).patch(
         f"/api/images/{_image().pk}/labels/", body, format="json", HTTP_IF_MATCH='"1"'
     )
     assert response.status_code == 400 and field in response.json()
 
 
 def test_a_viewer_cannot_patch(imported, viewer):
-    response = _client(viewer).patch(
+    response = api_client(viewer).patch(
         f"/api/images/{_image().pk}/labels/",
         {"attribute": "neckline", "label": "boat"},
         format="json",
@@ -143,7 +136,7 @@ def test_a_viewer_cannot_patch(imported, viewer):
 
 def test_history_lists_changes_newest_first(imported, merchandiser):
     image = _image()
-    client = _client(merchandiser)
+    client = api_client(merchandiser)
     client.patch(
         f"/api/images/{image.pk}/labels/",
         {"attribute": "neckline", "label": "boat"},
@@ -162,5 +155,5 @@ def test_history_lists_changes_newest_first(imported, merchandiser):
 
 
 def test_the_openapi_schema_is_served(imported, viewer):
-    response = _client(viewer).get("/api/schema/")
+    response = api_client(viewer).get("/api/schema/")
     assert response.status_code == 200 and b"/api/images/{image_id}/labels/" in response.content

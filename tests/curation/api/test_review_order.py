@@ -4,9 +4,9 @@ filter, the label version on each row, and a fix that says which run flagged it.
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from curation.models import Annotation, LabelEvent, RunImage
+from tests.support.api import api_client
 from tests.support.runs import finished_run
 
 pytestmark = pytest.mark.django_db
@@ -28,15 +28,9 @@ def ranked(imported, data_scientist):
     return run, rows
 
 
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def test_suspects_list_every_scored_image_in_review_order_with_its_label_version(ranked, viewer):
     run, rows = ranked
-    body = _client(viewer).get(f"/api/runs/{run.pk}/suspects/", {"page_size": 500}).json()
+    body = api_client(viewer).get(f"/api/runs/{run.pk}/suspects/", {"page_size": 500}).json()
     got = body["results"]
     assert [r["review_rank"] for r in got] == list(range(1, len(rows) + 1))
     assert [r["flagged"] for r in got] == [r.suspect_rank is not None for r in rows]
@@ -48,7 +42,7 @@ def test_suspects_list_every_scored_image_in_review_order_with_its_label_version
 
 def test_the_flagged_set_and_a_split_are_filters(ranked, viewer):
     run, rows = ranked
-    client = _client(viewer)
+    client = api_client(viewer)
     flagged = client.get(f"/api/runs/{run.pk}/suspects/", {"flagged": "true"}).json()["results"]
     assert [r["suspect_rank"] for r in flagged] == list(range(1, len(flagged) + 1))
     rest = client.get(f"/api/runs/{run.pk}/suspects/", {"flagged": "false", "page_size": 500})
@@ -61,7 +55,7 @@ def test_the_flagged_set_and_a_split_are_filters(ranked, viewer):
 
 def test_one_patch_fixes_a_row_and_the_history_names_the_run(ranked, merchandiser):
     run, _ = ranked
-    client = _client(merchandiser)
+    client = api_client(merchandiser)
     row = client.get(f"/api/runs/{run.pk}/suspects/").json()["results"][0]
     other = next(n for n in run.label_names if n != row["given_label"])
     response = client.patch(
@@ -77,7 +71,7 @@ def test_one_patch_fixes_a_row_and_the_history_names_the_run(ranked, merchandise
 
 def test_a_fix_naming_an_unknown_run_is_refused(ranked, merchandiser):
     run, _ = ranked
-    client = _client(merchandiser)
+    client = api_client(merchandiser)
     row = client.get(f"/api/runs/{run.pk}/suspects/").json()["results"][0]
     response = client.patch(
         f"/api/images/{row['image_id']}/labels/",

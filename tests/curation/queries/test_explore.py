@@ -23,6 +23,12 @@ def _paths(dataset, query: str) -> list[str]:
     return [im.source_path for im in images]
 
 
+def _tag(dataset, paths: list[str], name: str, actor) -> None:
+    """Tag the dataset's images at `paths` with `name`."""
+    ids = dict(Image.objects.filter(dataset=dataset).values_list("source_path", "pk"))
+    tag_images(dataset=dataset, image_ids=[ids[p] for p in paths], name=name, actor=actor)
+
+
 def _label(dataset, attribute: str, name: str) -> Label:
     return Label.objects.get(attribute__dataset=dataset, attribute__name=attribute, name=name)
 
@@ -93,14 +99,8 @@ def test_prediction_also_reads_scores_of_images_outside_the_run(imported, promot
 
 
 def test_tags_narrow_and_all_must_match(imported, merchandiser):
-    ids = dict(Image.objects.filter(dataset=imported).values_list("source_path", "pk"))
-    tag_images(
-        dataset=imported,
-        image_ids=[ids["img/1.png"], ids["img/3.png"]],
-        name="reshoot",
-        actor=merchandiser,
-    )
-    tag_images(dataset=imported, image_ids=[ids["img/3.png"]], name="Ambiguous", actor=merchandiser)
+    _tag(imported, ["img/1.png", "img/3.png"], "reshoot", merchandiser)
+    _tag(imported, ["img/3.png"], "Ambiguous", merchandiser)
     assert _paths(imported, "tag=reshoot") == ["img/1.png", "img/3.png"]
     assert _paths(imported, "tag=reshoot&tag=ambiguous") == ["img/3.png"]
 
@@ -124,13 +124,7 @@ def test_search_by_sku_and_file_name_is_exact_or_prefix(imported):
 
 def test_filters_combine(imported, promoted, merchandiser):
     v_neck = _label(imported, "neckline", "v-neck")
-    ids = dict(Image.objects.filter(dataset=imported).values_list("source_path", "pk"))
-    tag_images(
-        dataset=imported,
-        image_ids=[ids["img/1.png"], ids["img/4.png"]],
-        name="reshoot",
-        actor=merchandiser,
-    )
+    _tag(imported, ["img/1.png", "img/4.png"], "reshoot", merchandiser)
     query = f"predicted={v_neck.pk}&conf_min=0.55&tag=reshoot&q=sku-&split=train"
     assert _paths(imported, query) == ["img/1.png"]
     assert _paths(imported, query.replace("split=train", "split=test")) == ["img/4.png"]

@@ -11,11 +11,6 @@ from curation.queries import payoff, quality
 from tests.support.runs import finished_run, review_a_little
 
 
-@pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
-
-
 def _ids(neckline, split: str) -> list[int]:
     return sorted(
         Image.objects.filter(dataset=neckline.dataset, split=split).values_list("pk", flat=True)

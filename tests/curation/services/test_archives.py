@@ -25,6 +25,16 @@ def _deflated_catalog(**extra: bytes) -> bytes:
     return zips.build(zips.catalog(**extra), compression=zipfile.ZIP_DEFLATED)
 
 
+def _a_png_with(field: str, value: int):
+    """The good little catalog with one header field of img/a.png set to value."""
+    return lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", field, value)
+
+
+def _an_entry(name: str):
+    """The good little catalog plus an entry `name`."""
+    return lambda: zips.build(zips.catalog(**{name: b"x"}))
+
+
 def _cut_in_the_middle() -> bytes:
     data = zips.build(zips.catalog())
     return data[:80] + data[200:]
@@ -88,19 +98,11 @@ DAMAGED = [
     ("overlapping entries", _overlapping_entries, ["'img/b.png' is damaged"]),
     (
         "encrypted entry",
-        lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "flags", 0x1),
+        _a_png_with("flags", 0x1),
         ["'img/a.png' is encrypted", "without a password"],
     ),
-    (
-        "strongly encrypted entry",
-        lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "flags", 0x40),
-        ["'img/a.png' is encrypted"],
-    ),
-    (
-        "compressed patched data",
-        lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "flags", 0x20),
-        ["'img/a.png' is damaged", "patched"],
-    ),
+    ("strongly encrypted entry", _a_png_with("flags", 0x40), ["'img/a.png' is encrypted"]),
+    ("compressed patched data", _a_png_with("flags", 0x20), ["'img/a.png' is damaged", "patched"]),
     (
         "a name flagged UTF-8 that isn't",
         lambda: zips.patch(
@@ -110,12 +112,12 @@ DAMAGED = [
     ),
     (
         "unsupported compression (99, AES)",
-        lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "method", 99),
+        _a_png_with("method", 99),
         ["'img/a.png' uses compression method 99", "deflate"],
     ),
     (
         "unsupported compression (98, PPMd)",
-        lambda: zips.patch(zips.build(zips.catalog()), "img/a.png", "method", 98),
+        _a_png_with("method", 98),
         ["'img/a.png' uses compression method 98"],
     ),
     (
@@ -128,52 +130,24 @@ DAMAGED = [
         lambda: zips.build([("img/", b""), ("img", b"x"), ("labels.csv", zips.MANIFEST)]),
         ["'img' twice"],
     ),
-    (
-        "a 256-byte name",
-        lambda: zips.build(zips.catalog(**{"img/" + "a" * 252 + ".png": b"x"})),
-        ["longer than 255 bytes"],
-    ),
-    (
-        "a 128-character name of 256 bytes",
-        lambda: zips.build(zips.catalog(**{"img/" + "é" * 128: b"x"})),
-        ["longer than 255 bytes"],
-    ),
+    ("a 256-byte name", _an_entry("img/" + "a" * 252 + ".png"), ["longer than 255 bytes"]),
+    ("a 128-character name of 256 bytes", _an_entry("img/" + "é" * 128), ["longer than 255 bytes"]),
     (
         "a 1,500-byte path",
-        lambda: zips.build(zips.catalog(**{"/".join(["d" * 250] * 6): b"x"})),
+        _an_entry("/".join(["d" * 250] * 6)),
         ["name of 1505 bytes", "limit is 1024"],
     ),
-    (
-        "a 5,000-byte path",
-        lambda: zips.build(zips.catalog(**{"/".join(["d" * 99] * 50): b"x"})),
-        ["name of 4999 bytes"],
-    ),
+    ("a 5,000-byte path", _an_entry("/".join(["d" * 99] * 50)), ["name of 4999 bytes"]),
     (
         "an entry bigger than its header says",
         _lying_size,
         ["'img/big.png' is damaged"],
     ),
-    ("zip slip '..'", lambda: zips.build(zips.catalog(**{"../evil.png": b"x"})), ["unsafe"]),
-    (
-        "zip slip nested '..'",
-        lambda: zips.build(zips.catalog(**{"img/../../evil.png": b"x"})),
-        ["'img/../../evil.png' is unsafe"],
-    ),
-    (
-        "absolute path",
-        lambda: zips.build(zips.catalog(**{"/etc/cron.d/x": b"x"})),
-        ["'/etc/cron.d/x' is unsafe", "absolute"],
-    ),
-    (
-        "drive letter",
-        lambda: zips.build(zips.catalog(**{"C:/evil.png": b"x"})),
-        ["'C:/evil.png' is unsafe"],
-    ),
-    (
-        "backslashes",
-        lambda: zips.build(zips.catalog(**{"img\\..\\..\\evil.png": b"x"})),
-        ["is unsafe", "backslashes"],
-    ),
+    ("zip slip '..'", _an_entry("../evil.png"), ["unsafe"]),
+    ("zip slip nested '..'", _an_entry("img/../../evil.png"), ["'img/../../evil.png' is unsafe"]),
+    ("absolute path", _an_entry("/etc/cron.d/x"), ["'/etc/cron.d/x' is unsafe", "absolute"]),
+    ("drive letter", _an_entry("C:/evil.png"), ["'C:/evil.png' is unsafe"]),
+    ("backslashes", _an_entry("img\\..\\..\\evil.png"), ["is unsafe", "backslashes"]),
     (
         "duplicate entry names",
         lambda: zips.build([*zips.catalog().items(), ("img/a.png", b"again")]),

@@ -9,17 +9,7 @@ from django.core.exceptions import PermissionDenied
 from curation.models import Annotation, LabelEvent, LabelSource, PromotedModel
 from curation.services.arrivals import NoPromotedModel, accept_suggestions, label_arrivals
 from curation.services.labels import relabel_image, revert_batch
-from tests.support.arrivals import import_arrivals, label_of, three_scored_arrivals
-
-
-@pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
-
-
-@pytest.fixture
-def arrivals(neckline, tmp_path):
-    return three_scored_arrivals(neckline, tmp_path / "arrivals")
+from tests.support.arrivals import import_arrivals, label_of
 
 
 def test_accepting_gives_each_image_its_suggestion_in_one_batch_naming_the_run(

@@ -38,6 +38,17 @@ def worker(redis_broker, tmp_path):
         proc.kill()
 
 
+def _poll(job: ImportJob, done) -> None:
+    """Refresh the job's row until done() holds, for 90 s at most: the asserts that follow
+    say what was left undone."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if done():
+            return
+        time.sleep(0.3)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_import_job_runs_on_a_real_worker(worker, small_catalog, data_scientist, tmp_path):
     from curation.services.import_jobs import start_import_job
@@ -49,12 +60,7 @@ def test_an_import_job_runs_on_a_real_worker(worker, small_catalog, data_scienti
         overwrite_manual=False,
         actor=data_scientist,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.status in {ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED}:
-            break
-        time.sleep(0.3)
+    _poll(job, lambda: job.status in {ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED})
     proc, log = worker
     assert job.status == ImportJob.Status.SUCCEEDED, (
         job.status,
@@ -87,12 +93,7 @@ def test_the_worker_removes_the_unpacked_upload_when_its_import_ends(
         overwrite_manual=False,
         actor=data_scientist,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.status in ImportJob.ENDED and not upload.folder.exists():
-            break
-        time.sleep(0.3)
+    _poll(job, lambda: job.status in ImportJob.ENDED and not upload.folder.exists())
     proc, log = worker
     assert job.status == ImportJob.Status.SUCCEEDED, (job.error, log.read_text()[-3000:])
     assert not upload.folder.exists()  # removed by the worker, whose VAR_DIR is elsewhere

@@ -5,39 +5,26 @@ reviewers, and agreement with the decisions leaves out those a reviewer made alo
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
 from curation.models import GoldAnswer, Image, Label, ReviewCase, ReviewItem
 from curation.queries.agreement import collect_votes, reviewer_rows
 from curation.queries.reviewer_queue import gold_scores
-from curation.roles import ensure_role_groups
 from curation.services.gold import answer_gold, mark_gold
 from curation.services.labels import relabel_image
 from curation.services.reviews import ReviewError, assign_batch, cast_vote
-from tests.support.runs import finished_run
-
-
-@pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
+from tests.support.runs import finished_run, first_images
+from tests.support.users import merchandisers
 
 
 @pytest.fixture
 def wrong(neckline):
-    ids = sorted(Image.objects.filter(dataset=neckline.dataset).values_list("pk", flat=True))
-    return set(ids[:3])
+    return first_images(neckline, 3)
 
 
 @pytest.fixture
 def reviewers(db):
-    group = ensure_role_groups()["merchandiser"]
-    users = []
-    for name in ("rita", "remy"):
-        user = User.objects.create_user(username=name, password="x")
-        user.groups.add(group)
-        users.append(user)
-    return users
+    return merchandisers("rita", "remy")
 
 
 def _decide(item, reviewers):

@@ -7,36 +7,23 @@ import io
 import json
 
 import pytest
-from django.contrib.auth.models import User
 from django.urls import reverse
 
-from curation.models import Annotation, Image, LabelEvent, ReviewItem, ReviewVote
+from curation.models import Annotation, LabelEvent, ReviewItem, ReviewVote
 from curation.queries.agreement import run_agreement
-from curation.roles import ensure_role_groups
 from curation.services.reviews import ReviewError, cast_vote, import_answers
-from tests.support.runs import finished_run
-
-
-@pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
+from tests.support.runs import finished_run, first_images
+from tests.support.users import merchandisers
 
 
 @pytest.fixture
 def run(neckline):
-    ids = sorted(Image.objects.filter(dataset=neckline.dataset).values_list("pk", flat=True))
-    return finished_run(neckline, wrong=set(ids[:4]))
+    return finished_run(neckline, wrong=first_images(neckline, 4))
 
 
 @pytest.fixture
 def reviewers(db):
-    group = ensure_role_groups()["merchandiser"]
-    users = []
-    for name in ("rita", "remy", "rosa"):
-        user = User.objects.create_user(username=name, password="x")
-        user.groups.add(group)
-        users.append(user)
-    return users
+    return merchandisers("rita", "remy", "rosa")
 
 
 def _label(item):

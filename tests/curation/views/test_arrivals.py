@@ -7,27 +7,25 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
 from django.urls import reverse
 
 from curation.models import Annotation, LabelEvent, LabelSource, PromotedModel
 from curation.queries import arrivals as arrivals_query
 from curation.services.arrivals import accept_suggestions
-from tests.support.arrivals import import_arrivals, label_of, promote, score, three_scored_arrivals
+from tests.support.arrivals import import_arrivals, label_of, promote, score
 
 QUEUE = "/datasets/dresses/attributes/neckline/arrivals/"
 DECIDE = "/datasets/dresses/attributes/neckline/arrivals/decide/"
 UNDO = "/datasets/dresses/attributes/neckline/arrivals/undo/"
 
 
-@pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
+def _label_by_a_job(image, attribute, name: str, **how) -> None:
+    """Give the image the attribute's label `name` with no actor, as an import or the
+    auto-accept job does (`how`: the source and the run that flagged it)."""
+    from curation.services.labels import relabel_image
 
-
-@pytest.fixture
-def arrivals(neckline, tmp_path):
-    return three_scored_arrivals(neckline, tmp_path / "arrivals")
+    label = attribute.labels.get(name=name)
+    relabel_image(image=image, attribute=attribute, label=label, actor=None, **how)
 
 
 def _tile_ids(html: str) -> list[int]:
@@ -203,17 +201,8 @@ def test_history_names_the_model_version(client, merchandiser, arrivals, necklin
 
 
 def test_history_marks_automatic_labels(client, merchandiser, arrivals, neckline):
-    from curation.services.labels import relabel_image
-
     run, images = arrivals
-    relabel_image(
-        image=images[0],
-        attribute=neckline,
-        label=neckline.labels.get(name="round"),
-        actor=None,
-        source=LabelSource.AUTO,
-        flagged_by_run_id=run.pk,
-    )
+    _label_by_a_job(images[0], neckline, "round", source=LabelSource.AUTO, flagged_by_run_id=run.pk)
     client.force_login(merchandiser)
 
     history = client.get(reverse("curation:dataset_history", args=["dresses"])).content.decode()
@@ -224,15 +213,7 @@ def test_history_marks_automatic_labels(client, merchandiser, arrivals, neckline
 def test_the_image_page_shows_the_scores_and_a_disagreement(client, viewer, arrivals, neckline):
     run, images = arrivals
     # The new image is labelled boat by hand; the model says round (0.90).
-    from curation.services.labels import relabel_image
-
-    relabel_image(
-        image=images[0],
-        attribute=neckline,
-        label=neckline.labels.get(name="boat"),
-        actor=None,
-        source=LabelSource.IMPORT,
-    )
+    _label_by_a_job(images[0], neckline, "boat", source=LabelSource.IMPORT)
     client.force_login(viewer)
 
     html = client.get(images[0].get_absolute_url()).content.decode()

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from curation.models import Image, ImportJob
 from curation.services.boxes import save_box
-from tests.support.pages import main_pages
+from tests.support.pages import catalog_zip_job, main_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -98,14 +98,7 @@ def test_bars_get_their_width_from_the_script(imported, data_scientist, open_as)
 def test_a_polled_progress_bar_keeps_its_width_across_swaps(imported, data_scientist, open_as):
     """The swapped-in bar gets its width in the swap's own task: measured as htmx settles, it
     is already full width, not restarting from 0 through its CSS transition."""
-    job = ImportJob.objects.create(
-        dataset_name=imported.name,
-        source="catalog.zip",
-        status=ImportJob.Status.RUNNING,
-        done=3,
-        total=6,
-        created_by=data_scientist,
-    )
+    job = catalog_zip_job(imported, actor=data_scientist, status=ImportJob.Status.RUNNING, done=3)
     page = open_as(data_scientist, "/")
     page.add_init_script(
         """window.__settled = [];

@@ -12,7 +12,7 @@ from curation.roles import ensure_role_groups
 from curation.services.gold import answer_gold
 from curation.services.labels import relabel_image
 from tests.support.browser import screenshot
-from tests.support.runs import finished_run
+from tests.support.runs import finished_run, first_images
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,14 +21,8 @@ AGREEMENT = "/datasets/dresses/attributes/neckline/review/agreement/"
 
 
 @pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
-
-
-@pytest.fixture
 def wrong(neckline):
-    ids = sorted(Image.objects.filter(dataset=neckline.dataset).values_list("pk", flat=True))
-    return set(ids[:2])
+    return first_images(neckline, 2)
 
 
 def test_a_decision_survives_a_new_run_until_the_label_changes(

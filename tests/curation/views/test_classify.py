@@ -8,18 +8,10 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from curation.queries.classify import CACHE
 from tests.support.classify import give_a_localizer, photo_bytes, promote_tiny_model
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_classify_cache")]
 URL = "/datasets/dresses/classify/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    CACHE.clear()
-    yield
-    CACHE.clear()
 
 
 @pytest.fixture

@@ -17,11 +17,6 @@ from tests.support.runs import finished_run
 
 
 @pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
-
-
-@pytest.fixture
 def run(neckline, data_scientist):
     """Two test images predicted wrongly (the test split holds images 5 and 6 of sku-2)."""
     test_ids = sorted(

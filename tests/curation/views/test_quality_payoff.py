@@ -14,11 +14,6 @@ from tests.support.runs import finished_run, review_a_little
 
 
 @pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
-
-
-@pytest.fixture
 def first_run(neckline, data_scientist):
     wrong = {
         Image.objects.filter(dataset=neckline.dataset, split=split).order_by("id")[0].pk

@@ -7,35 +7,26 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.test import override_settings
 from django.urls import reverse
 
 from curation.crowd_links import sign_image
 from curation.models import GoldItem, Image, Label, ReviewItem
-from curation.roles import ensure_role_groups
-from tests.support.runs import finished_run
+from tests.support.runs import finished_run, first_images
+from tests.support.users import make_user
 
 REVIEW = "/datasets/dresses/attributes/neckline/review/"
 
 
 @pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
-
-
-@pytest.fixture
 def run(neckline):
-    ids = sorted(Image.objects.filter(dataset=neckline.dataset).values_list("pk", flat=True))
-    return finished_run(neckline, wrong=set(ids[:4]))
+    return finished_run(neckline, wrong=first_images(neckline, 4))
 
 
 @pytest.fixture
 def rita(db):
-    user = User.objects.create_user(username="rita", password="x")
-    user.groups.add(ensure_role_groups()["merchandiser"])
-    return user
+    return make_user("rita", "merchandiser", password="x")
 
 
 def _stored_bytes(image: Image) -> bytes:

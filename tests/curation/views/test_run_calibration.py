@@ -10,11 +10,9 @@ from html import unescape
 import pytest
 
 from curation.models import PromotedModel, RunImage, TrainingRun
-from curation.services.runs.classifier_start import start_training_run
-from curation.services.runs.execute import execute_training_run
 from mlcore.config import TrainConfig
 from tests.support.runs import finished_run
-from tests.support.training import FAST_OPTIONS, import_colours
+from tests.support.training import train_colours
 
 pytestmark = pytest.mark.django_db
 
@@ -26,16 +24,7 @@ def _text(response) -> str:
 def test_a_cross_fitted_run_shows_its_reliability_diagram_and_ece(
     client, data_scientist, viewer, tmp_path, settings
 ):
-    settings.CURATION_RUNS_DIR = tmp_path / "runs"
-    dataset = import_colours(tmp_path)
-    run = start_training_run(
-        dataset=dataset,
-        attribute=dataset.attributes.get(name="colour"),
-        options={**FAST_OPTIONS, "epochs": 3},
-        actor=data_scientist,
-    )
-    assert execute_training_run(run.pk) == "succeeded"
-    run.refresh_from_db()
+    run = train_colours(tmp_path, settings, data_scientist, epochs=3)
     calibration = run.metrics["calibration"]
     oos = RunImage.objects.filter(run=run, out_of_sample=True).count()
     assert calibration["fitted_on"] == oos > 0

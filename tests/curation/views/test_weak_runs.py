@@ -17,11 +17,6 @@ from tests.support.runs import finished_run
 DECIDE = "/datasets/dresses/attributes/neckline/arrivals/decide/"
 
 
-@pytest.fixture
-def neckline(imported):
-    return imported.attributes.get(name="neckline")
-
-
 def judged(run, *, correct: int, supports: list[int]):
     """The run as the worker leaves it, with a strength of `correct` of sum(supports)."""
     strength = model_strength(correct=correct, supports=supports, names=run.label_names)

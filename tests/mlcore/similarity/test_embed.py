@@ -30,19 +30,10 @@ from mlcore.train import fit
 from mlcore.train.checkpoint import seed_everything
 from tests.mlcore.conftest import NAMES, assert_same_weights, cancel_after, tiny_config
 from tests.mlcore.similarity.conftest import DEVICES
+from tests.support.tiny_nets import TINY_NET
 
 ROOT = Path(__file__).resolve().parents[3]
-TINY = TripletConfig(
-    arch="resnet18",
-    pretrained=False,
-    image_size=32,
-    width=8,
-    epochs=2,
-    batch_size=8,
-    lr=1e-2,
-    device="cpu",
-    progress_every=1,
-)
+TINY = TripletConfig(**TINY_NET, image_size=32, epochs=2, batch_size=8, lr=1e-2, progress_every=1)
 
 
 def test_triplet_loss_is_a_hinge_on_squared_distances():

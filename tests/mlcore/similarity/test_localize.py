@@ -1,5 +1,3 @@
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -16,22 +14,11 @@ from mlcore.similarity.localize import (
 )
 from tests.mlcore.conftest import assert_same_weights, cancel_after
 from tests.mlcore.similarity.conftest import DEVICES
+from tests.support.tiny_nets import tiny_localizer_config
 
 
 def tiny(**changes) -> LocalizeConfig:
-    config = LocalizeConfig(
-        arch="resnet18",
-        pretrained=False,
-        image_size=32,
-        source_size=64,
-        width=8,
-        epochs=30,
-        batch_size=16,
-        lr=1e-2,
-        device="cpu",
-        progress_every=1,
-    )
-    return replace(config, **changes)
+    return tiny_localizer_config(**{"epochs": 30, "lr": 1e-2, "progress_every": 1, **changes})
 
 
 def split(dresses, products: int):

@@ -4,17 +4,10 @@ without waiting for the broker's visibility timeout."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-from pathlib import Path
-
 import pytest
 
-from curation.models import RunImage, TrainingRun
-from curation.services.runs.classifier_start import start_training_run
-from tests.support.training import FAST_OPTIONS, import_colours
-from tests.support.workers import wait_for
+from tests.support.training import FAST_OPTIONS, import_colours, start_colour_run
+from tests.support.workers import assert_resumed_once, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -33,12 +26,7 @@ def test_beat_sweep_hands_a_dead_workers_run_to_a_worker_that_is_already_running
         "cv_folds": 2,
         "cv_epochs": 1,
     }
-    run = start_training_run(
-        dataset=dataset,
-        attribute=dataset.attributes.get(name="colour"),
-        options=options,
-        actor=data_scientist,
-    )
+    run = start_colour_run(dataset, data_scientist, options)
 
     def running():
         run.refresh_from_db()
@@ -58,23 +46,8 @@ def test_beat_sweep_hands_a_dead_workers_run_to_a_worker_that_is_already_running
     run.refresh_from_db()
     assert run.status == "running" and run.attempts == 1  # a live run is left alone
 
-    checkpoint = Path(workers.env["CURATION_RUNS_DIR"]) / str(run.pk) / "model" / "checkpoint.pt"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists():
-        assert time.monotonic() < deadline, f"no checkpoint after 120 s\n{workers.logs()}"
-        time.sleep(0.02)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
+    workers.kill_at_first_checkpoint(first, run)
 
-    def finished():
-        run.refresh_from_db()
-        return run.status in TrainingRun.FINISHED
-
-    wait_for(finished, 300, "the run to finish on the second worker", workers, watch=run)
-    assert run.status == "succeeded", (run.error, workers.logs())
+    workers.wait_until_finished(run, "the run to finish on the second worker")
+    assert_resumed_once(run, workers)
     assert second.poll() is None  # the same, never restarted, worker
-    assert run.attempts == 2 and run.progress.get("resumed") is True
-    assert 2 <= run.progress.get("first_epoch_of_attempt") <= run.config["epochs"]
-    rows = RunImage.objects.filter(run=run)
-    assert rows.count() == run.train_count + run.test_count
-    assert not rows.filter(predicted_label=None).exists()

@@ -14,12 +14,10 @@ import time
 import pytest
 from django.db import connection
 
-from curation.models import RunImage, TrainingRun
-from curation.services.runs.classifier_start import start_training_run
 from tests.support.broker import real_broker
 from tests.support.services import use_s3_storage
-from tests.support.training import FAST_OPTIONS, import_colours
-from tests.support.workers import wait_for, worker_pool
+from tests.support.training import FAST_OPTIONS, import_colours, start_colour_run
+from tests.support.workers import assert_resumed_once, wait_for, worker_pool
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.s3]
 
@@ -65,12 +63,8 @@ def test_a_run_resumes_from_its_s3_checkpoint_on_a_worker_that_shares_no_disk(
     dataset = import_colours(tmp_path)
     a, b = machine(tmp_path, "a"), machine(tmp_path, "b")
     first = workers.start("train", env=a)
-    run = start_training_run(
-        dataset=dataset,
-        attribute=dataset.attributes.get(name="colour"),
-        options={**FAST_OPTIONS, "epochs": 10, "batch_size": 2, "progress_every": 1},
-        actor=data_scientist,
-    )
+    options = {**FAST_OPTIONS, "epochs": 10, "batch_size": 2, "progress_every": 1}
+    run = start_colour_run(dataset, data_scientist, options)
 
     def running():
         run.refresh_from_db()
@@ -96,19 +90,10 @@ def test_a_run_resumes_from_its_s3_checkpoint_on_a_worker_that_shares_no_disk(
     on_b = tmp_path / "runs-b" / str(run.pk) / "model" / "checkpoint.pt"
     assert not on_b.exists()  # the second machine has no copy of its own
 
-    def finished():
-        run.refresh_from_db()
-        return run.status in TrainingRun.FINISHED
-
-    wait_for(finished, 300, "the run to finish on the second worker", workers, watch=run)
-    assert run.status == "succeeded", (run.error, workers.logs())
+    workers.wait_until_finished(run, "the run to finish on the second worker")
+    assert_resumed_once(run, workers)
     assert second.poll() is None  # the same, never restarted, worker
-    assert run.attempts == 2 and run.progress.get("resumed") is True
-    assert 2 <= run.progress.get("first_epoch_of_attempt") <= run.config["epochs"]
     assert on_b.exists() and published_epoch(client, s3_bucket, run.pk) == 10
     listing = client.list_objects_v2(Bucket=s3_bucket, Prefix=f"runs/{run.pk}/checkpoints/model/")
     assert len([o for o in listing["Contents"] if "/epoch-" in o["Key"]]) == 2  # pruned
     assert run.artifact_uri.startswith(f"s3://{s3_bucket}/models/")
-    rows = RunImage.objects.filter(run=run)
-    assert rows.count() == run.train_count + run.test_count
-    assert not rows.filter(predicted_label=None).exists()

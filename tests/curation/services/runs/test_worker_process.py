@@ -3,18 +3,14 @@ mid-epoch and a new worker resumes the run from its checkpoint; cancel stops a r
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-from pathlib import Path
 
 import pytest
 
-from curation.models import RunImage, TrainingRun
-from curation.services.runs.classifier_start import start_training_run
+from curation.models import RunImage
 from curation.services.runs.control import cancel_training_run
-from tests.support.training import FAST_OPTIONS, import_colours
-from tests.support.workers import STALE_SECONDS, wait_for
+from tests.support.training import FAST_OPTIONS, import_colours, start_colour_run
+from tests.support.workers import STALE_SECONDS, assert_resumed_once, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -38,37 +34,16 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_checkpoint(
 ):
     dataset = import_colours(tmp_path)
     first = workers.start()
-    run = start_training_run(
-        dataset=dataset,
-        attribute=dataset.attributes.get(name="colour"),
-        # The kill lands right after epoch 1; nine more epochs are plenty to resume into.
-        options={**colour_run_options, "epochs": 10},
-        actor=data_scientist,
-    )
+    # The kill lands right after epoch 1; nine more epochs are plenty to resume into.
+    run = start_colour_run(dataset, data_scientist, {**colour_run_options, "epochs": 10})
 
-    # Epoch 1's checkpoint on disk means the run is past its first epoch; kill right then.
-    checkpoint = Path(workers.env["CURATION_RUNS_DIR"]) / str(run.pk) / "model" / "checkpoint.pt"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists():
-        assert time.monotonic() < deadline, f"no checkpoint after 120 s\n{workers.logs()}"
-        time.sleep(0.02)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
+    workers.kill_at_first_checkpoint(first, run)
     time.sleep(STALE_SECONDS + 1)  # the dead worker's heartbeat goes stale
     workers.start()
 
-    def finished():
-        run.refresh_from_db()
-        return run.status in TrainingRun.FINISHED
-
-    wait_for(finished, 300, "the run to finish on the second worker", workers, watch=run)
-    assert run.status == "succeeded", (run.error, workers.logs())
-    assert run.attempts == 2 and run.progress.get("resumed") is True
-    # It continued from the last checkpoint of the dead worker, not from the start.
-    assert 2 <= run.progress.get("first_epoch_of_attempt") <= run.config["epochs"]
-    rows = RunImage.objects.filter(run=run)
-    assert rows.count() == run.train_count + run.test_count  # one row per image, one set
-    assert not rows.filter(predicted_label=None).exists()
+    workers.wait_until_finished(run, "the run to finish on the second worker")
+    # It continued from the last checkpoint of the dead worker, with one set of results.
+    assert_resumed_once(run, workers)
     assert run.metrics and run.metrics["n"] == run.test_count
 
 
@@ -76,12 +51,7 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_checkpoint(
 def test_cancel_stops_a_run_on_a_real_worker(workers, tmp_path, data_scientist, colour_run_options):
     dataset = import_colours(tmp_path)
     workers.start()
-    run = start_training_run(
-        dataset=dataset,
-        attribute=dataset.attributes.get(name="colour"),
-        options={**colour_run_options, "epochs": 50},
-        actor=data_scientist,
-    )
+    run = start_colour_run(dataset, data_scientist, {**colour_run_options, "epochs": 50})
 
     def training():
         run.refresh_from_db()
