@@ -8,6 +8,8 @@ import math
 from django import template
 from django.utils.html import escape, mark_safe
 
+from curation.templatetags.panel_grid import panel_grid
+
 register = template.Library()
 
 SIZE = 130  # a panel's side in SVG units
@@ -58,14 +60,10 @@ def pr_curves_svg(classes, per_row=4):
     """One small panel per class. classes: [queries.pr_curves.ClassPR]."""
     if not classes:
         return ""
-    cell_w, cell_h = SIZE + PAD + GAP, SIZE + 44
-    rows = (len(classes) + per_row - 1) // per_row
-    width = min(len(classes), per_row) * cell_w
-    panels = "".join(
-        _panel(c, x0=(i % per_row) * cell_w, y0=(i // per_row) * cell_h)
-        for i, c in enumerate(classes)
+    panels, width, height = panel_grid(
+        classes, _panel, per_row=per_row, cell_w=SIZE + PAD + GAP, cell_h=SIZE + 44
     )
     return mark_safe(
-        f'<svg class="chart pr-curves" viewBox="0 0 {width} {rows * cell_h}" role="img" '
+        f'<svg class="chart pr-curves" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="precision-recall curve per class on the test split">{panels}</svg>'
     )
