@@ -103,13 +103,8 @@ def class_reliability_svg(classes, per_row=4):
     """One small one-vs-rest panel per class (after temperature scaling): of the test
     images whose probability of the class falls in a bin, the share given that class.
     classes: [queries.calibration.ClassReliability]."""
-    if not classes:
-        return ""
-    panels, width, height = panel_grid(
-        classes, _class_panel, per_row=per_row, cell_w=SMALL + PAD + GAP, cell_h=SMALL + 60
-    )
-    return mark_safe(
-        f'<svg class="chart reliability-classes" viewBox="0 0 {width} {height}" '
-        'role="img" aria-label="reliability per class, one versus the rest, after '
-        f'temperature scaling">{panels}</svg>'
+    grid = panel_grid(classes, _class_panel, per_row=per_row, cell=(SMALL + PAD + GAP, SMALL + 60))
+    return grid.svg(
+        "reliability-classes",
+        "reliability per class, one versus the rest, after temperature scaling",
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from django import template
-from django.utils.html import escape, mark_safe
+from django.utils.html import escape
 
 from curation.templatetags.panel_grid import panel_grid
 
@@ -58,12 +58,5 @@ def _panel(c, *, x0: float, y0: float) -> str:
 @register.simple_tag
 def pr_curves_svg(classes, per_row=4):
     """One small panel per class. classes: [queries.pr_curves.ClassPR]."""
-    if not classes:
-        return ""
-    panels, width, height = panel_grid(
-        classes, _panel, per_row=per_row, cell_w=SIZE + PAD + GAP, cell_h=SIZE + 44
-    )
-    return mark_safe(
-        f'<svg class="chart pr-curves" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="precision-recall curve per class on the test split">{panels}</svg>'
-    )
+    grid = panel_grid(classes, _panel, per_row=per_row, cell=(SIZE + PAD + GAP, SIZE + 44))
+    return grid.svg("pr-curves", "precision-recall curve per class on the test split")
