@@ -30,6 +30,8 @@ from django.urls import Resolver404, resolve
 
 MB = 1024 * 1024
 READ_BLOCK = 64 * 1024
+BAD_LENGTH = "The Content-Length header is not a whole number of bytes."
+BAD_CODING = "Send the body with a Content-Length, or with Transfer-Encoding: chunked alone."
 
 
 class BodyTooLarge(Exception):
@@ -127,33 +129,24 @@ def too_large(path: str, limit: int, setting: str, declared: int | None) -> tupl
         f"This address accepts a request body of at most {size_text(limit)} ({setting}); "
         f"this one {sent}. Send a smaller file, or split it into parts."
     )
+    return error_body(path, "Request too large", message)
+
+
+def bad_request(path: str, message: str) -> tuple[str, bytes]:
+    """(content type, body) of a 400 answer."""
+    return error_body(path, "Bad request", message)
+
+
+def error_body(path: str, title: str, message: str) -> tuple[str, bytes]:
+    """(content type, body) of an error answer: JSON under /api/, else a small page. No
+    template: Django has not seen the request yet."""
     if path.startswith("/api/"):
         return "application/json", json.dumps({"detail": message}).encode()
     page = (
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Request too large</title>"
-        f"<h1>Request too large</h1><p>{message}</p></html>"
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
+        f"<h1>{title}</h1><p>{message}</p></html>"
     )
     return "text/html; charset=utf-8", page.encode()
-
-
-def bad_length(path: str) -> tuple[str, bytes]:
-    message = "The Content-Length header is not a whole number of bytes."
-    if path.startswith("/api/"):
-        return "application/json", json.dumps({"detail": message}).encode()
-    return (
-        "text/html; charset=utf-8",
-        f"<!doctype html><title>Bad request</title><p>{message}".encode(),
-    )
-
-
-def bad_coding(path: str, coding: str) -> tuple[str, bytes]:
-    message = "Send the body with a Content-Length, or with Transfer-Encoding: chunked alone."
-    if path.startswith("/api/"):
-        return "application/json", json.dumps({"detail": message}).encode()
-    return (
-        "text/html; charset=utf-8",
-        f"<!doctype html><title>Bad request</title><p>{message}".encode(),
-    )
 
 
 class BodyLimit:
@@ -167,7 +160,7 @@ class BodyLimit:
         length = environ.get("CONTENT_LENGTH") or ""
         if length:
             if not (length.isascii() and length.isdigit()):
-                return self.answer(start_response, "400 Bad Request", bad_length(path))
+                return self.answer(start_response, "400 Bad Request", bad_request(path, BAD_LENGTH))
             limit, setting = allowed(environ, path, int(length))
             if int(length) > limit:
                 return self.answer(
@@ -182,7 +175,7 @@ class BodyLimit:
         if coding.strip().lower() != "chunked":
             # gzip and the like: nothing here decodes them, and Django would parse the
             # coded bytes as the form.
-            return self.answer(start_response, "400 Bad Request", bad_coding(path, coding))
+            return self.answer(start_response, "400 Bad Request", bad_request(path, BAD_CODING))
         limit, setting = allowed(environ, path, None)
         try:
             buffer = read_capped(environ["wsgi.input"], limit)

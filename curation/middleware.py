@@ -101,13 +101,18 @@ def _small_form(request) -> bool:
     return length <= settings.FILE_UPLOAD_MAX_MEMORY_SIZE
 
 
-class BadParameterMiddleware:
+class ExceptionMiddleware:
+    """Middleware that only answers exceptions (in `process_exception`): every request
+    passes through untouched."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         return self.get_response(request)
 
+
+class BadParameterMiddleware(ExceptionMiddleware):
     def process_exception(self, request, exception):
         if not isinstance(exception, BadParameter):
             return None
@@ -134,13 +139,7 @@ def _close_broken_connections() -> bool:
     return retry_ok
 
 
-class DatabaseErrorMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
-
+class DatabaseErrorMiddleware(ExceptionMiddleware):
     def process_exception(self, request, exception):
         if not isinstance(exception, OperationalError | InterfaceError):
             return None

@@ -26,6 +26,7 @@ ROLES: dict[str, list[str]] = {
 }
 MERCHANDISER = "merchandiser or above needed"
 DATA_SCIENTIST = "data scientist needed"
+DATA_SCIENTIST_OR_ADMIN = "data scientist or admin needed"
 
 # action -> (permission codename, what the role cannot do and who can)
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -40,39 +41,24 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "mark_gold": ("decide_review", f"mark gold review items ({DATA_SCIENTIST})"),
     "train": ("start_training", f"start training runs ({DATA_SCIENTIST})"),
     "build_index": ("start_training", f"build indexes ({DATA_SCIENTIST})"),
-    "score_images": (
-        "start_training",
-        f"score images with the promoted model ({DATA_SCIENTIST})",
-    ),
-    "queue_suspects": (
-        "start_training",
-        f"add suspects to the review queue ({DATA_SCIENTIST})",
-    ),
+    "score_images": ("start_training", f"score images with the promoted model ({DATA_SCIENTIST})"),
+    "queue_suspects": ("start_training", f"add suspects to the review queue ({DATA_SCIENTIST})"),
     "scan_images": (
         "manage_dataset",
-        "scan images for quality issues (data scientist or admin needed)",
+        f"scan images for quality issues ({DATA_SCIENTIST_OR_ADMIN})",
     ),
-    "import": ("manage_dataset", "import catalogs (data scientist or admin needed)"),
+    "import": ("manage_dataset", f"import catalogs ({DATA_SCIENTIST_OR_ADMIN})"),
     "schedule_sync": (
         "manage_dataset",
-        "schedule a dataset's re-sync (data scientist or admin needed)",
+        f"schedule a dataset's re-sync ({DATA_SCIENTIST_OR_ADMIN})",
     ),
     "import_answers": ("manage_dataset", f"import crowd answers ({DATA_SCIENTIST})"),
-    "move_split": (
-        "manage_dataset",
-        "move products between splits (data scientist or admin needed)",
-    ),
-    "quarantine": ("manage_dataset", "quarantine images (data scientist or admin needed)"),
-    "order_labels": (
-        "manage_dataset",
-        "change the label order (data scientist or admin needed)",
-    ),
+    "move_split": ("manage_dataset", f"move products between splits ({DATA_SCIENTIST_OR_ADMIN})"),
+    "quarantine": ("manage_dataset", f"quarantine images ({DATA_SCIENTIST_OR_ADMIN})"),
+    "order_labels": ("manage_dataset", f"change the label order ({DATA_SCIENTIST_OR_ADMIN})"),
     "export": ("start_training", f"build zip exports of a dataset ({DATA_SCIENTIST})"),
-    "delete_dataset": ("manage_dataset", "delete datasets (data scientist or admin needed)"),
-    "auto_accept": (
-        "start_training",
-        f"set or apply auto-accept of model tags ({DATA_SCIENTIST})",
-    ),
+    "delete_dataset": ("manage_dataset", f"delete datasets ({DATA_SCIENTIST_OR_ADMIN})"),
+    "auto_accept": ("start_training", f"set or apply auto-accept of model tags ({DATA_SCIENTIST})"),
 }
 
 

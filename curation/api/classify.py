@@ -10,7 +10,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from curation.access import get_dataset_for_user
-from curation.api.serializers import WholeNumberField
+from curation.api.serializers import ScoreSuggestionSerializer, WholeNumberField
 from curation.queries import classify
 
 
@@ -24,16 +24,11 @@ class ClassifyImagesRequest(serializers.Serializer):
     )
 
 
-class ClassifyLabelSerializer(serializers.Serializer):
-    label = serializers.CharField(source="name")
-    probability = serializers.FloatField(help_text="calibrated with the run's temperature")
-
-
 class ClassifyAttributeSerializer(serializers.Serializer):
     attribute = serializers.CharField()
     run = serializers.IntegerField(source="run_id", help_text="the model version (run id)")
     top = serializers.CharField(source="top.name", help_text="the most probable label")
-    probabilities = ClassifyLabelSerializer(
+    probabilities = ScoreSuggestionSerializer(
         source="labels", many=True, help_text="every label, most probable first; sums to 1"
     )
 

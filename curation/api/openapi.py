@@ -3,6 +3,7 @@
 The API's views are function views, so drf-spectacular knows neither their pagination nor
 their errors. Here: `cursor_page()` is the envelope a cursor-paginated list really answers
 (next, previous, results) and `page_parameters()` its query parameters with their bounds;
+`request_header()` and `response_header()` describe the headers an operation reads or sends;
 `ApiAutoSchema` adds to every operation the error statuses it can answer, each with the one
 JSON error body curation.api.errors produces (the `Error` component), and gives integer
 path parameters the range a view takes.
@@ -89,6 +90,27 @@ def page_parameters(paginator: type[CursorPagination]) -> list[OpenApiParameter]
             description=f"rows a page, 1 to {paginator.max_page_size}",
         ),
     ]
+
+
+def request_header(
+    name: str, schema: type | dict = str, *, description: str, required: bool = False
+) -> OpenApiParameter:
+    """A header the client sends."""
+    return OpenApiParameter(
+        name, schema, OpenApiParameter.HEADER, required=required, description=description
+    )
+
+
+def response_header(name: str, *, statuses: list[int], description: str) -> OpenApiParameter:
+    """A header every answer with one of `statuses` carries."""
+    return OpenApiParameter(
+        name,
+        str,
+        OpenApiParameter.HEADER,
+        required=True,
+        response=statuses,
+        description=description,
+    )
 
 
 class ApiAutoSchema(AutoSchema):

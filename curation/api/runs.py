@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from curation.access import get_dataset_for_user, get_run_for_user
-from curation.api.openapi import cursor_page, page_parameters
+from curation.api.openapi import cursor_page, page_parameters, request_header, response_header
 from curation.api.views import IdCursor
 from curation.models import Annotation, Attribute, RunImage, TrainingRun
 from curation.services.runs.classifier_start import start_training_run
@@ -131,22 +131,15 @@ class ReviewRowSerializer(RunImageSerializer):
 @extend_schema(
     request=StartRunSerializer,
     parameters=[
-        OpenApiParameter(
+        request_header(
             "Idempotency-Key",
-            str,
-            OpenApiParameter.HEADER,
             description=(
                 "1-64 letters, digits or - _ . : (a UUID): a repeat with the same key starts "
                 "nothing and answers 200 with the first run"
             ),
         ),
-        OpenApiParameter(
-            "Location",
-            str,
-            OpenApiParameter.HEADER,
-            required=True,
-            response=[200, 202],
-            description="the run's URL, to follow its progress",
+        response_header(
+            "Location", statuses=[200, 202], description="the run's URL, to follow its progress"
         ),
     ],
     responses={

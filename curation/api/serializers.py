@@ -56,6 +56,8 @@ class AnnotationSerializer(serializers.ModelSerializer):
 
 
 class ScoreSuggestionSerializer(serializers.Serializer):
+    """A label and a model's probability of it (an image's scores, /api/classify/)."""
+
     label = serializers.CharField(source="name")
     probability = serializers.FloatField(help_text="calibrated with the run's temperature")
 

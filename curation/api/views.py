@@ -26,7 +26,7 @@ from curation.access import (
     require_viewer,
     visible_datasets,
 )
-from curation.api.openapi import cursor_page, page_parameters
+from curation.api.openapi import cursor_page, page_parameters, request_header, response_header
 from curation.api.serializers import (
     AnnotationSerializer,
     DatasetSerializer,
@@ -198,20 +198,14 @@ def image_detail(request, image_id: int):
 @extend_schema(
     request=LabelPatchSerializer,
     parameters=[
-        OpenApiParameter(
+        request_header(
             "If-Match",
             {"type": "string", "pattern": IF_MATCH_PATTERN},
-            OpenApiParameter.HEADER,
             required=True,
             description='the label\'s current version (from GET), e.g. "3"',
         ),
-        OpenApiParameter(
-            "ETag",
-            str,
-            OpenApiParameter.HEADER,
-            required=True,
-            response=[200, 412],
-            description='the label\'s version now, e.g. "4"',
+        response_header(
+            "ETag", statuses=[200, 412], description='the label\'s version now, e.g. "4"'
         ),
     ],
     responses={

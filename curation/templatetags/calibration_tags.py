@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import template
 from django.utils.html import escape, mark_safe
 
+from curation.templatetags.panel_grid import panel_grid
+
 register = template.Library()
 
 SIZE = 220  # a big panel's side in SVG units
@@ -83,30 +85,26 @@ def reliability_svg(calibration):
     )
 
 
+def _class_panel(c, *, x0: float, y0: float) -> str:
+    """One class's one-vs-rest panel, at (x0, y0) of the grid."""
+    return _panel(
+        c.bins,
+        x0=x0,
+        y0=y0,
+        size=SMALL,
+        title=c.name,
+        note=f"ECE {c.ece:.3f} · {c.support} given",
+        colour="#7c3aed",
+    )
+
+
 @register.simple_tag
 def class_reliability_svg(classes, per_row=4):
     """One small one-vs-rest panel per class (after temperature scaling): of the test
     images whose probability of the class falls in a bin, the share given that class.
     classes: [queries.calibration.ClassReliability]."""
-    if not classes:
-        return ""
-    cell_w, cell_h = SMALL + PAD + GAP, SMALL + 60
-    rows = (len(classes) + per_row - 1) // per_row
-    width = min(len(classes), per_row) * cell_w
-    panels = "".join(
-        _panel(
-            c.bins,
-            x0=(i % per_row) * cell_w,
-            y0=(i // per_row) * cell_h,
-            size=SMALL,
-            title=c.name,
-            note=f"ECE {c.ece:.3f} · {c.support} given",
-            colour="#7c3aed",
-        )
-        for i, c in enumerate(classes)
-    )
-    return mark_safe(
-        f'<svg class="chart reliability-classes" viewBox="0 0 {width} {rows * cell_h}" '
-        'role="img" aria-label="reliability per class, one versus the rest, after '
-        f'temperature scaling">{panels}</svg>'
+    grid = panel_grid(classes, _class_panel, per_row=per_row, cell=(SMALL + PAD + GAP, SMALL + 60))
+    return grid.svg(
+        "reliability-classes",
+        "reliability per class, one versus the rest, after temperature scaling",
     )

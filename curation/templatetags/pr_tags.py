@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 
 from django import template
-from django.utils.html import escape, mark_safe
+from django.utils.html import escape
+
+from curation.templatetags.panel_grid import panel_grid
 
 register = template.Library()
 
@@ -56,16 +58,5 @@ def _panel(c, *, x0: float, y0: float) -> str:
 @register.simple_tag
 def pr_curves_svg(classes, per_row=4):
     """One small panel per class. classes: [queries.pr_curves.ClassPR]."""
-    if not classes:
-        return ""
-    cell_w, cell_h = SIZE + PAD + GAP, SIZE + 44
-    rows = (len(classes) + per_row - 1) // per_row
-    width = min(len(classes), per_row) * cell_w
-    panels = "".join(
-        _panel(c, x0=(i % per_row) * cell_w, y0=(i // per_row) * cell_h)
-        for i, c in enumerate(classes)
-    )
-    return mark_safe(
-        f'<svg class="chart pr-curves" viewBox="0 0 {width} {rows * cell_h}" role="img" '
-        f'aria-label="precision-recall curve per class on the test split">{panels}</svg>'
-    )
+    grid = panel_grid(classes, _panel, per_row=per_row, cell=(SIZE + PAD + GAP, SIZE + 44))
+    return grid.svg("pr-curves", "precision-recall curve per class on the test split")

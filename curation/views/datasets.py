@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,6 +19,7 @@ from curation.services.datasets import move_label
 from curation.services.sources import SourceError
 from curation.views.explore import gallery_context
 from curation.views.image_quality import panel_for
+from curation.views.lookup import first_or_404
 
 
 @require_GET
@@ -105,13 +106,10 @@ def dataset_sync(request, name: str):
 def label_move(request, name: str, label_id: int):
     dataset = get_dataset_for_user(request, name)
     require_perm(request, "order_labels")
-    label = (
-        Label.objects.filter(pk=label_id, attribute__dataset=dataset)
-        .select_related("attribute")
-        .first()
+    label = first_or_404(
+        Label.objects.filter(pk=label_id, attribute__dataset=dataset).select_related("attribute"),
+        f"Dataset '{name}' has no label #{label_id}.",
     )
-    if label is None:
-        raise Http404(f"Dataset '{name}' has no label #{label_id}.")
     move_label(label=label, offset=-1 if request.POST.get("direction") == "up" else 1)
     if not request.htmx:
         return redirect(dataset.get_absolute_url())

@@ -9,7 +9,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -19,6 +19,7 @@ from curation.access import get_dataset_for_user, require_perm
 from curation.models import Annotation, Attribute, EmbeddingMap, Image, MapSelection, TrainingRun
 from curation.queries import embedding_maps
 from curation.services.embedding_maps import MapError, save_map_selection, start_embedding_map
+from curation.views.lookup import first_or_404
 
 SELECTION_PAGE = 48
 
@@ -42,14 +43,10 @@ def _mode(request) -> str:
 
 
 def _map_of(dataset, map_id: int) -> EmbeddingMap:
-    found = (
-        EmbeddingMap.objects.filter(dataset=dataset, pk=map_id, status=EmbeddingMap.Status.READY)
-        .select_related("run")
-        .first()
-    )
-    if found is None:
-        raise Http404(f"Map #{map_id} is not a finished map of {dataset.name}.")
-    return found
+    rows = EmbeddingMap.objects.filter(
+        dataset=dataset, pk=map_id, status=EmbeddingMap.Status.READY
+    ).select_related("run")
+    return first_or_404(rows, f"Map #{map_id} is not a finished map of {dataset.name}.")
 
 
 @require_GET
@@ -138,13 +135,10 @@ def map_lasso(request, name: str, map_id: int):
 @login_required
 def map_selection(request, name: str, selection_id: int):
     dataset = get_dataset_for_user(request, name)
-    selection = (
-        MapSelection.objects.filter(pk=selection_id, map__dataset=dataset)
-        .select_related("map")
-        .first()
+    selection = first_or_404(
+        MapSelection.objects.filter(pk=selection_id, map__dataset=dataset).select_related("map"),
+        f"Selection #{selection_id} is not a map selection of {dataset.name}.",
     )
-    if selection is None:
-        raise Http404(f"Selection #{selection_id} is not a map selection of {dataset.name}.")
     page = Paginator(selection.image_ids, SELECTION_PAGE).get_page(request.GET.get("page"))
     ids = list(page.object_list)
     by_id = {im.pk: im for im in Image.objects.filter(dataset=dataset, pk__in=ids)}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -24,7 +23,7 @@ from curation.queries import quality, reviewer_queue
 from curation.services.gold import answer_gold, mark_gold
 from curation.services.reviews import ReviewError, assign_batch
 from curation.views.nav import back_to
-from curation.views.reviews import review_run
+from curation.views.reviews import get_review_run_for_user, review_run, vote_redirect, voted_label
 
 BATCH_MAX = 1000
 
@@ -33,11 +32,7 @@ BATCH_MAX = 1000
 @login_required
 def review_assign(request, name: str, attribute: str):
     """Give the next N open items of the run's queue to one reviewer."""
-    attr = get_attribute_for_user(request, name, attribute)
-    require_perm(request, "assign_reviews")
-    run = review_run(attr, request.POST)
-    if run is None:
-        raise Http404(f"{attr.name} has no finished run with review items.")
+    attr, run = get_review_run_for_user(request, name, attribute, "assign_reviews")
     count = params.int_param(request.POST, "count", low=1, high=BATCH_MAX)
     if count is None:
         raise BadParameter("count", f"count: say how many items to assign (1 to {BATCH_MAX}).")
@@ -82,11 +77,7 @@ def gold_answer(request, gold_id: int):
     require_perm(request, "vote")
     gold = get_gold_for_user(request, gold_id)
     attr = gold.attribute
-    key = "choice" if request.POST.get("choice") else "label"
-    label_id = params.id_param(request.POST, key)
-    label = Label.objects.filter(attribute=attr, pk=label_id or 0).first()
-    if label is None:
-        raise Http404(f"'{label_id or ''}' is not a label of {attr.name}.")
+    label = voted_label(request, attr)
     error = ""
     answer = None
     try:
@@ -94,11 +85,7 @@ def gold_answer(request, gold_id: int):
     except ReviewError as exc:
         error = f"Vote not taken: {exc}."
     if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return redirect(
-            back_to(request, reverse("curation:review", args=[attr.dataset.name, attr.name]))
-        )
+        return vote_redirect(request, attr.dataset.name, attr.name, error)
     run = review_run(attr, request.POST)
     tiles = reviewer_queue.gold_tiles_for(attr, run, [gold]) if run else []
     tile = tiles[0] if tiles else reviewer_queue.GoldTile(gold, None, None, None, None)

@@ -48,6 +48,40 @@ def review_run(attr: Attribute, query) -> TrainingRun | None:
     return runs.filter(review_items__isnull=False).distinct().first() or runs.first()
 
 
+def get_review_run_for_user(
+    request, name: str, attribute: str, action: str | None = None
+) -> tuple[Attribute, TrainingRun]:
+    """The attribute (see get_attribute_for_user), then the role check for `action`, then
+    the run the query or form names, else the attribute's review run; 404 when it has no
+    finished run."""
+    attr = get_attribute_for_user(request, name, attribute)
+    if action is not None:
+        require_perm(request, action)
+    run = review_run(attr, request.POST if request.method == "POST" else request.GET)
+    if run is None:
+        raise Http404(f"{attr.name} has no finished classifier run to review.")
+    return attr, run
+
+
+def voted_label(request, attr: Attribute) -> Label:
+    """The label a vote names; 404 unless it is one of `attr`'s. A button (accept / keep /
+    suggestion) names its label in `choice`; the picker in `label`."""
+    key = "choice" if request.POST.get("choice") else "label"
+    label_id = params.id_param(request.POST, key)
+    label = Label.objects.filter(attribute=attr, pk=label_id or 0).first()
+    if label is None:
+        raise Http404(f"'{label_id or ''}' is not a label of {attr.name}.")
+    return label
+
+
+def vote_redirect(request, name: str, attribute: str, error: str) -> HttpResponse:
+    """A vote's answer to a page without htmx: back where it came from (else the review
+    queue), with the error as a message."""
+    if error:
+        messages.error(request, error)
+    return redirect(back_to(request, reverse("curation:review", args=[name, attribute])))
+
+
 @require_GET
 @login_required
 def review_queue(request, name: str, attribute: str):
@@ -137,26 +171,14 @@ def review_agreement(request, name: str, attribute: str):
 def review_vote(request, item_id: int):
     require_perm(request, "vote")
     item = get_review_item_for_user(request, item_id)
-    # A button (accept / keep / suggestion) names its label in `choice`; the picker in `label`.
-    key = "choice" if request.POST.get("choice") else "label"
-    label_id = params.id_param(request.POST, key)
-    label = Label.objects.filter(attribute_id=item.attribute_id, pk=label_id or -1).first()
-    if label is None:
-        raise Http404(f"'{label_id or ''}' is not a label of {item.attribute.name}.")
+    label = voted_label(request, item.attribute)
     error = ""
     try:
         item = cast_vote(item=item, label=label, reviewer=request.user)
     except ReviewError as exc:
         error = f"Vote not taken: {exc}."
     if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return redirect(
-            back_to(
-                request,
-                reverse("curation:review", args=[item.run.dataset.name, item.attribute.name]),
-            )
-        )
+        return vote_redirect(request, item.run.dataset.name, item.attribute.name, error)
     item = ReviewItem.objects.select_related(
         "image",
         "given_label",
@@ -180,11 +202,7 @@ def review_vote(request, item_id: int):
 @require_POST
 @login_required
 def review_queue_more(request, name: str, attribute: str):
-    attr = get_attribute_for_user(request, name, attribute)
-    require_perm(request, "queue_suspects")
-    run = review_run(attr, request.POST)
-    if run is None:
-        raise Http404(f"{attr.name} has no finished run whose suspects could be reviewed.")
+    attr, run = get_review_run_for_user(request, name, attribute, "queue_suspects")
     size = ReviewItem.objects.filter(run=run).count()
     added = queue_suspects(run=run, limit=size + 100)
     messages.info(request, f"Added {added} more suspects of run {run.pk} to the queue.")
@@ -196,10 +214,7 @@ def review_queue_more(request, name: str, attribute: str):
 def review_export(request, name: str, attribute: str):
     """Open review tasks for an outside crowd, as CSV (default) or JSON (?format=json). Image
     links are signed and expire (CURATION_CROWD_LINK_HOURS), and work without a login."""
-    attr = get_attribute_for_user(request, name, attribute)
-    run = review_run(attr, request.GET)
-    if run is None:
-        raise Http404(f"{attr.name} has no finished run with review tasks.")
+    attr, run = get_review_run_for_user(request, name, attribute)
     options = "|".join(lab.name for lab in quality.current_labels(attr))
     tasks = [
         {

@@ -94,10 +94,8 @@ def dataset_similarity(request, name: str):
             context["error"] = exc.message
         except search.SearchError as exc:
             context["error"] = str(exc)
-        return render(
-            request, "curation/similarity.html", context, status=400 if context["error"] else 200
-        )
-    return render(request, "curation/similarity.html", context)
+    status = 400 if context["error"] else 200
+    return render(request, "curation/similarity.html", context, status=status)
 
 
 @require_POST
