@@ -13,15 +13,19 @@ HTTP API (a gunicorn process, token authentication) and a real Celery worker pro
 1. the one-click retrain on the noisy catalog (`POST /api/runs/` with no options);
 2. a simulated reviewer who walks the run's review order (`GET /api/runs/{id}/suspects/`)
    for a budget of --budget of the catalog and fixes each label that is wrong with one
-   `PATCH /api/images/{id}/labels/` (If-Match: the row's label version; flagged_by_run);
+   `PATCH /api/images/{id}/labels/` (If-Match: the row's label version; flagged_by_run) and
+   keeps each right one with one vote (`POST /api/runs/{id}/suspects/{image}/vote/`); then
+   answers the run's spot checks (`?spot_check=true`, 400 random images) the same way, and
+   reads the app's count of the wrong labels left (`GET /api/runs/{id}/wrong-labels/`);
 3. one more click on the curated catalog;
 4. the same click on the clean twin: the ceiling.
 
 It prints precision@k (k = the number of corrupted labels), the share of corrupted labels in
 the first 5 / 10 / 15% of the review order, its AUROC, true test accuracy (against the
 uncorrupted labels) before / after / clean, the share of the accuracy lost to noise that the
-review recovered, the gap between the accuracy the app reports and the true one, the run's
-estimate of the wrong labels left against the truth, and each step's wall time; then the
+review recovered, the gap between the accuracy the app reports and the true one, the app's
+count of the wrong labels left after the review (from the spot checks) and run 2's
+confident-joint estimate, each against the truth, and each step's wall time; then the
 figures against the issue's goals, each marked met or NOT met.
 """
 
@@ -173,28 +177,40 @@ def auroc(wrong: np.ndarray) -> float:
     return float(roc_auc_score(wrong, -np.arange(len(wrong))))
 
 
-def review(api: Api, run: dict, order: list[dict], truth: dict[str, str], budget: int):
-    """Work through the first `budget` rows of the review order; fix what is wrong.
-    Returns (looks, fixes, seconds)."""
-    begun = time.perf_counter()
-    fixes = 0
-    for row in order[:budget]:
-        right = truth[row["source_path"]]
-        if row["given_label"] == right:
-            continue
+def answer(api: Api, run: dict, row: dict, truth: dict[str, str]) -> bool:
+    """One look: a wrong label fixed with one PATCH that names the run, a right one kept
+    with one vote (both are answers the run's count of wrong labels left learns from).
+    Returns whether the label was wrong."""
+    right = truth[row["source_path"]]
+    if row["given_label"] == right:
         api.call(
-            "PATCH",
-            f"/api/images/{row['image_id']}/labels/",
-            {
-                "attribute": ATTRIBUTE,
-                "label": right,
-                "flagged_by_run": run["id"],
-                "note": "bench/curation.py reviewer",
-            },
-            headers={"If-Match": f'"{row["label_version"]}"'},
+            "POST", f"/api/runs/{run['id']}/suspects/{row['image_id']}/vote/", {"label": right}
         )
-        fixes += 1
-    return min(budget, len(order)), fixes, time.perf_counter() - begun
+        return False
+    api.call(
+        "PATCH",
+        f"/api/images/{row['image_id']}/labels/",
+        {
+            "attribute": ATTRIBUTE,
+            "label": right,
+            "flagged_by_run": run["id"],
+            "note": "bench/curation.py reviewer",
+        },
+        headers={"If-Match": f'"{row["label_version"]}"'},
+    )
+    return True
+
+
+def review(api: Api, run: dict, order: list[dict], truth: dict[str, str], budget: int):
+    """Work through the first `budget` rows of the review order, then the run's spot checks
+    not among them. Returns (looks, fixes, spot-check looks, seconds)."""
+    begun = time.perf_counter()
+    fixes = sum(answer(api, run, row, truth) for row in order[:budget])
+    seen = {row["image_id"] for row in order[:budget]}
+    spots = api.pages(f"/api/runs/{run['id']}/suspects/?spot_check=true&page_size=500")
+    later = [row for row in spots if row["image_id"] not in seen]
+    fixes += sum(answer(api, run, row, truth) for row in later)
+    return min(budget, len(order)), fixes, len(later), time.perf_counter() - begun
 
 
 def write_catalog(work: Path, n_train: int, n_test: int, noise: float, seed: int):
@@ -304,7 +320,9 @@ def main() -> None:
 
         budget = int(round(args.budget * len(before.rows)))
         print(f"2. reviewing the first {budget} of the order", file=sys.stderr, flush=True)
-        looks, fixes, review_s = review(api, before.run, order, truth, budget)
+        looks, fixes, spot_looks, review_s = review(api, before.run, order, truth, budget)
+        counted = api.call("GET", f"/api/runs/{before.run['id']}/wrong-labels/")
+        still_wrong = k - fixes  # every fix set a wrong label to the truth
 
         print("3. one more click", file=sys.stderr, flush=True)
         after = judge(api, *one_click(api, noisy_name, args.timeout), truth)
@@ -337,7 +355,15 @@ def main() -> None:
             f"{before.run['metrics'].get('suspects')} "
             f"({np.mean([w for w, r in zip(wrong, order, strict=True) if r['flagged']]):.3f})"
         ),
-        f"reviewer: looks / fixes (budget {args.budget:.0%})": f"{looks} / {fixes}",
+        f"reviewer: looks + spot checks / fixes (budget {args.budget:.0%})": (
+            f"{looks} + {spot_looks} / {fixes}"
+        ),
+        "wrong labels left after the review: the app's count [95%] / true": (
+            f"{counted['left']:.0f} [{counted['learned']['low']:.0f}-"
+            f"{counted['learned']['high']:.0f}] / {still_wrong}"
+            if counted["learned"]
+            else f"{counted['left']:.0f} (no spot-check count) / {still_wrong}"
+        ),
         "true test accuracy before / after / clean": (
             f"{before.true:.4f} / {after.true:.4f} / {clean.true:.4f}"
         ),
@@ -345,7 +371,7 @@ def main() -> None:
         "reported minus true accuracy, before / after": (
             f"{before.reported - before.true:+.4f} / {after.reported - after.true:+.4f}"
         ),
-        "wrong labels left after the review: estimated / true": (
+        "wrong labels at run 2: its confident-joint estimate / true": (
             f"{after.estimated_left:.0f} / {after.wrong_left}"
         ),
         "wall: run 1 / review / run 2 / clean run (min)": (
@@ -353,7 +379,7 @@ def main() -> None:
             f"{clean.wall / 60:.1f}"
         ),
     }
-    ratio = after.estimated_left / after.wrong_left if after.wrong_left else float("nan")
+    ratio = counted["left"] / still_wrong if still_wrong else float("nan")
     goals = [
         ("precision@k >= 0.9", wrong[:k].mean() >= 0.9),
         ("recall@k >= 0.8", wrong[:k].sum() / k >= 0.8),

@@ -77,6 +77,16 @@ def measure(name: str, options: dict, train, test, truth, noisy, names, out: Pat
     wall = time.perf_counter() - start
     wrong = truth != noisy
     order, quality = found.issues.order, found.issues.quality
+    # What the review-outcome estimate is measured on, without training again.
+    np.savez(
+        work / "audit.npz",
+        probs=found.probs,
+        given=noisy,
+        truth=truth,
+        quality=quality,
+        order=order,
+        n_train=n_train,
+    )
     k = int(wrong.sum())
     from sklearn.metrics import roc_auc_score
 
@@ -114,6 +124,9 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--recipes", default="previous,default", help="which to run: previous, default or both"
+    )
     args = parser.parse_args()
     data = fashion_mnist_labels(args.out)
     rng = np.random.default_rng(args.seed)
@@ -121,15 +134,15 @@ def main() -> None:
     truth = np.array([y for _, y in train + test], dtype=np.int64)
     noisy = corrupt(truth, args.noise, rng)
     names = list(data.label_names)
+    recipes = {"previous": PREVIOUS, "default": {}}
+    chosen = args.recipes.split(",")
     rows = {
-        "previous (ResNet-18, 3x2)": measure(
-            "previous", PREVIOUS, train, test, truth, noisy, names, args.out / "review-order"
-        ),
-        "default (Lite0, 4x3)": measure(
-            "default", {}, train, test, truth, noisy, names, args.out / "review-order"
-        ),
+        name: measure(
+            name, recipes[name], train, test, truth, noisy, names, args.out / "review-order"
+        )
+        for name in chosen
     }
-    before, after = rows.values()
+    before, after = (rows.get("previous") or rows[chosen[0]]), rows[chosen[-1]]
     print(
         f"\nReview order on Fashion-MNIST, {len(train)} train / {len(test)} test, "
         f"{int((truth != noisy).sum())} labels corrupted ({args.noise:.0%}), seed {args.seed}"

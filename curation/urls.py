@@ -39,6 +39,7 @@ attribute_urls = [
     path("compare/diff/", run_diff.run_diff_page, name="run_diff"),
     path("review/", reviews.review_queue, name="review"),
     path("review/more/", reviews.review_queue_more, name="review_more"),
+    path("review/spot-checks/", reviews.review_spot_checks, name="review_spot_checks"),
     path("review/agreement/", reviews.review_agreement, name="review_agreement"),
     path("review/export/", reviews.review_export, name="review_export"),
     path("review/import/", reviews.review_import, name="review_import"),

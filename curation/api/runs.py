@@ -19,6 +19,7 @@ from curation.access import get_dataset_for_user, get_run_for_user
 from curation.api.openapi import cursor_page, page_parameters, request_header, response_header
 from curation.api.views import IdCursor
 from curation.models import Annotation, Attribute, RunImage, TrainingRun
+from curation.queries.review_answers import spot_checks
 from curation.services.runs.classifier_start import start_training_run
 from curation.services.runs.control import (
     WeakRunError,
@@ -298,6 +299,13 @@ def _choice(request, name: str, allowed: dict[str, object]):
     parameters=[
         OpenApiParameter("flagged", str, enum=["true", "false"]),
         OpenApiParameter("split", str, enum=["train", "test"]),
+        OpenApiParameter(
+            "spot_check",
+            str,
+            enum=["true"],
+            description="the run's spot checks only: a uniform random sample of its images, "
+            "whose answers (votes, fixes) count the wrong labels left",
+        ),
         *page_parameters(IdCursor),
     ],
     responses=cursor_page(ReviewRowSerializer),
@@ -311,6 +319,7 @@ def run_suspects(request, run_id: int):
     run = get_run_for_user(request, run_id)
     flagged = _choice(request, "flagged", {"true": True, "false": False})
     split = _choice(request, "split", {"train": "train", "test": "test"})
+    spot = _choice(request, "spot_check", {"true": True})
     rows = _rows(run).annotate(
         label_version=Subquery(
             Annotation.objects.filter(
@@ -328,6 +337,8 @@ def run_suspects(request, run_id: int):
         rows = rows.filter(suspect_rank__isnull=not flagged)
     if split is not None:
         rows = rows.filter(split=split)
+    if spot:
+        rows = rows.filter(image_id__in=spot_checks(run))
     page = paginator.paginate_queryset(rows, request)
     return paginator.get_paginated_response(ReviewRowSerializer(page, many=True).data)
 

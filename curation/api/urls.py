@@ -1,6 +1,6 @@
 from django.urls import path
 
-from curation.api import classify, runs, similar, views
+from curation.api import classify, reviews, runs, similar, views
 
 urlpatterns = [
     path("datasets/", views.dataset_list, name="api-dataset-list"),
@@ -20,4 +20,10 @@ urlpatterns = [
     path("runs/<int:run_id>/promote/", runs.run_promote, name="api-run-promote"),
     path("runs/<int:run_id>/suspects/", runs.run_suspects, name="api-run-suspects"),
     path("runs/<int:run_id>/predictions/", runs.run_predictions, name="api-run-predictions"),
+    path(
+        "runs/<int:run_id>/suspects/<int:image_id>/vote/",
+        reviews.run_image_vote,
+        name="api-run-image-vote",
+    ),
+    path("runs/<int:run_id>/wrong-labels/", reviews.run_wrong_labels, name="api-run-wrong-labels"),
 ]

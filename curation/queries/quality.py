@@ -28,6 +28,7 @@ from curation.models import (
     TrainingRun,
 )
 from curation.params import MAX_ID
+from curation.queries.review_answers import MIN_SPOT_ANSWERS, LearnedLeft, learned_left
 from mlcore.eval.metrics import metrics_from_confusion
 
 GALLERY_PAGE = 24  # tiles per page; the next page loads as the last tile scrolls in
@@ -536,10 +537,17 @@ class WrongLabels:
     by_split: dict[str, float]
     fixed: int  # images relabelled since, through this run's review order
     next_items: int  # open items looked at (at most NEXT_ITEMS)
-    next_expected: float  # sum over them of 1 - p(given label): the wrong ones expected
+    # The wrong ones expected among them: from the reviewers' answers once they carry a fit,
+    # else the sum of 1 - p(given label)
+    next_expected: float
+    # Learned from the reviewers' answers on this run's images; None: too few answers yet
+    learned: LearnedLeft | None = None
+    min_answers: int = MIN_SPOT_ANSWERS  # spot checks answered before they make the count
 
     @property
     def left(self) -> float:
+        if self.learned is not None:
+            return self.learned.expected
         return max(0.0, self.estimated - self.fixed)
 
 
@@ -556,15 +564,23 @@ def wrong_labels_left(run: TrainingRun) -> WrongLabels | None:
         .distinct()
         .count()
     )
+    relabelled = LabelEvent.objects.filter(flagged_by_run_id=run.pk).values("image_id")
     scores = list(
         ReviewItem.objects.filter(run=run, status=ReviewItem.Status.OPEN)
+        .exclude(image_id__in=relabelled)  # answered through the API or a gallery
         .order_by("rank")
         .values_list("score", flat=True)[:NEXT_ITEMS]
     )
+    learned = learned_left(run)
+    known = np.array([s for s in scores if s is not None])
+    next_expected = float((1.0 - known).sum())
+    if learned is not None and learned.fit is not None:
+        next_expected = learned.fit.expected(known)
     return WrongLabels(
         estimated=sum(by_split.values()),
         by_split=by_split,
         fixed=fixed,
         next_items=len(scores),
-        next_expected=sum(1.0 - s for s in scores if s is not None),
+        next_expected=next_expected,
+        learned=learned,
     )

@@ -29,6 +29,7 @@ from curation.models import (
     TrainingRun,
 )
 from curation.params import BadParameter, parse_int
+from curation.queries.review_answers import spot_checks
 from curation.services.labels import relabel_image
 
 DEFAULT_QUEUE_SIZE = 200
@@ -50,10 +51,41 @@ def queue_suspects(*, run: TrainingRun, limit: int = DEFAULT_QUEUE_SIZE) -> int:
     rank = "review_rank"
     if not RunImage.objects.filter(run=run, review_rank__isnull=False).exists():
         rank = "suspect_rank"
+    ranked = RunImage.objects.filter(run=run, **{f"{rank}__isnull": False, f"{rank}__lte": limit})
+    return len(add_to_queue(run, ranked, rank))
+
+
+def queue_image(*, run: TrainingRun, image_id: int) -> ReviewItem:
+    """The image's item in the run's review queue, put there if it isn't yet (an API client
+    answering for an image further down the review order than the queue reaches).
+    ReviewError when the image has no place in the run's review order."""
+    item = ReviewItem.objects.filter(run=run, image_id=image_id).first()
+    if item is not None:
+        return item
+    rows = RunImage.objects.filter(run=run, image_id=image_id, review_rank__isnull=False)
+    if not add_to_queue(run, rows, "review_rank"):
+        raise ReviewError(f"image {image_id} is not in the review order of run {run.pk}")
+    return ReviewItem.objects.get(run=run, image_id=image_id)
+
+
+def queue_spot_checks(*, run: TrainingRun) -> int:
+    """Put the run's spot checks (queries.review_answers.spot_checks: a uniform random sample
+    of its scored images) in its review queue, at their places in the review order. Their
+    answers are what the count of wrong labels left is made from. Returns how many were
+    added."""
+    rows = RunImage.objects.filter(
+        run=run, image_id__in=spot_checks(run), review_rank__isnull=False
+    )
+    return len(add_to_queue(run, rows, "review_rank"))
+
+
+def add_to_queue(run: TrainingRun, rows, rank: str) -> list[ReviewItem]:
+    """Queue items for these RunImage rows of the run (those with a prediction and not queued
+    yet), joining their cases; `rank` names the RunImage field that orders them."""
+    assert run.attribute_id is not None, "a classifier run has an attribute"
     queued = ReviewItem.objects.filter(run=run).values("image_id")
     rows = list(
-        RunImage.objects.filter(run=run, **{f"{rank}__isnull": False, f"{rank}__lte": limit})
-        .exclude(predicted_label=None)
+        rows.exclude(predicted_label=None)
         .exclude(image_id__in=queued)
         .values_list("image_id", "given_label_id", "predicted_label_id", "quality", rank)
     )
@@ -74,7 +106,7 @@ def queue_suspects(*, run: TrainingRun, limit: int = DEFAULT_QUEUE_SIZE) -> int:
             for image_id, given, predicted, quality, rank in rows
         ]
         ReviewItem.objects.bulk_create(items, batch_size=1000)
-    return len(items)
+    return items
 
 
 def cases_to_join(attribute_id: int, image_ids: list[int]) -> dict[int, ReviewCase]:

@@ -27,7 +27,13 @@ from curation.models import Attribute, Image, Label, ReviewItem, TrainingRun
 from curation.queries import quality, reviewer_queue
 from curation.queries.agreement import run_agreement
 from curation.queries.strength import run_strength
-from curation.services.reviews import ReviewError, cast_vote, import_answers, queue_suspects
+from curation.services.reviews import (
+    ReviewError,
+    cast_vote,
+    import_answers,
+    queue_spot_checks,
+    queue_suspects,
+)
 from curation.views.files import serve_stored_file
 from curation.views.nav import back_to
 
@@ -206,6 +212,23 @@ def review_queue_more(request, name: str, attribute: str):
     size = ReviewItem.objects.filter(run=run).count()
     added = queue_suspects(run=run, limit=size + 100)
     messages.info(request, f"Added {added} more suspects of run {run.pk} to the queue.")
+    return redirect(f"{reverse('curation:review', args=[name, attribute])}?run={run.pk}")
+
+
+@require_POST
+@login_required
+def review_spot_checks(request, name: str, attribute: str):
+    attr = get_attribute_for_user(request, name, attribute)
+    require_perm(request, "queue_suspects")
+    run = review_run(attr, request.POST)
+    if run is None:
+        raise Http404(f"{attr.name} has no finished run whose suspects could be reviewed.")
+    added = queue_spot_checks(run=run)
+    messages.info(
+        request,
+        f"Added {added} spot checks of run {run.pk} to the queue: random images whose answers "
+        "count the wrong labels left.",
+    )
     return redirect(f"{reverse('curation:review', args=[name, attribute])}?run={run.pk}")
 
 
