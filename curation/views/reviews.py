@@ -218,11 +218,7 @@ def review_queue_more(request, name: str, attribute: str):
 @require_POST
 @login_required
 def review_spot_checks(request, name: str, attribute: str):
-    attr = get_attribute_for_user(request, name, attribute)
-    require_perm(request, "queue_suspects")
-    run = review_run(attr, request.POST)
-    if run is None:
-        raise Http404(f"{attr.name} has no finished run whose suspects could be reviewed.")
+    _, run = get_review_run_for_user(request, name, attribute, "queue_suspects")
     added = queue_spot_checks(run=run)
     messages.info(
         request,
