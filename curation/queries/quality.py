@@ -28,7 +28,7 @@ from curation.models import (
     TrainingRun,
 )
 from curation.params import MAX_ID
-from curation.queries.review_answers import MIN_SPOT_ANSWERS, LearnedLeft, learned_left
+from curation.queries.review_answers import MIN_SPOT_ANSWERS, LearnedLeft, answers, learned_left
 from mlcore.eval.metrics import metrics_from_confusion
 
 GALLERY_PAGE = 24  # tiles per page; the next page loads as the last tile scrolls in
@@ -557,13 +557,8 @@ def wrong_labels_left(run: TrainingRun) -> WrongLabels | None:
     if not estimate:
         return None
     by_split = {split: float(sum(per_class.values())) for split, per_class in estimate.items()}
-    fixed = (
-        LabelEvent.objects.filter(flagged_by_run_id=run.pk)
-        .exclude(new_label_id=None)
-        .values("image_id")
-        .distinct()
-        .count()
-    )
+    found = answers(run)
+    fixed = sum(found.values())  # images relabelled through the run's review
     relabelled = LabelEvent.objects.filter(flagged_by_run_id=run.pk).values("image_id")
     scores = list(
         ReviewItem.objects.filter(run=run, status=ReviewItem.Status.OPEN)
@@ -571,7 +566,7 @@ def wrong_labels_left(run: TrainingRun) -> WrongLabels | None:
         .order_by("rank")
         .values_list("score", flat=True)[:NEXT_ITEMS]
     )
-    learned = learned_left(run)
+    learned = learned_left(run, found)
     known = np.array([s for s in scores if s is not None])
     next_expected = float((1.0 - known).sum())
     if learned is not None and learned.fit is not None:

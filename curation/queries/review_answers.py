@@ -52,9 +52,7 @@ def answers(run: TrainingRun) -> dict[int, bool]:
         status=ReviewItem.Status.DECIDED,
         case__decided_label_id=F("given_label_id"),
     ).values_list("image_id", flat=True)
-    found = dict.fromkeys(kept, False)
-    found.update(dict.fromkeys(changed, True))
-    return found
+    return {**dict.fromkeys(kept, False), **dict.fromkeys(changed, True)}
 
 
 def spot_checks(run: TrainingRun) -> list[int]:
@@ -71,9 +69,11 @@ def spot_checks(run: TrainingRun) -> list[int]:
     return ids
 
 
-def learned_left(run: TrainingRun) -> LearnedLeft | None:
-    """None until MIN_SPOT_ANSWERS spot checks are answered."""
-    found = answers(run)
+def learned_left(run: TrainingRun, found: dict[int, bool]) -> LearnedLeft | None:
+    """From the run's answers (answers(run)); None until MIN_SPOT_ANSWERS spot checks are
+    answered."""
+    if len(found) < MIN_SPOT_ANSWERS:
+        return None
     spots = set(spot_checks(run))
     answered_spots = sum(1 for i in found if i in spots)
     if answered_spots < MIN_SPOT_ANSWERS:
