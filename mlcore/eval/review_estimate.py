@@ -21,6 +21,7 @@ uses the curve where it helps and the sample to correct it, and is unbiased eith
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ class ReviewFit:
 
     intercept: float
     slope: float
-    covariance: np.ndarray  # (2, 2) of (intercept, slope): the inverse Fisher information
+    covariance: np.ndarray  # (2, 2) of (intercept, slope), statsmodels' cov_params()
     reviewed: int  # answers it was fitted on
     found_wrong: int  # of them, labels the reviewers changed
 
@@ -78,17 +79,18 @@ class ReviewFit:
 def fit_review_outcomes(quality: np.ndarray, wrong: np.ndarray) -> ReviewFit | None:
     """quality: (R,) label qualities of the reviewed images; wrong: (R,) bool, the reviewer
     changed the label. None when the answers can't support a fit: fewer than MIN_REVIEWED,
-    fewer than MIN_EACH of either outcome, or a fit in which a better label quality does not
-    mean fewer wrong labels."""
+    fewer than MIN_EACH of either outcome, answers that separate perfectly, or a fit in which
+    a better label quality does not mean fewer wrong labels."""
     x = quality_logit(quality)
     y = np.asarray(wrong, dtype=bool)
     if len(x) != len(y):
         raise ValueError(f"quality and wrong differ in length: {len(x)} vs {len(y)}")
     if len(y) < MIN_REVIEWED or min(y.sum(), (~y).sum()) < MIN_EACH:
         return None
-    theta, covariance = _logistic(x, y.astype(np.float64))
-    if theta[1] >= 0:
+    fitted = _logistic(x, y.astype(np.float64))
+    if fitted is None or fitted[0][1] >= 0:
         return None
+    theta, covariance = fitted
     return ReviewFit(
         intercept=float(theta[0]),
         slope=float(theta[1]),
@@ -110,22 +112,22 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
 
 
-def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum-likelihood (intercept, slope) by Newton's method, with a faint ridge (1e-6) so
-    a perfectly separated sample still converges; and the inverse Hessian at the optimum."""
-    design = np.column_stack([np.ones_like(x), x])  # (R, 2)
-    theta = np.zeros(2)
-    ridge = 1e-6 * np.eye(2)
-    hessian = ridge
-    for _ in range(100):
-        p = _sigmoid(design @ theta)
-        gradient = design.T @ (y - p) - ridge @ theta
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + ridge
-        step = np.linalg.solve(hessian, gradient)
-        theta = theta + step
-        if np.abs(step).max() < 1e-9:
-            break
-    return theta, np.linalg.inv(hessian)
+def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Maximum-likelihood (intercept, slope) and their covariance (statsmodels' Logit); None
+    when the answers separate perfectly (no finite fit) or the fit fails."""
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separation shows as overflow before it is caught
+        try:
+            result = sm.Logit(y, sm.add_constant(x, has_constant="add")).fit(disp=0)
+        except (PerfectSeparationError, np.linalg.LinAlgError, ValueError):
+            return None
+    theta, covariance = np.asarray(result.params), np.asarray(result.cov_params())
+    if not (np.isfinite(theta).all() and np.isfinite(covariance).all()) or abs(theta[1]) > 50:
+        return None
+    return theta, covariance
 
 
 @dataclass
