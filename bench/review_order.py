@@ -147,6 +147,11 @@ def main() -> None:
         f"\nReview order on Fashion-MNIST, {len(train)} train / {len(test)} test, "
         f"{int((truth != noisy).sum())} labels corrupted ({args.noise:.0%}), seed {args.seed}"
     )
+    if len(rows) == 1:  # one recipe: its column alone
+        print(f"{'':<42} {chosen[0]:>10}")
+        for key, value in after.items():
+            print(f"{key:<42} {value:>10.3f}")
+        return
     print(f"{'':<42} {'previous':>10} {'default':>10} {'ratio':>7}")
     for key in before:
         ratio = after[key] / before[key] if before[key] else float("nan")
