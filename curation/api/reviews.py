@@ -58,8 +58,7 @@ def run_image_vote(request, run_id: int, image_id: int):
         item = cast_vote(item=item, label=label, reviewer=request.user)
     except ReviewError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    item.case.refresh_from_db(fields=["decided_label"])
-    decided = item.case.decided_label
+    decided = item.case.decided_label  # set by the decision, if this vote made one
     return Response(
         {"image_id": image_id, "status": item.status, "decided_label": decided and decided.name}
     )
@@ -76,12 +75,13 @@ WrongLeft = inline_serializer(
             {
                 "answers": serializers.IntegerField(),
                 "found_wrong": serializers.IntegerField(),
+                "spot_answers": serializers.IntegerField(),
                 "low": serializers.FloatField(),
                 "high": serializers.FloatField(),
                 "by_split": serializers.DictField(child=serializers.FloatField()),
             },
             allow_null=True,
-            help_text="from the reviewers' answers; null until they carry a fit",
+            help_text="counted from the answered spot checks; null until 30 are answered",
         ),
         "next_items": serializers.IntegerField(),
         "next_expected": serializers.FloatField(),
@@ -108,6 +108,7 @@ def run_wrong_labels(request, run_id: int):
             and {
                 "answers": learned.answers,
                 "found_wrong": learned.found_wrong,
+                "spot_answers": learned.spot_answers,
                 "low": learned.low,
                 "high": learned.high,
                 "by_split": learned.by_split,

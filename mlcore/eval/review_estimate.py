@@ -5,18 +5,16 @@ confident disagreement between the labels and the model: where the model itself 
 as often as the labels are (shirt vs T-shirt), most of those are the model's mistakes, and
 the estimate stays far above the truth once the catalog is clean (bench/curation.py: 1,344
 expected against 374 left). The reviewers' answers on the top of the review order say how
-often a label of a given quality really was wrong. A one-feature logistic model of
-P(wrong | logit of the label quality), fitted on those answers, is applied to every image
-not reviewed yet: the expected count, and a 95% interval from the fit's uncertainty and the
-binomial draw.
+often a label of a given quality really was wrong: a one-feature logistic model of
+P(wrong | logit of the label quality), fitted on those answers (fit_review_outcomes).
 
 The reviewed images come from the top of the order, so the fit sees low qualities only and
-the rest is an extrapolation along the logistic curve; the interval covers the fit, not
-that choice of curve. In simulation with the curve right (1,000 labels, the lowest 15%
-answered) the sum still fell outside a factor of 2 of the truth in 8 of 40 seeds. So the
-count people are told comes from spot checks, a uniform random sample of the run's images
-that reviewers answer too (spot_check_count): the difference estimator of survey sampling
-uses the curve where it helps and the sample to correct it, and is unbiased either way.
+the rest is an extrapolation along the logistic curve. In simulation with the curve right
+(1,000 labels, the lowest 15% answered) the sum still fell outside a factor of 2 of the
+truth in 8 of 40 seeds. So the count people are told comes from spot checks, a uniform
+random sample of the run's images that reviewers answer too (spot_check_count): the
+difference estimator of survey sampling uses the curve where it helps and the sample to
+correct it, and is unbiased either way.
 """
 
 from __future__ import annotations
@@ -44,7 +42,6 @@ class ReviewFit:
 
     intercept: float
     slope: float
-    covariance: np.ndarray  # (2, 2) of (intercept, slope), statsmodels' cov_params()
     reviewed: int  # answers it was fitted on
     found_wrong: int  # of them, labels the reviewers changed
 
@@ -55,25 +52,6 @@ class ReviewFit:
     def expected(self, quality: np.ndarray) -> float:
         """How many of these labels (qualities (N,)) are expected to be wrong."""
         return float(self.p_wrong(quality).sum()) if len(quality) else 0.0
-
-    def interval(
-        self, quality: np.ndarray, *, draws: int = 400, seed: int = 0
-    ) -> tuple[float, float]:
-        """95% interval of the wrong count among labels of these qualities (N,): the fit's
-        parameters drawn from their normal approximation, then the count's binomial spread."""
-        if not len(quality):
-            return 0.0, 0.0
-        rng = np.random.default_rng(seed)
-        # Qualities binned on the logit axis: the interval costs the same at 10 or 10^6 rows.
-        counts, edges = np.histogram(quality_logit(quality), bins=256, range=(-_EDGE, _EDGE))
-        centres = (edges[:-1] + edges[1:]) / 2
-        theta = rng.multivariate_normal([self.intercept, self.slope], self.covariance, draws)
-        p = _sigmoid(theta[:, :1] + theta[:, 1:] * centres)  # (draws, 256)
-        mean = p @ counts
-        spread = np.sqrt((p * (1 - p)) @ counts)
-        totals = np.maximum(0.0, mean + spread * rng.standard_normal(draws))
-        low, high = np.percentile(totals, [2.5, 97.5])
-        return float(low), float(high)
 
 
 def fit_review_outcomes(quality: np.ndarray, wrong: np.ndarray) -> ReviewFit | None:
@@ -88,13 +66,11 @@ def fit_review_outcomes(quality: np.ndarray, wrong: np.ndarray) -> ReviewFit | N
     if len(y) < MIN_REVIEWED or min(y.sum(), (~y).sum()) < MIN_EACH:
         return None
     fitted = _logistic(x, y.astype(np.float64))
-    if fitted is None or fitted[0][1] >= 0:
+    if fitted is None or fitted[1] >= 0:
         return None
-    theta, covariance = fitted
     return ReviewFit(
-        intercept=float(theta[0]),
-        slope=float(theta[1]),
-        covariance=covariance,
+        intercept=float(fitted[0]),
+        slope=float(fitted[1]),
         reviewed=len(y),
         found_wrong=int(y.sum()),
     )
@@ -112,9 +88,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
 
 
-def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Maximum-likelihood (intercept, slope) and their covariance (statsmodels' Logit); None
-    when the answers separate perfectly (no finite fit) or the fit fails."""
+def _logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Maximum-likelihood (intercept, slope) (statsmodels' Logit); None when the answers
+    separate perfectly (no finite fit) or the fit fails."""
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
@@ -124,10 +100,10 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | N
             result = sm.Logit(y, sm.add_constant(x, has_constant="add")).fit(disp=0)
         except (PerfectSeparationError, np.linalg.LinAlgError, ValueError):
             return None
-    theta, covariance = np.asarray(result.params), np.asarray(result.cov_params())
-    if not (np.isfinite(theta).all() and np.isfinite(covariance).all()) or abs(theta[1]) > 50:
+    theta = np.asarray(result.params)
+    if not np.isfinite(theta).all() or abs(theta[1]) > 50:
         return None
-    return theta, covariance
+    return theta
 
 
 @dataclass
