@@ -221,7 +221,7 @@ class PromoteSerializer(serializers.Serializer):
 
 
 @extend_schema(
-    request=PromoteSerializer,
+    request=None,
     responses={
         202: RunSerializer,
         409: OpenApiResponse(description="the run can't be resumed (the body says why)"),
@@ -244,7 +244,7 @@ def run_resume(request, run_id: int):
 
 
 @extend_schema(
-    request=None,
+    request=PromoteSerializer,
     responses={
         200: RunSerializer,
         409: OpenApiResponse(

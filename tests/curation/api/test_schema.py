@@ -160,3 +160,10 @@ def test_an_anonymous_request_gets_the_documented_401(label, op):
     documented = op["responses"]["401"]
     assert documented["headers"]["WWW-Authenticate"]["required"] is True
     assert response["WWW-Authenticate"] == "Token"
+
+
+def test_an_operation_documents_the_body_it_reads_and_none_it_ignores():
+    promote = operation("POST /api/runs/{run_id}/promote/")
+    body = resolve(promote["requestBody"]["content"]["application/json"]["schema"])
+    assert set(body["properties"]) == {"confirm_weak"}
+    assert "requestBody" not in operation("POST /api/runs/{run_id}/resume/")  # it reads no body
