@@ -287,15 +287,78 @@ class Quarantine(models.Model):
         return f"image {self.image_id} quarantined: {self.reason}"
 
 
-class ImportJob(models.Model):
+class JobStatus(models.TextChoices):
+    """The life of a job that can be cancelled: ImportJob, TrainingRun and ScoringJob (each
+    names it Status)."""
+
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+
+
+class BuildStatus(models.TextChoices):
+    """The life of an artifact a worker builds: SimilarityIndex and EmbeddingMap (each names it
+    Status)."""
+
+    QUEUED = "queued", "queued"
+    BUILDING = "building", "building"
+    READY = "ready", "ready"
+    FAILED = "failed", "failed"
+
+
+class Job(models.Model):
+    """The bookkeeping of a row a worker carries out: who asked for it, when, when it ended and
+    why it failed. Each job declares its own `status` (their choices differ)."""
+
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class CountedJob(Job):
+    """A job that counts its items as it goes (`done` of `total`)."""
+
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+
+class WorkerJob(CountedJob):
+    """A counted job whose worker reports in: a RUNNING row with a stale `heartbeat_at` lost
+    its worker. (TrainingRun reports in too, but counts epochs in its progress, not items.)"""
+
+    status: str  # declared by each job, with its own choices; all of them say "succeeded"
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def percent(self) -> int:
+        # A finished job is whole, even where `done` stopped short of the `total` counted
+        # when it started.
+        return 100 if self.status == JobStatus.SUCCEEDED else super().percent
+
+
+class ImportJob(CountedJob):
     """One run of import_catalog started from the web page, with its progress and report."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
+    Status = JobStatus
 
     ENDED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
@@ -310,25 +373,13 @@ class ImportJob(models.Model):
     create_labels = models.JSONField(default=list, blank=True)
     overwrite_manual = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     report = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"import {self.source} into {self.dataset_name} ({self.status})"
 
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
 
-
-class TrainingRun(models.Model):
+class TrainingRun(Job):
     """One training job for a dataset × attribute, with its progress, metrics and artifact.
 
     The run trains on a frozen snapshot of the labels (its RunImage rows), so its numbers
@@ -339,12 +390,7 @@ class TrainingRun(models.Model):
     # the QA pages never show: their hot queries defer them (an access still loads them).
     HEAVY_FIELDS = ("metrics", "loss_curve", "progress")
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
+    Status = JobStatus
 
     class Kind(models.TextChoices):
         CLASSIFIER = "classifier", "classifier"
@@ -378,15 +424,9 @@ class TrainingRun(models.Model):
     # run order, the confusion matrix of the frozen labels vs predictions, and the mistakes.
     aggregates = models.JSONField(null=True, blank=True)
     artifact_uri = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True)
     # the phase a failed run stopped in (training, cross-fitting, ranking, saving, ...)
     failed_phase = models.CharField(max_length=20, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     # The client's key for this start (the form's per-render key, the API's Idempotency-Key
     # header): a repeat with the same key gets this run back instead of a second run.
     idempotency_key = models.CharField(max_length=64, blank=True, default="")
@@ -751,15 +791,11 @@ class Triplet(models.Model):
         return f"{self.reference_id}: {self.closer_id} over {self.farther_id}"
 
 
-class SimilarityIndex(models.Model):
+class SimilarityIndex(CountedJob):
     """A FAISS index of a dataset's images, built by a task on the cpu queue and kept in
     storage; the web process loads the newest ready one."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        BUILDING = "building", "building"
-        READY = "ready", "ready"
-        FAILED = "failed", "failed"
+    Status = BuildStatus
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="indexes")
     # The similarity run whose triplet net embeds; none: the pretrained backbone.
@@ -768,19 +804,11 @@ class SimilarityIndex(models.Model):
     )
     embedder = models.CharField(max_length=12)  # pretrained | triplet
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     count = models.PositiveIntegerField(default=0)  # vectors in the index
     dim = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=8, blank=True)  # exact | hnsw
     artifact = models.CharField(max_length=300, blank=True)  # storage key
     skipped = models.JSONField(default=list)  # [{image, reason}] that could not be embedded
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["dataset", "status", "-id"], name="index_current")]
@@ -788,12 +816,8 @@ class SimilarityIndex(models.Model):
     def __str__(self) -> str:
         return f"index {self.pk} of {self.dataset_id} ({self.status})"
 
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
 
-
-class QualityScan(models.Model):
+class QualityScan(WorkerJob):
     """One CleanVision scan of a dataset's usable images, on the cpu queue: progress while it
     runs, counts per issue type when it is done. Findings are written all at once when the
     scan succeeds, replacing the previous scan's."""
@@ -808,34 +832,18 @@ class QualityScan(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="quality_scans")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict)  # issue type -> images flagged with it
     # Share of the readable images that are grey; grayscale is an issue only in a colour
     # catalog (a share under one half), see services/image_quality.py.
     grayscale_share = models.FloatField(null=True, blank=True)
     skipped = models.JSONField(default=list)  # [{image, reason}] unreadable, the first 200
     skipped_count = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)  # the worker's last progress
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["dataset", "status", "-id"], name="quality_scan_current")]
 
     def __str__(self) -> str:
         return f"quality scan {self.pk} of {self.dataset_id} ({self.status})"
-
-    @property
-    def percent(self) -> int:
-        if self.status == self.Status.SUCCEEDED:
-            return 100
-        return int(100 * self.done / self.total) if self.total else 0
 
     @property
     def colour_catalog(self) -> bool | None:
@@ -900,18 +908,13 @@ class ImageScore(models.Model):
         return f"run {self.run_id} image {self.image_id}: {self.predicted_label_id}"
 
 
-class ScoringJob(models.Model):
+class ScoringJob(WorkerJob):
     """One pass of a promoted model over the usable images of its attribute that it has not
     scored yet (imports, promotion, a button and `manage.py score` start it). Idempotent:
     images already scored are skipped, so a job re-delivered after a worker died goes on
     where it stopped."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
+    Status = JobStatus
 
     ACTIVE = frozenset({Status.QUEUED, Status.RUNNING})
 
@@ -920,29 +923,13 @@ class ScoringJob(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     reason = models.CharField(max_length=40, blank=True)  # import, promote, button, command
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)  # unreadable images
-    error = models.TextField(blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["attribute", "status", "-id"], name="scoring_current")]
 
     def __str__(self) -> str:
         return f"scoring {self.pk} of attribute {self.attribute_id} ({self.status})"
-
-    @property
-    def percent(self) -> int:
-        if self.status == self.Status.SUCCEEDED:
-            return 100
-        return int(100 * self.done / self.total) if self.total else 0
 
 
 class LoginFailure(models.Model):
@@ -964,7 +951,7 @@ class LoginFailure(models.Model):
         return f"failed log-in for {self.username!r} from {self.address} at {self.at}"
 
 
-class ExportJob(models.Model):
+class ExportJob(CountedJob):
     """A dataset's current labels written out as a zip of ImageNet-style folders
     (split/label/file) with a labels.csv the import reads back, built by a worker."""
 
@@ -980,23 +967,11 @@ class ExportJob(models.Model):
     # The attribute whose labels name the folders (every attribute is in labels.csv).
     attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     file = models.CharField(max_length=300, blank=True)  # storage key of the finished zip
     size_bytes = models.PositiveBigIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.dataset_id} ({self.status})"
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
 
     @property
     def download_name(self) -> str:
@@ -1066,16 +1041,12 @@ class SavedView(models.Model):
         return reverse("curation:saved_view", args=[self.dataset.name, self.pk])
 
 
-class EmbeddingMap(models.Model):
+class EmbeddingMap(Job):
     """A 2-D layout (UMAP, or PCA as the fast fallback) of a dataset's embeddings: the
     similarity index's vectors, or a classifier run's probabilities. Computed on the cpu
     queue; the layout is a storage artifact (ids int64, xy float16) read by the map page."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        BUILDING = "building", "building"
-        READY = "ready", "ready"
-        FAILED = "failed", "failed"
+    Status = BuildStatus
 
     class Source(models.TextChoices):
         SIMILARITY = "similarity", "similarity embeddings"
@@ -1093,12 +1064,6 @@ class EmbeddingMap(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     count = models.PositiveIntegerField(default=0)  # points in the layout
     artifact = models.CharField(max_length=300, blank=True)  # storage key of the .npz
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["dataset", "status", "-id"], name="map_current")]
