@@ -21,6 +21,7 @@ from curation.services.runs.execute import execute_training_run
 from curation.services.runs.options import TrainingError
 from mlcore.config import TrainConfig
 from mlcore.models import build_model
+from tests.support.run_options import BAD_BACKBONE_OPTIONS
 from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
 
 pytestmark = pytest.mark.django_db
@@ -51,15 +52,7 @@ def test_a_merchandiser_cannot_start_a_run(colours, merchandiser):
     assert not TrainingRun.objects.exists()
 
 
-@pytest.mark.parametrize(
-    ("options", "words"),
-    [
-        ({"colour_space": "lab"}, "unknown option"),
-        ({"epochs": 0}, "epochs"),
-        ({"arch": "vgg16"}, "arch"),
-        ({"pretrained": True, "arch": "resnet18"}, "No pretrained weights"),
-    ],
-)
+@pytest.mark.parametrize(("options", "words"), BAD_BACKBONE_OPTIONS)
 def test_bad_options_are_refused_with_a_reason(colours, data_scientist, options, words):
     with pytest.raises(TrainingError, match=words):
         _start(colours, data_scientist, **options)

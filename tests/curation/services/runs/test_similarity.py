@@ -23,6 +23,7 @@ from curation.services.runs.options import TrainingError
 from curation.services.runs.similarity_start import start_similarity_run
 from curation.services.triplets import record_triplet
 from mlcore.datasets.synthetic_dresses import ATTRIBUTES
+from tests.support.run_options import BAD_BACKBONE_OPTIONS
 from tests.support.services import use_s3_storage
 
 pytestmark = pytest.mark.django_db
@@ -283,15 +284,7 @@ def test_only_data_scientists_start_runs(dresses, request, role):
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"colour_space": "lab"}, "unknown option"),
-        ({"epochs": 0}, "epochs must be > 0"),
-        ({"epochs": "many"}, "'epochs' must be a whole number"),
-        ({"epochs": "²"}, "'epochs' must be a whole number"),  # isdigit(), then int() fails
-        ({"epochs": "9" * 5000}, "'epochs' must be a whole number"),  # past int()'s digits
-        ({"epochs": "١٢"}, "'epochs' must be a whole number"),
-        ({"epochs": "1e3"}, "'epochs' must be a whole number"),
-        ({"arch": "vgg16"}, "arch='vgg16' is not one of"),
-        ({"pretrained": True}, "No pretrained weights ship for resnet18"),
+        *BAD_BACKBONE_OPTIONS,
         ({"margin": 9}, "'margin' must be in"),
         ({"dim": 100_000}, "'dim' may be at most"),
         ({"localize": "maybe"}, "'localize' must be true or false"),
