@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from curation.dataclass_fields import from_fields
 from curation.models import (
     Attribute,
     Label,
@@ -37,7 +38,8 @@ from mlcore.eval.calibration import apply_temperature
 
 @dataclass(frozen=True)
 class ClassPreview:
-    """One class: its threshold from the held-out rows and what it would tag."""
+    """One class: its threshold from the held-out rows and what it would tag (the figures of
+    mlcore's ClassThreshold and TagForecast of the same names, with the label's id and name)."""
 
     label_id: int | None  # None: the run's label no longer exists on the attribute
     name: str
@@ -154,19 +156,7 @@ def auto_accept_plan(attribute: Attribute) -> Plan:
         for i in np.flatnonzero(tag_mask(thresholds, probs))
     ]
     classes = [
-        ClassPreview(
-            label_id=by_class[t.label],
-            name=run.label_names[t.label],
-            threshold=t.threshold,
-            support=t.support,
-            precision=t.precision,
-            lower_bound=t.lower_bound,
-            predicted=t.predicted,
-            tagged=f.tagged,
-            expected_wrong=f.expected_wrong,
-            wrong_low=f.wrong_low,
-            wrong_high=f.wrong_high,
-        )
+        from_fields(ClassPreview, t, f, label_id=by_class[t.label], name=run.label_names[t.label])
         for t, f in zip(thresholds, forecasts, strict=True)
     ]
     return Plan(attribute.pk, run, target, len(held_labels), len(ids), classes, tags)

@@ -5,14 +5,13 @@ selections a lasso on the map makes."""
 from __future__ import annotations
 
 import io
-import logging
 import uuid
+from typing import Any
 
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
 
 from curation import roles
 from curation.models import (
@@ -26,10 +25,9 @@ from curation.models import (
 from curation.queries.embedding_maps import read_layout
 from curation.queries.scores import decoded_probs
 from curation.services import queue
-from curation.services.job_rows import mark_failed, mark_unqueued
+from curation.services.job_rows import mark_unqueued, run_build
 from mlcore.eval.embedding_map import inside_polygon, layout_2d, unit_square
 
-log = logging.getLogger(__name__)
 BUILD = "curation.build_embedding_map"
 MAX_POLYGON = 2000  # vertices a lasso may send
 
@@ -120,24 +118,17 @@ def build_embedding_map(map_id: int) -> str:
     if row.status in (EmbeddingMap.Status.READY, EmbeddingMap.Status.FAILED):
         return "already finished"
     EmbeddingMap.objects.filter(pk=row.pk).update(status=EmbeddingMap.Status.BUILDING)
-    try:
-        ids, vectors = _vectors(row)
-        if not ids.shape[0]:
-            raise MapError("the source has no vectors to lay out")
-        layout = layout_2d(vectors)
-        key = _store(row, ids, unit_square(layout.xy))
-    except Exception as exc:  # the row must say why; the worker log has the traceback
-        log.exception("map %s failed", map_id)
-        mark_failed(EmbeddingMap.objects.filter(pk=row.pk), EmbeddingMap.Status.FAILED, exc)
-        return "failed"
-    EmbeddingMap.objects.filter(pk=row.pk).update(
-        status=EmbeddingMap.Status.READY,
-        method=layout.method,
-        count=int(ids.shape[0]),
-        artifact=key,
-        finished_at=timezone.now(),
-    )
-    return "ready"
+    return run_build(row, lambda: _lay_out(row))
+
+
+def _lay_out(row: EmbeddingMap) -> dict[str, Any]:
+    """The map's layout, stored; the fields its ready row gets."""
+    ids, vectors = _vectors(row)
+    if not ids.shape[0]:
+        raise MapError("the source has no vectors to lay out")
+    layout = layout_2d(vectors)
+    key = _store(row, ids, unit_square(layout.xy))
+    return {"method": layout.method, "count": int(ids.shape[0]), "artifact": key}
 
 
 def clean_polygon(raw) -> np.ndarray:

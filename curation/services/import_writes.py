@@ -323,7 +323,7 @@ def _update_image(ctx: WriteContext, plan: Plan) -> Outcome:
     for attr_id, incoming in plan.labels.items():
         ann = current.get(attr_id)
         if ann is None:
-            Annotation.objects.create(
+            created = Annotation.objects.create(
                 image=image,
                 attribute_id=attr_id,
                 label_id=incoming,
@@ -333,14 +333,7 @@ def _update_image(ctx: WriteContext, plan: Plan) -> Outcome:
             )
             if incoming is None:
                 continue
-            LabelEvent.objects.create(
-                image=image,
-                attribute_id=attr_id,
-                new_label_id=incoming,
-                source=LabelSource.IMPORT,
-                actor_id=ctx.actor_id,
-                batch=ctx.batch,
-            )
+            _record_change(ctx, created, old=None, new=incoming, source=LabelSource.IMPORT)
         elif incoming is None:
             continue  # an empty cell never erases a label
         elif incoming == ann.label_id:
@@ -381,12 +374,19 @@ def _sync_label(ctx: WriteContext, plan: Plan, ann: Annotation, incoming: int) -
         raise RowProblem(
             plan, "its label was changed by someone else during the import; run it again"
         )
+    _record_change(ctx, ann, old=ann.label_id, new=incoming, source=LabelSource.SYNC)
+
+
+def _record_change(
+    ctx: WriteContext, ann: Annotation, *, old: int | None, new: int, source: str
+) -> None:
+    """The history row of one label the import wrote, in its batch and by its actor."""
     LabelEvent.objects.create(
         image_id=ann.image_id,
         attribute_id=ann.attribute_id,
-        old_label_id=ann.label_id,
-        new_label_id=incoming,
-        source=LabelSource.SYNC,
+        old_label_id=old,
+        new_label_id=new,
+        source=source,
         actor_id=ctx.actor_id,
         batch=ctx.batch,
     )

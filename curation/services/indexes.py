@@ -3,7 +3,7 @@ the index file lives in storage, so web processes on other machines load the sam
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -14,10 +14,9 @@ from curation import roles
 from curation.artifacts import index_embedder, run_localizer, uris_and_boxes
 from curation.models import Dataset, Image, ImageStatus, SimilarityIndex, TrainingRun
 from curation.services import queue
-from curation.services.job_rows import mark_failed, mark_unqueued
+from curation.services.job_rows import mark_unqueued, run_build
 from curation.storage import s3_options
 
-log = logging.getLogger(__name__)
 EMBED_CHUNK = 256  # images per progress update
 BUILD = "curation.build_similarity_index"
 EXTEND = "curation.extend_similarity_index"
@@ -90,8 +89,6 @@ def _store(row: SimilarityIndex, index) -> str:
 
 def build_similarity_index(index_id: int) -> str:
     """The task's body: embed every usable image of the dataset and store the index."""
-    from mlcore.similarity import VectorIndex
-
     row = SimilarityIndex.objects.select_related("dataset", "run").get(pk=index_id)
     if row.status in (SimilarityIndex.Status.READY, SimilarityIndex.Status.FAILED):
         return "already finished"
@@ -99,24 +96,23 @@ def build_similarity_index(index_id: int) -> str:
     SimilarityIndex.objects.filter(pk=row.pk).update(
         status=SimilarityIndex.Status.BUILDING, total=len(images), done=0
     )
-    try:
-        index = VectorIndex(dim=index_embedder(row).dim)
-        skipped = _embed_into(row, index, images)
-        key = _store(row, index)
-    except Exception as exc:  # the row must say why; the worker log has the traceback
-        log.exception("index %s failed", index_id)
-        mark_failed(SimilarityIndex.objects.filter(pk=row.pk), SimilarityIndex.Status.FAILED, exc)
-        return "failed"
-    SimilarityIndex.objects.filter(pk=row.pk).update(
-        status=SimilarityIndex.Status.READY,
-        artifact=key,
-        count=len(index),
-        dim=index.dim,
-        kind=index.kind,
-        skipped=skipped[:200],
-        finished_at=timezone.now(),
-    )
-    return "ready"
+    return run_build(row, lambda: _build(row, images))
+
+
+def _build(row: SimilarityIndex, images: list[Image]) -> dict[str, Any]:
+    """A new index of the images' embeddings, stored; the fields its ready row gets."""
+    from mlcore.similarity import VectorIndex
+
+    index = VectorIndex(dim=index_embedder(row).dim)
+    skipped = _embed_into(row, index, images)
+    key = _store(row, index)
+    return {
+        "artifact": key,
+        "count": len(index),
+        "dim": index.dim,
+        "kind": index.kind,
+        "skipped": skipped[:200],
+    }
 
 
 def extend_similarity_index(index_id: int, image_ids: list[int] | None = None) -> int:

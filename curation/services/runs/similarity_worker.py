@@ -31,6 +31,9 @@ from mlcore.storage import write_text_atomic
 Status = TrainingRun.Status
 TRAIN_SOURCES = ("flip", "group", "attribute", "human")
 HELD_SOURCES = ("group", "attribute", "human")  # a flip triplet is trivially right untrained
+# The localizer trains with the triplet net's settings of the same name (backbone, batch, lr,
+# amp, device, seed, ...) except these, which stay at LocalizeConfig's own defaults.
+LOCALIZER_KEEPS_OWN = frozenset({"weight_decay", "warmup_epochs", "num_threads"})
 
 
 def train_similarity(run: TrainingRun) -> str:
@@ -271,21 +274,9 @@ def _localize(snap, uris, boxes, work: Path, config, options, reporter, s3, mirr
             f"a localizer needs {LOCALIZE_MIN_BOXES} (draw them in the box editor)"
         )
         return {"skipped": why}, {}
-    lconfig = LocalizeConfig(
-        arch=config.arch,
-        pretrained=config.pretrained,
-        image_size=config.image_size,
-        small_stem=config.small_stem,
-        width=config.width,
-        batch_size=config.batch_size,
-        epochs=options["localize_epochs"] or config.epochs,
-        lr=config.lr,
-        amp=config.amp,
-        num_workers=config.num_workers,
-        device=config.device,
-        seed=config.seed,
-        progress_every=config.progress_every,
-    )
+    shared = {k: v for k, v in config.to_dict().items() if k not in LOCALIZER_KEEPS_OWN}
+    epochs = options["localize_epochs"] or config.epochs
+    lconfig = LocalizeConfig.from_dict({**shared, "epochs": epochs})
     reporter.phase("localizing")
     result = fit_localizer(
         lconfig,

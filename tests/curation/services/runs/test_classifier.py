@@ -3,13 +3,9 @@ promote, API and CLI. (A real worker process, killed mid-run: test_worker_proces
 
 from __future__ import annotations
 
-import json
-from io import StringIO
-
 import pytest
 import torch
 from django.core.exceptions import PermissionDenied
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from curation.models import Annotation, Image, PromotedModel, ReviewItem, RunImage, TrainingRun
@@ -21,6 +17,7 @@ from curation.services.runs.execute import execute_training_run
 from curation.services.runs.options import TrainingError
 from mlcore.config import TrainConfig
 from mlcore.models import build_model
+from tests.support.run_kinds import BAD_BACKBONE_OPTIONS, cancel_at_step, waited_command
 from tests.support.training import FAST_OPTIONS, write_two_colour_catalog
 
 pytestmark = pytest.mark.django_db
@@ -51,15 +48,7 @@ def test_a_merchandiser_cannot_start_a_run(colours, merchandiser):
     assert not TrainingRun.objects.exists()
 
 
-@pytest.mark.parametrize(
-    ("options", "words"),
-    [
-        ({"colour_space": "lab"}, "unknown option"),
-        ({"epochs": 0}, "epochs"),
-        ({"arch": "vgg16"}, "arch"),
-        ({"pretrained": True, "arch": "resnet18"}, "No pretrained weights"),
-    ],
-)
+@pytest.mark.parametrize(("options", "words"), BAD_BACKBONE_OPTIONS)
 def test_bad_options_are_refused_with_a_reason(colours, data_scientist, options, words):
     with pytest.raises(TrainingError, match=words):
         _start(colours, data_scientist, **options)
@@ -225,20 +214,8 @@ def test_a_queued_run_cancels_at_once(colours, data_scientist):
 
 
 def test_cancel_stops_a_running_run_within_one_step(colours, data_scientist, monkeypatch):
-    from curation.services.runs import worker
-
     run = _start(colours, data_scientist, epochs=3, batch_size=4, progress_every=1)
-    seen = []
-    real = worker.Reporter.train
-
-    def train_and_cancel(self, p):
-        real(self, p)
-        seen.append((p.epoch, p.step))
-        if p.epoch == 2 and p.step == 1:
-            TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-            self.last_check = 0.0  # don't let the 0.2 s throttle hide the request
-
-    monkeypatch.setattr(worker.Reporter, "train", train_and_cancel)
+    seen = cancel_at_step(monkeypatch, run, 2, 1)
     assert execute_training_run(run.pk) == "cancelled"
     run.refresh_from_db()
     assert run.status == "cancelled" and run.progress["phase"] == "cancelled"
@@ -327,28 +304,14 @@ def test_api_starts_a_run_with_202_and_reports_it(
 @pytest.mark.django_db(transaction=True)
 def test_the_train_command_waits_and_prints_json(colours, data_scientist):
     """Transactional, so the run is queued (and, tasks being eager here, run) on commit."""
-    out, err = StringIO(), StringIO()
-    options = [f"--option={k}={json.dumps(v)}" for k, v in FAST_OPTIONS.items()]
-    call_command(
+    body, err = waited_command(
         "train",
-        "--dataset",
-        "colours",
-        "--attribute",
-        "colour",
-        "--user",
-        data_scientist.username,
-        "--wait",
-        "--json",
-        *options,
-        stdout=out,
-        stderr=err,
+        *("--dataset", "colours", "--attribute", "colour"),
+        user=data_scientist,
+        options=FAST_OPTIONS,
     )
-    body = json.loads(out.getvalue())
-    assert (
-        body["status"] == "succeeded"
-        and body["metrics"]["accuracy"] > 0.5
-        and "queued run" in err.getvalue()
-    )
+    assert body["status"] == "succeeded" and body["metrics"]["accuracy"] > 0.5
+    assert "queued run" in err
 
 
 def test_the_run_pages_show_progress_metrics_and_suspects(colours, data_scientist, client):

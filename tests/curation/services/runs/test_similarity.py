@@ -4,13 +4,10 @@ trained net, the run page and the command."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from io import StringIO
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,6 +20,7 @@ from curation.services.runs.options import TrainingError
 from curation.services.runs.similarity_start import start_similarity_run
 from curation.services.triplets import record_triplet
 from mlcore.datasets.synthetic_dresses import ATTRIBUTES
+from tests.support.run_kinds import BAD_BACKBONE_OPTIONS, cancel_at_step, waited_command
 from tests.support.services import use_s3_storage
 
 pytestmark = pytest.mark.django_db
@@ -197,20 +195,8 @@ def test_too_few_boxes_skip_the_localizer_and_say_so(dresses, data_scientist):
 def test_cancel_stops_within_one_step_and_keeps_the_checkpoint(
     dresses, data_scientist, monkeypatch, settings
 ):
-    from curation.services.runs import worker
-
     run = _start(dresses, data_scientist, epochs=3)
-    seen = []
-    real = worker.Reporter.train
-
-    def train_and_cancel(self, p):
-        real(self, p)
-        seen.append((p.epoch, p.step))
-        if (p.epoch, p.step) == (2, 1):
-            TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-            self.last_check = 0.0  # don't let the 0.2 s throttle hide the request
-
-    monkeypatch.setattr(worker.Reporter, "train", train_and_cancel)
+    seen = cancel_at_step(monkeypatch, run, 2, 1)
     assert execute_training_run(run.pk) == "cancelled"
     run.refresh_from_db()
     assert run.status == "cancelled" and run.progress["phase"] == "cancelled"
@@ -283,15 +269,7 @@ def test_only_data_scientists_start_runs(dresses, request, role):
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"colour_space": "lab"}, "unknown option"),
-        ({"epochs": 0}, "epochs must be > 0"),
-        ({"epochs": "many"}, "'epochs' must be a whole number"),
-        ({"epochs": "²"}, "'epochs' must be a whole number"),  # isdigit(), then int() fails
-        ({"epochs": "9" * 5000}, "'epochs' must be a whole number"),  # past int()'s digits
-        ({"epochs": "١٢"}, "'epochs' must be a whole number"),
-        ({"epochs": "1e3"}, "'epochs' must be a whole number"),
-        ({"arch": "vgg16"}, "arch='vgg16' is not one of"),
-        ({"pretrained": True}, "No pretrained weights ship for resnet18"),
+        *BAD_BACKBONE_OPTIONS,
         ({"margin": 9}, "'margin' must be in"),
         ({"dim": 100_000}, "'dim' may be at most"),
         ({"localize": "maybe"}, "'localize' must be true or false"),
@@ -372,25 +350,14 @@ def test_the_train_form_starts_a_run_or_says_what_is_wrong(
 @pytest.mark.django_db(transaction=True)
 def test_the_command_waits_and_prints_json(dresses, data_scientist):
     """Transactional, so the run is queued (and, tasks being eager here, run) on commit."""
-    out, err = StringIO(), StringIO()
-    options = [f"--option={k}={json.dumps(v)}" for k, v in FAST.items() if k != "epochs"]
-    call_command(
+    body, err = waited_command(
         "train_similarity",
-        "--dataset",
-        dresses.name,
-        "--epochs",
-        "1",
-        "--user",
-        data_scientist.username,
-        "--wait",
-        "--json",
-        *options,
-        stdout=out,
-        stderr=err,
+        *("--dataset", dresses.name, "--epochs", "1"),
+        user=data_scientist,
+        options={k: v for k, v in FAST.items() if k != "epochs"},
     )
-    body = json.loads(out.getvalue())
     assert body["status"] == "succeeded" and body["kind"] == "similarity"
-    assert 0 <= body["metrics"]["triplet_accuracy"] <= 1 and "queued run" in err.getvalue()
+    assert 0 <= body["metrics"]["triplet_accuracy"] <= 1 and "queued run" in err
     assert Triplet.objects.count() == 0
 
 
