@@ -33,15 +33,9 @@ from mlcore.models import build_model, channels_last_ok, input_stats, place_mode
 from mlcore.similarity.images import Box, crop_to_box, decode_views, iter_views
 from mlcore.similarity.optim import optimizer_and_scheduler
 from mlcore.storage import S3Options
-from mlcore.train.checkpoint import load_checkpoint, seed_everything
+from mlcore.train.checkpoint import seed_everything
 from mlcore.train.engine import TrainProgress
-from mlcore.train.resume import (
-    CheckpointMirror,
-    EpochRecord,
-    digest,
-    epoch_seed,
-    open_checkpoint,
-)
+from mlcore.train.resume import CheckpointKind, CheckpointMirror, EpochRecord, digest, epoch_seed
 
 __all__ = [
     "BoxScores",
@@ -57,7 +51,7 @@ __all__ = [
     "load_localizer",
     "locate",
 ]
-KIND = "localizer"
+LOCALIZER = CheckpointKind("localizer", inputs_name="images or boxes")
 
 
 @dataclass
@@ -244,15 +238,7 @@ def fit_localizer(
     device = training_device(config.device, num_threads=config.num_threads)
     uris = [str(u) for u, _ in items]
     inputs = digest(f"{u}\t{tuple(float(v) for v in b)}" for u, b in items)
-    checkpoints = open_checkpoint(
-        out_dir,
-        resume=resume,
-        kind=KIND,
-        config=config.to_dict(),
-        inputs=inputs,
-        inputs_name="images or boxes",
-        mirror=mirror,
-    )
+    checkpoints = LOCALIZER.open(out_dir, config.to_dict(), inputs, resume=resume, mirror=mirror)
     views = decode_views(
         uris, size=config.decode_size, mode="squash", num_workers=config.num_workers, s3=s3
     )
@@ -345,9 +331,7 @@ def fit_localizer(
 
 def load_localizer(path: str | os.PathLike[str], *, device: str = "cpu") -> LocalizerModel:
     """A fit_localizer checkpoint, ready for `locate`."""
-    ckpt: dict[str, Any] = load_checkpoint(path)
-    if ckpt.get("kind") != KIND:
-        raise ValueError(f"{path}: not a localizer checkpoint (kind {ckpt.get('kind')!r}).")
+    ckpt = LOCALIZER.load(path)
     config = LocalizeConfig.from_dict(ckpt["config"])
     net = _build(config, load_weights=False)
     net.load_state_dict(ckpt["model"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +250,48 @@ def open_checkpoint(
     checkpoints.check_resumable(found, inputs_name=inputs_name, label_names=label_names)
     checkpoints.found = found
     return checkpoints
+
+
+@dataclass(frozen=True)
+class CheckpointKind:
+    """One trainer's checkpoints (fit's, the triplet net's, the localizer's), as the module
+    that writes them declares them once: opened for a job, and loaded once it is done."""
+
+    name: str  # written in each checkpoint: "classifier", "triplet", "localizer"
+    inputs_name: str  # what the inputs digest covers, said when a resume is refused
+
+    def open(
+        self,
+        out_dir: str | Path,
+        config: dict[str, Any],
+        inputs: str,
+        *,
+        resume: bool,
+        label_names: Sequence[str] | None = None,
+        is_main: bool = True,
+        mirror: CheckpointMirror | None = None,
+    ) -> EpochCheckpoints:
+        """open_checkpoint() for a job of this kind. config: the job config's to_dict();
+        inputs: digest() of the job's inputs."""
+        return open_checkpoint(
+            out_dir,
+            resume=resume,
+            kind=self.name,
+            config=config,
+            inputs=inputs,
+            inputs_name=self.inputs_name,
+            label_names=label_names,
+            is_main=is_main,
+            mirror=mirror,
+        )
+
+    def load(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """The checkpoint at `path` (tensors on the CPU); ValueError unless it is of this
+        kind."""
+        ckpt = load_checkpoint(path)
+        if ckpt.get("kind") != self.name:
+            raise ValueError(f"{path}: not a {self.name} checkpoint (kind {ckpt.get('kind')!r}).")
+        return ckpt
 
 
 def restore(

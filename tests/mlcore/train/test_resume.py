@@ -8,6 +8,7 @@ import torch
 
 from mlcore.train.checkpoint import load_checkpoint, rng_state, seed_everything
 from mlcore.train.resume import (
+    CheckpointKind,
     EpochRecord,
     digest,
     epoch_seed,
@@ -81,6 +82,16 @@ def test_a_checkpoint_of_another_job_is_refused(tmp_path, asked, message):
     }
     with pytest.raises(ValueError, match=message):
         open_checkpoint(tmp_path, resume=True, inputs_name="list of training items", **options)
+
+
+def test_a_checkpoint_kind_opens_with_its_inputs_name_and_loads_only_its_own(tmp_path):
+    _write(tmp_path / "checkpoint.pt", kind="triplet")
+    triplets = CheckpointKind("triplet", inputs_name="images or triplets")
+    with pytest.raises(ValueError, match="different images or triplets"):
+        triplets.open(tmp_path, {"lr": 0.1, "seed": 1, "epochs": 5}, "other", resume=True)
+    assert triplets.load(tmp_path / "checkpoint.pt")["epoch"] == 2
+    with pytest.raises(ValueError, match=r"not a localizer checkpoint \(kind 'triplet'\)"):
+        CheckpointKind("localizer", inputs_name="images or boxes").load(tmp_path / "checkpoint.pt")
 
 
 def test_a_change_of_loader_workers_is_resumable(tmp_path):
