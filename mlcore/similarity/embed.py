@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlcore.config import TrainConfig
-from mlcore.data.dataset import Batch
+from mlcore.data.dataset import Batch, readable_batches
 from mlcore.data.transforms import BatchAugment, BatchPrep
 from mlcore.device import autocast, resolve_device, training_device
 from mlcore.models import Classifier, build_model, channels_last_ok, input_stats, place_model
@@ -188,11 +188,9 @@ def embed_images(
         num_workers=num_workers,
         s3=s3,
     )
-    for batch in views:
-        skipped.extend(batch.skipped)
-        if len(batch):
-            vectors.append(embed_batch(embedder, batch.images))
-            indices.append(batch.indices)
+    for batch in readable_batches(views, skipped):
+        vectors.append(embed_batch(embedder, batch.images))
+        indices.append(batch.indices)
     if not vectors:
         return Embeddings(np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.int64), skipped)
     return Embeddings(torch.cat(vectors).numpy(), torch.cat(indices).numpy(), skipped)

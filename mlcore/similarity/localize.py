@@ -27,6 +27,7 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from mlcore.config import TrainConfig
+from mlcore.data.dataset import readable_batches
 from mlcore.data.transforms import BatchPrep
 from mlcore.device import autocast, resolve_device, training_device
 from mlcore.models import build_model, channels_last_ok, input_stats, place_model
@@ -376,10 +377,7 @@ def locate(
             num_workers=num_workers,
             s3=s3,
         )
-        for batch in views:
-            skipped.extend(batch.skipped)
-            if not len(batch):
-                continue
+        for batch in readable_batches(views, skipped):
             x = prep(batch.images.to(device))  # (B, 3, H, H)
             whole = torch.tensor([[0.0, 0.0, 1.0, 1.0]], device=device).expand(len(batch), 4)
             r0, p_whole = run(x, whole)
