@@ -86,7 +86,7 @@ def fit(
     (a process group initialised, see distributed.init_from_env) each rank trains on its
     shard and only rank 0 writes the checkpoint and reports progress. mirror: shared
     storage each checkpoint is published to, and resumed from when it is further along
-    (see resume.open_checkpoint).
+    (see resume.CheckpointKind.open).
     """
     config.validate()
     names = [str(n) for n in label_names]
