@@ -7,8 +7,9 @@ so whoever iterates counts and reports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import torch
 from PIL import Image
@@ -32,6 +33,26 @@ class Batch:
 
     def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
         return Batch(self.images.pin_memory(), self.labels, self.indices, self.skipped)
+
+
+class Skipping(Protocol):
+    """A batch that lists the items it could not load (Batch, similarity's Views)."""
+
+    skipped: list[tuple[int, str]]  # (position, reason)
+
+    def __len__(self) -> int: ...
+
+
+B = TypeVar("B", bound=Skipping)
+
+
+def readable_batches(batches: Iterable[B], skipped: list[tuple[int, str]]) -> Iterator[B]:
+    """The batches that hold an image; every batch's unreadable items go to `skipped` as it
+    passes, those of a batch with no readable image too."""
+    for batch in batches:
+        skipped.extend(batch.skipped)
+        if len(batch):
+            yield batch
 
 
 @dataclass

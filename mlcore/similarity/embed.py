@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlcore.config import TrainConfig
-from mlcore.data.dataset import Batch
+from mlcore.data.dataset import Batch, readable_batches
 from mlcore.data.transforms import BatchAugment, BatchPrep
 from mlcore.device import autocast, resolve_device, training_device
 from mlcore.models import Classifier, build_model, channels_last_ok, input_stats, place_model
@@ -31,15 +31,9 @@ from mlcore.similarity.evaluate import triplet_accuracy
 from mlcore.similarity.images import Box, decode_views, iter_views
 from mlcore.similarity.optim import optimizer_and_scheduler
 from mlcore.storage import S3Options
-from mlcore.train.checkpoint import load_checkpoint, seed_everything
+from mlcore.train.checkpoint import seed_everything
 from mlcore.train.engine import TrainProgress, train_one_epoch
-from mlcore.train.resume import (
-    CheckpointMirror,
-    EpochRecord,
-    digest,
-    epoch_seed,
-    open_checkpoint,
-)
+from mlcore.train.resume import CheckpointKind, CheckpointMirror, EpochRecord, digest, epoch_seed
 
 
 class PooledEmbedding(nn.Module):
@@ -142,9 +136,7 @@ def classifier_embedder(
 
 def triplet_embedder(path: str | os.PathLike[str], *, device: str = "cpu") -> Embedder:
     """The triplet net of a fit_triplets checkpoint (out_dir/checkpoint.pt)."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != KIND:
-        raise ValueError(f"{path}: not a triplet-net checkpoint (kind {ckpt.get('kind')!r}).")
+    ckpt = TRIPLETS.load(path)
     config = TripletConfig.from_dict(ckpt["config"])
     net = build_triplet_net(config, load_weights=False)
     net.load_state_dict(ckpt["model"])
@@ -196,11 +188,9 @@ def embed_images(
         num_workers=num_workers,
         s3=s3,
     )
-    for batch in views:
-        skipped.extend(batch.skipped)
-        if len(batch):
-            vectors.append(embed_batch(embedder, batch.images))
-            indices.append(batch.indices)
+    for batch in readable_batches(views, skipped):
+        vectors.append(embed_batch(embedder, batch.images))
+        indices.append(batch.indices)
     if not vectors:
         return Embeddings(np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.int64), skipped)
     return Embeddings(torch.cat(vectors).numpy(), torch.cat(indices).numpy(), skipped)
@@ -215,7 +205,7 @@ def embed_decoded(embedder: Embedder, images: torch.Tensor, *, batch_size: int =
 
 
 # ---- triplet training --------------------------------------------------------------------
-KIND = "triplet"
+TRIPLETS = CheckpointKind("triplet", inputs_name="images or triplets")
 
 
 @dataclass
@@ -329,15 +319,7 @@ def fit_triplets(
         _positions(eval_triplets, len(uris), "eval_triplets") if eval_triplets is not None else None
     )
     inputs = digest([*uris, repr(list(boxes or [])), hashlib.sha256(train.tobytes()).hexdigest()])
-    checkpoints = open_checkpoint(
-        out_dir,
-        resume=resume,
-        kind=KIND,
-        config=config.to_dict(),
-        inputs=inputs,
-        inputs_name="images or triplets",
-        mirror=mirror,
-    )
+    checkpoints = TRIPLETS.open(out_dir, config.to_dict(), inputs, resume=resume, mirror=mirror)
     views = decode_views(
         uris,
         size=config.image_size,

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
-from mlcore.data.dataset import Failed
+from mlcore.data.dataset import Failed, readable_batches
 from mlcore.data.images import ImageError, load_image
 from mlcore.storage import S3Options
 
@@ -140,9 +140,8 @@ def iter_views(
 
 def decode_views(uris: Sequence[str], **kwargs: object) -> Views:
     """All of iter_views(uris, **kwargs) in one Views (an in-memory uint8 cache)."""
-    parts = list(iter_views(uris, **kwargs))  # type: ignore[arg-type]
-    skipped = [s for p in parts for s in p.skipped]
-    parts = [p for p in parts if len(p)]
+    skipped: list[tuple[int, str]] = []
+    parts = list(readable_batches(iter_views(uris, **kwargs), skipped))  # type: ignore[arg-type]
     if not parts:
         empty = torch.empty(0, dtype=torch.int64)
         return Views(torch.empty(0, 3, 0, 0, dtype=torch.uint8), empty.view(0, 2), empty, skipped)

@@ -27,21 +27,16 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from mlcore.config import TrainConfig
+from mlcore.data.dataset import readable_batches
 from mlcore.data.transforms import BatchPrep
 from mlcore.device import autocast, resolve_device, training_device
 from mlcore.models import build_model, channels_last_ok, input_stats, place_model
 from mlcore.similarity.images import Box, crop_to_box, decode_views, iter_views
 from mlcore.similarity.optim import optimizer_and_scheduler
 from mlcore.storage import S3Options
-from mlcore.train.checkpoint import load_checkpoint, seed_everything
+from mlcore.train.checkpoint import seed_everything
 from mlcore.train.engine import TrainProgress
-from mlcore.train.resume import (
-    CheckpointMirror,
-    EpochRecord,
-    digest,
-    epoch_seed,
-    open_checkpoint,
-)
+from mlcore.train.resume import CheckpointKind, CheckpointMirror, EpochRecord, digest, epoch_seed
 
 __all__ = [
     "BoxScores",
@@ -57,7 +52,7 @@ __all__ = [
     "load_localizer",
     "locate",
 ]
-KIND = "localizer"
+LOCALIZER = CheckpointKind("localizer", inputs_name="images or boxes")
 
 
 @dataclass
@@ -244,15 +239,7 @@ def fit_localizer(
     device = training_device(config.device, num_threads=config.num_threads)
     uris = [str(u) for u, _ in items]
     inputs = digest(f"{u}\t{tuple(float(v) for v in b)}" for u, b in items)
-    checkpoints = open_checkpoint(
-        out_dir,
-        resume=resume,
-        kind=KIND,
-        config=config.to_dict(),
-        inputs=inputs,
-        inputs_name="images or boxes",
-        mirror=mirror,
-    )
+    checkpoints = LOCALIZER.open(out_dir, config.to_dict(), inputs, resume=resume, mirror=mirror)
     views = decode_views(
         uris, size=config.decode_size, mode="squash", num_workers=config.num_workers, s3=s3
     )
@@ -345,9 +332,7 @@ def fit_localizer(
 
 def load_localizer(path: str | os.PathLike[str], *, device: str = "cpu") -> LocalizerModel:
     """A fit_localizer checkpoint, ready for `locate`."""
-    ckpt: dict[str, Any] = load_checkpoint(path)
-    if ckpt.get("kind") != KIND:
-        raise ValueError(f"{path}: not a localizer checkpoint (kind {ckpt.get('kind')!r}).")
+    ckpt = LOCALIZER.load(path)
     config = LocalizeConfig.from_dict(ckpt["config"])
     net = _build(config, load_weights=False)
     net.load_state_dict(ckpt["model"])
@@ -392,10 +377,7 @@ def locate(
             num_workers=num_workers,
             s3=s3,
         )
-        for batch in views:
-            skipped.extend(batch.skipped)
-            if not len(batch):
-                continue
+        for batch in readable_batches(views, skipped):
             x = prep(batch.images.to(device))  # (B, 3, H, H)
             whole = torch.tensor([[0.0, 0.0, 1.0, 1.0]], device=device).expand(len(batch), 4)
             r0, p_whole = run(x, whole)

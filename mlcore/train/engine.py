@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from mlcore.data.dataset import Batch
+from mlcore.data.dataset import Batch, readable_batches
 from mlcore.data.transforms import BatchPrep
 from mlcore.device import autocast
 
@@ -167,10 +167,7 @@ def evaluate(
     probs, labels, indices, feats = [], [], [], []
     skipped: list[tuple[int, str]] = []
     with torch.inference_mode():
-        for batch in batches:
-            skipped.extend(batch.skipped)
-            if not len(batch):
-                continue
+        for batch in readable_batches(batches, skipped):
             x = prep(batch.images.to(device, non_blocking=True))
             with autocast(device, amp):
                 if features:

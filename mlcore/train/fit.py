@@ -22,16 +22,16 @@ from mlcore.train.checkpoint import rng_state, seed_everything
 from mlcore.train.engine import EvalOutput, TrainProgress, evaluate
 from mlcore.train.resume import (
     CHECKPOINT_NAME,
+    CheckpointKind,
     CheckpointMirror,
     EpochRecord,
     digest,
     epoch_seed,
-    open_checkpoint,
 )
 from mlcore.train.trainer import ClassifierTrainer
 
 __all__ = ["CHECKPOINT_NAME", "EpochRecord", "FitResult", "fit", "check_items", "items_digest"]
-KIND = "classifier"  # the kind written in the checkpoint
+CLASSIFIER = CheckpointKind("classifier", inputs_name="list of training items")
 
 
 @dataclass
@@ -86,7 +86,7 @@ def fit(
     (a process group initialised, see distributed.init_from_env) each rank trains on its
     shard and only rank 0 writes the checkpoint and reports progress. mirror: shared
     storage each checkpoint is published to, and resumed from when it is further along
-    (see resume.open_checkpoint).
+    (see resume.CheckpointKind.open).
     """
     config.validate()
     names = [str(n) for n in label_names]
@@ -98,14 +98,11 @@ def fit(
     info = distributed.current()
     device = distributed.device_for(config.device, info)
     tune_for_training(device, num_threads=config.num_threads)
-    inputs = items_digest(items)
-    checkpoints = open_checkpoint(
+    checkpoints = CLASSIFIER.open(
         out_dir,
+        config.to_dict(),
+        items_digest(items),
         resume=resume,
-        kind=KIND,
-        config=config.to_dict(),
-        inputs=inputs,
-        inputs_name="list of training items",
         label_names=names,
         is_main=info.is_main,
         mirror=mirror,

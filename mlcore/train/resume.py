@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,42 +214,59 @@ def pull_checkpoint(mirror: CheckpointMirror, path: Path) -> None:
     mirror.pull(path, newer_than=done)
 
 
-def open_checkpoint(
-    out_dir: str | Path,
-    *,
-    resume: bool,
-    kind: str,
-    config: dict[str, Any],
-    inputs: str,
-    inputs_name: str = "inputs",
-    label_names: Sequence[str] | None = None,
-    is_main: bool = True,
-    mirror: CheckpointMirror | None = None,
-) -> EpochCheckpoints:
-    """The job's checkpoints in out_dir; `.found` is the checkpoint to resume from, if any.
+@dataclass(frozen=True)
+class CheckpointKind:
+    """One trainer's checkpoints (fit's, the triplet net's, the localizer's), as the module
+    that writes them declares them once: opened for a job, and loaded once it is done."""
 
-    resume=False deletes an old checkpoint (on the main process), so the fresh job never
-    continues another's. inputs: digest() of the job's inputs; inputs_name says what they
-    are in the error message ("list of training items"). A checkpoint of another job is
-    refused with a ValueError saying what differs. mirror: the main process publishes each
-    checkpoint there and, resuming, first pulls the mirror's when it is further along (the
-    other ranks of a DDP job find the one their launcher pulled, see train.launch).
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoints = EpochCheckpoints(out / CHECKPOINT_NAME, kind, config, inputs, mirror=mirror)
-    if not resume:
-        if is_main:
-            checkpoints.path.unlink(missing_ok=True)
+    name: str  # written in each checkpoint: "classifier", "triplet", "localizer"
+    inputs_name: str = "inputs"  # what the inputs digest covers, said when a resume is refused
+
+    def open(
+        self,
+        out_dir: str | Path,
+        config: dict[str, Any],
+        inputs: str,
+        *,
+        resume: bool,
+        label_names: Sequence[str] | None = None,
+        is_main: bool = True,
+        mirror: CheckpointMirror | None = None,
+    ) -> EpochCheckpoints:
+        """The job's checkpoints in out_dir; `.found` is the checkpoint to resume from, if any.
+
+        config: the job config's to_dict(); inputs: digest() of the job's inputs.
+        resume=False deletes an old checkpoint (on the main process), so the fresh job never
+        continues another's. A checkpoint of another job is refused with a ValueError saying
+        what differs. mirror: the main process publishes each checkpoint there and, resuming,
+        first pulls the mirror's when it is further along (the other ranks of a DDP job find
+        the one their launcher pulled, see train.launch).
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        checkpoints = EpochCheckpoints(
+            out / CHECKPOINT_NAME, self.name, config, inputs, mirror=mirror
+        )
+        if not resume:
+            if is_main:
+                checkpoints.path.unlink(missing_ok=True)
+            return checkpoints
+        if mirror is not None and is_main:
+            pull_checkpoint(mirror, checkpoints.path)
+        if not checkpoints.path.exists():
+            return checkpoints
+        found = load_checkpoint(checkpoints.path)
+        checkpoints.check_resumable(found, inputs_name=self.inputs_name, label_names=label_names)
+        checkpoints.found = found
         return checkpoints
-    if mirror is not None and is_main:
-        pull_checkpoint(mirror, checkpoints.path)
-    if not checkpoints.path.exists():
-        return checkpoints
-    found = load_checkpoint(checkpoints.path)
-    checkpoints.check_resumable(found, inputs_name=inputs_name, label_names=label_names)
-    checkpoints.found = found
-    return checkpoints
+
+    def load(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """The checkpoint at `path` (tensors on the CPU); ValueError unless it is of this
+        kind."""
+        ckpt = load_checkpoint(path)
+        if ckpt.get("kind") != self.name:
+            raise ValueError(f"{path}: not a {self.name} checkpoint (kind {ckpt.get('kind')!r}).")
+        return ckpt
 
 
 def restore(

@@ -8,10 +8,10 @@ import torch
 
 from mlcore.train.checkpoint import load_checkpoint, rng_state, seed_everything
 from mlcore.train.resume import (
+    CheckpointKind,
     EpochRecord,
     digest,
     epoch_seed,
-    open_checkpoint,
     restore,
     save,
 )
@@ -54,10 +54,10 @@ def test_digest_is_the_same_for_the_same_lines_and_differs_otherwise():
 
 
 def test_a_missing_checkpoint_starts_fresh_and_resume_false_deletes_an_old_one(tmp_path):
-    fresh = open_checkpoint(tmp_path, resume=True, kind="triplet", config={}, inputs="x")
+    fresh = CheckpointKind("triplet").open(tmp_path, {}, "x", resume=True)
     assert fresh.found is None and not fresh.path.exists()
     _write(fresh.path, kind="triplet")
-    again = open_checkpoint(tmp_path, resume=False, kind="triplet", config={}, inputs="x")
+    again = CheckpointKind("triplet").open(tmp_path, {}, "x", resume=False)
     assert again.found is None and not again.path.exists()
 
 
@@ -79,14 +79,31 @@ def test_a_checkpoint_of_another_job_is_refused(tmp_path, asked, message):
         "label_names": ["a", "b"],
         **asked,
     }
+    kind = CheckpointKind(options["kind"], inputs_name="list of training items")
     with pytest.raises(ValueError, match=message):
-        open_checkpoint(tmp_path, resume=True, inputs_name="list of training items", **options)
+        kind.open(
+            tmp_path,
+            options["config"],
+            options["inputs"],
+            resume=True,
+            label_names=options["label_names"],
+        )
+
+
+def test_a_checkpoint_kind_opens_with_its_inputs_name_and_loads_only_its_own(tmp_path):
+    _write(tmp_path / "checkpoint.pt", kind="triplet")
+    triplets = CheckpointKind("triplet", inputs_name="images or triplets")
+    with pytest.raises(ValueError, match="different images or triplets"):
+        triplets.open(tmp_path, {"lr": 0.1, "seed": 1, "epochs": 5}, "other", resume=True)
+    assert triplets.load(tmp_path / "checkpoint.pt")["epoch"] == 2
+    with pytest.raises(ValueError, match=r"not a localizer checkpoint \(kind 'triplet'\)"):
+        CheckpointKind("localizer", inputs_name="images or boxes").load(tmp_path / "checkpoint.pt")
 
 
 def test_a_change_of_loader_workers_is_resumable(tmp_path):
     _write(tmp_path / "checkpoint.pt")
     config = {"lr": 0.1, "seed": 1, "epochs": 5, "num_workers": 4}
-    ckpt = open_checkpoint(tmp_path, resume=True, kind="classifier", config=config, inputs="abc")
+    ckpt = CheckpointKind("classifier").open(tmp_path, config, "abc", resume=True)
     assert ckpt.found is not None and ckpt.found["epoch"] == 2
 
 
@@ -101,13 +118,8 @@ def test_restore_sets_this_process_rng_state_from_a_per_rank_list(tmp_path):
         states.append(rng_state())
         expected.append(_draws())
     _write(tmp_path / "checkpoint.pt", rng=states)
-    ckpt = open_checkpoint(
-        tmp_path,
-        resume=True,
-        kind="classifier",
-        config={"lr": 0.1, "seed": 1, "epochs": 5},
-        inputs="abc",
-    )
+    config = {"lr": 0.1, "seed": 1, "epochs": 5}
+    ckpt = CheckpointKind("classifier").open(tmp_path, config, "abc", resume=True)
     for rank in range(2):
         model, optimizer, scheduler = _objects()
         epoch, history = restore(ckpt.found, model, optimizer, scheduler, rank=rank, world_size=2)
@@ -130,9 +142,7 @@ def test_restore_reads_a_single_state_as_older_similarity_checkpoints_wrote_it(t
 def test_epoch_checkpoints_resume_the_history_and_write_each_epoch_on_the_main_process(tmp_path):
     _write(tmp_path / "checkpoint.pt")
     config = {"lr": 0.1, "seed": 1, "epochs": 5}
-    checkpoints = open_checkpoint(
-        tmp_path, resume=True, kind="classifier", config=config, inputs="abc"
-    )
+    checkpoints = CheckpointKind("classifier").open(tmp_path, config, "abc", resume=True)
     assert checkpoints.resume(*_objects()) == 2
     assert checkpoints.resumed_from == 2 and checkpoints.written == checkpoints.path
     checkpoints.end_epoch(EpochRecord(3, 0.3, 10, 2, 0.1, 0.1), write=False)
@@ -144,7 +154,7 @@ def test_epoch_checkpoints_resume_the_history_and_write_each_epoch_on_the_main_p
 
 
 def test_epoch_checkpoints_refuse_to_write_before_they_know_the_model(tmp_path):
-    checkpoints = open_checkpoint(tmp_path, resume=True, kind="triplet", config={}, inputs="x")
+    checkpoints = CheckpointKind("triplet").open(tmp_path, {}, "x", resume=True)
     with pytest.raises(RuntimeError, match="before resume"):
         checkpoints.end_epoch(EpochRecord(1, 0.5, 10, 2, 0.1, 0.1))
     assert not checkpoints.path.exists()
