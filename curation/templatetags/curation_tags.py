@@ -226,3 +226,56 @@ def pager(page, param="page", *, keep="", hx="", target="", anchor="", **query):
         to = f"?{rest}&{to}" if rest else f"?{to}"
         links.append({"text": text, "href": to + anchor, "hx_get": hx + to if target else ""})
     return {"number": page.number, "num_pages": num_pages, "links": links, "target": target}
+
+
+@register.filter
+def active(status) -> bool:
+    """A job's status while it is queued or running (the models' ACTIVE): what its page polls
+    for and what Cancel is offered in."""
+    return status in ("queued", "running")
+
+
+class PollingNode(template.Node):
+    def __init__(self, element, url, when, every, attrs, nodelist):
+        self.element, self.url, self.when, self.every = element, url, when, every
+        self.attrs, self.nodelist = attrs, nodelist
+
+    def render(self, context):
+        from django.utils.html import format_html, format_html_join
+
+        attrs = {name: value.resolve(context) for name, value in self.attrs.items()}
+        if self.when.resolve(context):
+            attrs["hx-get"] = self.url.resolve(context)
+            attrs["hx-trigger"] = f"every {self.every.resolve(context)}"
+            attrs["hx-target"] = "this"
+            attrs["hx-swap"] = "outerHTML"
+        element = self.element.resolve(context)
+        return format_html(
+            "<{}{}>{}</{}>",
+            element,
+            format_html_join("", ' {}="{}"', attrs.items()),
+            self.nodelist.render(context),
+            element,
+        )
+
+
+@register.tag
+def polling(parser, token):
+    """{% polling "section" url when=panel.active every="2s" id="x" class="card" %} …
+    {% endpolling %}: the element with the attributes after `every`, which, while `when`
+    holds, fetches `url` every 2s and swaps itself for the answer: a job's panel follows the
+    job until it ends, then stops (the last answer renders it without the hx- attributes)."""
+    from django.template.base import token_kwargs
+
+    bits = token.split_contents()
+    name, rest = bits[0], bits[3:]
+    if len(bits) < 3:
+        raise template.TemplateSyntaxError(f"{name} takes an element, a URL and when=, every=")
+    kwargs = token_kwargs(rest, parser)
+    if rest or "when" not in kwargs or "every" not in kwargs:
+        raise template.TemplateSyntaxError(f"{name}: after the URL, when=, every= and attributes")
+    when, every = kwargs.pop("when"), kwargs.pop("every")
+    nodelist = parser.parse(("endpolling",))
+    parser.delete_first_token()
+    element, url = parser.compile_filter(bits[1]), parser.compile_filter(bits[2])
+    return PollingNode(element, url, when, every, kwargs, nodelist)
