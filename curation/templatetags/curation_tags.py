@@ -167,6 +167,12 @@ def signed(value, places=4) -> str:
 
 
 @register.filter
+def direction(change) -> str:
+    """The class of a change by its sign: "up" (none or more, green) or "down" (red)."""
+    return "up" if change is not None and change >= 0 else "down"
+
+
+@register.filter
 def when(value, condition):
     """value if condition, else None: `"Order"|when:perms.x` is a table_head column only
     for those who see that column's cells."""
