@@ -11,6 +11,7 @@ from the scan's row, never from counting findings; a gallery page reads one slic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from curation.models import Dataset, QualityFinding, QualityScan
 
@@ -72,6 +73,13 @@ class Panel:
     def active(self) -> bool:
         """A scan is queued or running: the partial polls until it is done."""
         return self.latest is not None and self.latest.status in QualityScan.ACTIVE
+
+    @property
+    def query(self) -> str:
+        """?iq_issue=…&iq_page=…: the gallery in view, kept when the panel polls itself."""
+        issue = self.page.issue.issue if self.page else ""
+        number = self.page.number if self.page else 1
+        return "?" + urlencode({"iq_issue": issue, "iq_page": number})
 
     @property
     def flagged(self) -> int:

@@ -28,6 +28,11 @@ class ScoringPanel:
         return settings.CURATION_SCORE_QUEUE
 
     @property
+    def element_id(self) -> str:
+        """The panel's HTML id: the element that polls itself and that its buttons swap."""
+        return f"scoring-{self.attribute.pk}"
+
+    @property
     def active(self) -> bool:
         return self.latest is not None and self.latest.status in ScoringJob.ACTIVE
 

@@ -1,3 +1,5 @@
+import re
+
 from django import template
 
 register = template.Library()
@@ -167,8 +169,14 @@ def signed(value, places=4) -> str:
 
 
 @register.filter
+def direction(change) -> str:
+    """The class of a change by its sign: "up" (none or more, green) or "down" (red)."""
+    return "up" if change is not None and change >= 0 else "down"
+
+
+@register.filter
 def when(value, condition):
-    """value if condition, else None: `"Order"|when:perms.x` is a table_head column only
+    """value if condition, else None: `"Order"|when:perms.x` is a `table` column only
     for those who see that column's cells."""
     return value if condition else None
 
@@ -182,16 +190,50 @@ def _header_cell(column: str):
     return format_html('<th class="{}">{}</th>', css, text)
 
 
-@register.simple_tag
-def table_head(*columns):
-    """{% table_head "Label" "num:Precision" "w25:Change (bar)" %}: a table's <thead>, one
-    <th> a column. "css:Text" gives the cell that class (num: a right-aligned number, w25 /
-    w30: a quarter / 30% of the width); "" is a column without a heading; None (see `when`)
-    is no column at all."""
-    from django.utils.html import format_html, format_html_join
+def _attributes(attrs: dict) -> str:
+    """' id="x" class="card"': an opening tag's attributes, escaped, in the order given."""
+    from django.utils.html import format_html_join
 
-    cells = format_html_join("", "{}", ((_header_cell(c),) for c in columns if c is not None))
-    return format_html("<thead><tr>{}</tr></thead>", cells)
+    return format_html_join("", ' {}="{}"', attrs.items())
+
+
+class TableNode(template.Node):
+    def __init__(self, columns, attrs, nodelist):
+        self.columns, self.attrs, self.nodelist = columns, attrs, nodelist
+
+    def render(self, context):
+        from django.utils.html import format_html, format_html_join
+
+        columns = [c.resolve(context) for c in self.columns]
+        cells = format_html_join("", "{}", ((_header_cell(c),) for c in columns if c is not None))
+        attrs = {name: value.resolve(context) for name, value in self.attrs.items()}
+        return format_html(
+            "<table{}><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            _attributes(attrs),
+            cells,
+            self.nodelist.render(context),
+        )
+
+
+@register.tag
+def table(parser, token):
+    """{% table "Label" "num:Precision" "w25:Change (bar)" id="per-class" %} rows
+    {% endtable %}: a <table> whose <thead> has one <th> a column and whose <tbody> holds the
+    rows between the tags; keyword arguments are the table's attributes. "css:Text" gives
+    the column's heading that class (num: a right-aligned number, w25 / w30: a quarter / 30%
+    of the width); "" is a column without a heading; None (see `when`) is no column at all."""
+    from django.template.base import token_kwargs
+
+    bits = token.split_contents()[1:]
+    first_keyword = next((i for i, bit in enumerate(bits) if re.match(r"\w+=", bit)), len(bits))
+    columns = [parser.compile_filter(bit) for bit in bits[:first_keyword]]
+    rest = bits[first_keyword:]
+    attrs = token_kwargs(rest, parser)
+    if rest:
+        raise template.TemplateSyntaxError(f"table: columns first, then attributes: {rest}")
+    nodelist = parser.parse(("endtable",))
+    parser.delete_first_token()
+    return TableNode(columns, attrs, nodelist)
 
 
 def _page_attr(page, name):
@@ -226,3 +268,52 @@ def pager(page, param="page", *, keep="", hx="", target="", anchor="", **query):
         to = f"?{rest}&{to}" if rest else f"?{to}"
         links.append({"text": text, "href": to + anchor, "hx_get": hx + to if target else ""})
     return {"number": page.number, "num_pages": num_pages, "links": links, "target": target}
+
+
+@register.filter
+def active(status) -> bool:
+    """A job's status while it is queued or running (the models' ACTIVE): what its page polls
+    for and what Cancel is offered in."""
+    return status in ("queued", "running")
+
+
+class PollingNode(template.Node):
+    def __init__(self, element, url, when, every, attrs, nodelist):
+        self.element, self.url, self.when, self.every = element, url, when, every
+        self.attrs, self.nodelist = attrs, nodelist
+
+    def render(self, context):
+        from django.utils.html import format_html
+
+        attrs = {name: value.resolve(context) for name, value in self.attrs.items()}
+        if self.when.resolve(context):
+            attrs["hx-get"] = self.url.resolve(context)
+            attrs["hx-trigger"] = f"every {self.every.resolve(context)}"
+            attrs["hx-target"] = "this"
+            attrs["hx-swap"] = "outerHTML"
+        element = self.element.resolve(context)
+        return format_html(
+            "<{}{}>{}</{}>", element, _attributes(attrs), self.nodelist.render(context), element
+        )
+
+
+@register.tag
+def polling(parser, token):
+    """{% polling "section" url when=panel.active every="2s" id="x" class="card" %} …
+    {% endpolling %}: the element with the attributes after `every`, which, while `when`
+    holds, fetches `url` every 2s and swaps itself for the answer: a job's panel follows the
+    job until it ends, then stops (the last answer renders it without the hx- attributes)."""
+    from django.template.base import token_kwargs
+
+    bits = token.split_contents()
+    name, rest = bits[0], bits[3:]
+    if len(bits) < 3:
+        raise template.TemplateSyntaxError(f"{name} takes an element, a URL and when=, every=")
+    kwargs = token_kwargs(rest, parser)
+    if rest or "when" not in kwargs or "every" not in kwargs:
+        raise template.TemplateSyntaxError(f"{name}: after the URL, when=, every= and attributes")
+    when, every = kwargs.pop("when"), kwargs.pop("every")
+    nodelist = parser.parse(("endpolling",))
+    parser.delete_first_token()
+    element, url = parser.compile_filter(bits[1]), parser.compile_filter(bits[2])
+    return PollingNode(element, url, when, every, kwargs, nodelist)
