@@ -128,12 +128,15 @@ def audit(
 
 def rank(found: Audit, oos: OutOfSample, *, n_train: int) -> None:
     """Rank label issues and estimate the wrong labels per split, into `found`: on the fold
-    models' probabilities for both splits (test rows: their mean), else found.probs."""
+    models' probabilities for both splits (test rows: their mean), else found.probs. The
+    flagged test images lead the review order: fixing them is what makes the reported test
+    figures true."""
     assert found.probs is not None and found.given is not None
     given, scored = found.given, found.probs
     if oos.extra_probs is not None and n_train:
         scored = np.concatenate([oos.probs, oos.extra_probs])
-    found.issues = rank_label_issues(given, scored)
+    is_test = np.arange(len(given)) >= n_train
+    found.issues = rank_label_issues(given, scored, first=is_test)
     found.wrong_labels = {
         "train": estimate_wrong_labels(given[:n_train], scored[:n_train]),
         "test": estimate_wrong_labels(given[n_train:], scored[n_train:]),

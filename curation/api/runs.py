@@ -313,9 +313,9 @@ def _choice(request, name: str, allowed: dict[str, object]):
 )
 @api_view(["GET"])
 def run_suspects(request, run_id: int):
-    """Every scored image of the run in its review order (lowest label quality first, train
-    and test alike); flagged=true keeps cleanlab's flagged set. Runs from before the review
-    order list their flagged set only."""
+    """Every scored image of the run in its review order (the flagged test images first,
+    then lowest label quality first, train and test alike); flagged=true keeps cleanlab's
+    flagged set. Runs from before the review order list their flagged set only."""
     run = get_run_for_user(request, run_id)
     flagged = _choice(request, "flagged", {"true": True, "false": False})
     split = _choice(request, "split", {"train": "train", "test": "test"})

@@ -14,8 +14,9 @@ class LabelIssues:
     quality: np.ndarray  # (N,) float64 label quality in [0, 1], low = suspect; nan: no probs
     suggested: np.ndarray  # (N,) int64 argmax of the probabilities; -1: no probs
     is_issue: np.ndarray  # (N,) bool
-    # (V,) int64: every row with probabilities, lowest label quality first (ties by row):
-    # the review order over the whole catalog; `ranked` is its flagged subsequence
+    # (V,) int64: every row with probabilities, the flagged rows of `first` leading, then
+    # lowest label quality first (ties by row): the review order over the whole catalog;
+    # `ranked` is its flagged subsequence
     order: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -34,9 +35,12 @@ def rank_label_issues(
     *,
     filter_by: str = "prune_by_noise_rate",
     score_method: str = "self_confidence",
+    first: np.ndarray | None = None,
 ) -> LabelIssues:
     """labels: (N,) int; probs: (N, K) out-of-sample probabilities (rows of nan for images
-    that had none, e.g. unreadable ones: they are never flagged).
+    that had none, e.g. unreadable ones: they are never flagged); first: (N,) bool or None,
+    rows whose flagged ones lead the review order (the test split's: a wrong test label
+    distorts the figures people decide on, a wrong training label only the model).
 
     Flags with cleanlab.filter.find_label_issues (confident learning) and scores with
     cleanlab.rank.get_label_quality_scores; the flagged rows are ranked by that score.
@@ -60,6 +64,9 @@ def rank_label_issues(
         suggested[rows] = pv.argmax(axis=1)
         is_issue[rows] = find_label_issues(y[rows], pv, filter_by=filter_by, n_jobs=1)
     order = rows[np.lexsort((rows, quality[rows]))]
+    if first is not None:
+        lead = np.asarray(first, dtype=bool)[order] & is_issue[order]
+        order = np.concatenate([order[lead], order[~lead]])
     ranked = order[is_issue[order]]
     return LabelIssues(
         ranked=ranked, quality=quality, suggested=suggested, is_issue=is_issue, order=order

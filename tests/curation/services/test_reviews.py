@@ -9,7 +9,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from curation.models import Annotation, LabelEvent, ReviewItem, ReviewVote
+from curation.models import Annotation, Image, LabelEvent, ReviewItem, ReviewVote
 from curation.queries.agreement import run_agreement
 from curation.services.reviews import ReviewError, cast_vote, import_answers
 from tests.support.runs import finished_run, first_images
@@ -110,6 +110,20 @@ def test_a_viewer_cannot_vote(client, viewer, run):
         reverse("curation:review_vote", args=[item.pk]), {"label": item.suggested_label_id}
     )
     assert response.status_code == 403 and not ReviewVote.objects.exists()
+
+
+def test_the_queue_marks_its_test_images(client, reviewers, neckline):
+    images = Image.objects.filter(dataset=neckline.dataset).order_by("id")
+    wrong = {*images.filter(split="train")[:2], *images.filter(split="test")[:2]}
+    run = finished_run(neckline, wrong={im.pk for im in wrong})
+    items = ReviewItem.objects.filter(run=run).select_related("image")
+    tested = {i.pk for i in items if i.image.split == "test"}
+    assert len(tested) == 2 and len(items) == 4
+    client.force_login(reviewers[0])
+    page = client.get(reverse("curation:review", args=["dresses", "neckline"])).content.decode()
+    for item in items:
+        tile = page.split(f'id="item-{item.pk}"', 1)[1].split("</article>", 1)[0]
+        assert ('class="badge test"' in tile) == (item.pk in tested)
 
 
 def test_voting_on_the_page_swaps_the_card(client, reviewers, run):

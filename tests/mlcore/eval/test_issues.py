@@ -62,6 +62,24 @@ def test_the_review_order_covers_every_scored_row_and_holds_the_flagged_in_order
     assert len(first & set(flipped.tolist())) >= 0.9 * len(flipped)
 
 
+def test_the_flagged_rows_of_first_lead_the_order_and_the_rest_keep_theirs():
+    truth, given, probs, flipped = noisy_case(seed=4)
+    is_test = np.arange(len(given)) >= 200  # the last 100 rows are the test split
+    probs[7] = np.nan
+
+    plain = rank_label_issues(given, probs)
+    issues = rank_label_issues(given, probs, first=is_test)
+
+    assert sorted(issues.order.tolist()) == sorted(plain.order.tolist())  # same rows
+    lead = plain.order[is_test[plain.order] & plain.is_issue[plain.order]]
+    assert 0 < len(lead) < len(plain.ranked)  # flagged rows on both splits
+    assert issues.order[: len(lead)].tolist() == lead.tolist()  # by quality among themselves
+    rest = issues.order[len(lead) :]
+    assert rest.tolist() == [r for r in plain.order.tolist() if r not in set(lead.tolist())]
+    assert issues.ranked.tolist() == [r for r in issues.order.tolist() if issues.is_issue[r]]
+    assert (issues.quality == plain.quality)[~np.isnan(plain.quality)].all()
+
+
 def test_the_estimate_of_wrong_labels_is_close_to_the_planted_count():
     from mlcore.eval.issues import estimate_wrong_labels
 

@@ -192,6 +192,11 @@ def test_planted_mislabels_lead_the_review_order_on_train_and_test(colours, data
     assert not rows.filter(review_rank=None).exists()  # every usable image has a place
     top = set(rows.filter(review_rank__lte=6).values_list("image_id", flat=True))
     assert {im.pk for im in planted} <= top
+    # The flagged test images lead: their labels are the ones the reported figures count.
+    flagged_test = rows.filter(split="test", suspect_rank__isnull=False)
+    head = rows.filter(review_rank__lte=flagged_test.count())
+    assert flagged_test.exists()
+    assert set(head.values_list("pk", flat=True)) == set(flagged_test.values_list("pk", flat=True))
 
 
 def test_relabels_after_the_start_do_not_change_the_snapshot(colours, data_scientist):
