@@ -85,6 +85,7 @@ def measure(name: str, options: dict, train, test, truth, noisy, names, out: Pat
         truth=truth,
         quality=quality,
         order=order,
+        is_issue=found.issues.is_issue,
         n_train=n_train,
     )
     k = int(wrong.sum())
