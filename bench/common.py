@@ -41,3 +41,14 @@ def fashion_mnist_labels(out: Path = OUT) -> LabelsCsv:
         print(f"writing Fashion-MNIST PNGs to {csv.parent} ...", file=sys.stderr)
         fashion_mnist.write_image_folder(csv.parent)
     return read_labels_csv(csv, attribute="category", label_names=fashion_mnist.CLASSES)
+
+
+def print_side_by_side(
+    before: dict[str, float], after: dict[str, float], names: tuple[str, str]
+) -> None:
+    """A benchmark's comparison table: one row a figure, its value in each column and the
+    second over the first (nan where the first is 0)."""
+    print(f"{'':<42} {names[0]:>11} {names[1]:>11} {'ratio':>7}")
+    for key, old in before.items():
+        ratio = after[key] / old if old else float("nan")
+        print(f"{key:<42} {old:>11.3f} {after[key]:>11.3f} {ratio:>7.2f}")

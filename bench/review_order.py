@@ -36,7 +36,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench.common import OUT, fashion_mnist_labels  # noqa: E402
+from bench.common import OUT, fashion_mnist_labels, print_side_by_side  # noqa: E402
 from curation.services.runs.classifier_start import recipe  # noqa: E402
 from mlcore.audit import audit  # noqa: E402
 from mlcore.config import TrainConfig  # noqa: E402
@@ -153,10 +153,7 @@ def main() -> None:
         for key, value in after.items():
             print(f"{key:<42} {value:>10.3f}")
         return
-    print(f"{'':<42} {'previous':>10} {'default':>10} {'ratio':>7}")
-    for key in before:
-        ratio = after[key] / before[key] if before[key] else float("nan")
-        print(f"{key:<42} {before[key]:>10.3f} {after[key]:>10.3f} {ratio:>7.2f}")
+    print_side_by_side(before, after, ("previous", "default"))
 
 
 if __name__ == "__main__":

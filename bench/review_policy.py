@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import OUT  # noqa: E402
+from bench.common import OUT, print_side_by_side  # noqa: E402
 
 BUDGETS = (0.05, 0.10, 0.15)
 
@@ -87,10 +87,7 @@ def main() -> None:
     for budget in BUDGETS:
         old, new = after_review(audit, before, budget), after_review(audit, after, budget)
         print(f"\nafter the first {budget:.0%} ({int(budget * len(given))} looks)")
-        print(f"{'':<40} {'by quality':>11} {'test first':>11} {'ratio':>7}")
-        for key in old:
-            ratio = new[key] / old[key] if old[key] else float("nan")
-            print(f"{key:<40} {old[key]:>11.3f} {new[key]:>11.3f} {ratio:>7.2f}")
+        print_side_by_side(old, new, ("by quality", "test first"))
 
 
 if __name__ == "__main__":
